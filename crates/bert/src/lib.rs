@@ -1,0 +1,50 @@
+//! BERT in `tch`: the encoder and two classification heads, numerically equal to Hugging Face
+//! `transformers`, loading and saving HF model directories by weight name.
+//!
+//! - [`config`]: [`BertConfig`], a serde mirror of HF's `config.json`.
+//! - Blocks, bottom-up, each at its HF var-store path: [`embeddings`] → [`attention`] →
+//!   [`layer`] (feed-forward, layer, encoder) → [`model`] ([`BertModel`], pooler, [`Inputs`])
+//!   → [`heads`] ([`BertForTokenClassification`], [`BertForSequenceClassification`],
+//!   [`BertClassifier`]).
+//! - [`checkpoint`]: [`load`] / [`save`] of HF directories with a [`LoadReport`].
+//! - [`tiny`]: tiny random model directories for tests and benchmarks.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), bert::BertError> {
+//! use bert::{Inputs, TaskKind};
+//! let labels = vec!["O".to_string(), "B-PER".into(), "I-PER".into()];
+//! let (model, _vs, report) = bert::load(
+//!     std::path::Path::new("models/all-MiniLM-L6-v2"),
+//!     TaskKind::Token,
+//!     &labels,
+//!     tch::Device::Cpu,
+//! )?;
+//! assert_eq!(report.new_head, ["classifier.bias", "classifier.weight"]);
+//! let ids = tch::Tensor::from_slice2(&[[101i64, 7592, 102]]);
+//! let out = model.forward_t(&Inputs::new(ids.shallow_clone(), ids.ones_like()), false)?;
+//! assert_eq!(out.logits.size(), [1, 3, 3]);
+//! # Ok(()) }
+//! ```
+
+pub mod attention;
+pub mod checkpoint;
+pub mod config;
+pub mod embeddings;
+pub mod error;
+pub mod heads;
+mod init;
+pub mod layer;
+pub mod model;
+pub mod tiny;
+
+pub use checkpoint::{ConfigOverrides, LoadReport, load, load_encoder, load_with, save};
+pub use config::{BertConfig, HiddenAct};
+pub use error::{BertError, Result};
+pub use flowcore::TaskKind;
+pub use heads::{
+    BertClassifier, BertForSequenceClassification, BertForTokenClassification, ClassifierOutput,
+    architecture, task_from_config,
+};
+pub use init::NO_DECAY_GROUP;
+pub use model::{BertModel, EncoderOutput, Inputs};
+pub use tiny::write_tiny_random;
