@@ -24,6 +24,16 @@ if ! command -v cc >/dev/null || ! command -v c++ >/dev/null; then
   apt-get update -qq && apt-get install -y -qq build-essential
 fi
 
+# Headless Chromium renders the reflect report in its browser test.
+if ! command -v chromium >/dev/null && [ "${SETUP_SKIP_CHROMIUM:-0}" != "1" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing chromium (headless browser for the report test)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    log "warning: chromium not found and cannot be installed here; the report browser test will fail (install chromium or set REFLECT_SKIP_BROWSER=1)"
+  fi
+fi
+
 if [ ! -x "$venv/bin/python" ]; then
   log "creating virtualenv $venv"
   "$py" -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv && "$py" -m venv "$venv"; }

@@ -23,7 +23,9 @@ pub enum CoreError {
     },
 
     /// An artifact written by an incompatible layout of the store.
-    #[error("{path}: artifact layout version {found}, this tool reads version {expected}; re-run the stage")]
+    #[error(
+        "{path}: artifact layout version {found}, this tool reads version {expected}; re-run the stage"
+    )]
     LayoutVersion {
         /// The manifest.
         path: PathBuf,
@@ -34,7 +36,9 @@ pub enum CoreError {
     },
 
     /// A file listed in a manifest is missing or has other content than recorded.
-    #[error("{path}: {what} (artifact is corrupt or was edited; delete {dir} and re-run the stage)")]
+    #[error(
+        "{path}: {what} (artifact is corrupt or was edited; delete {dir} and re-run the stage)"
+    )]
     Integrity {
         /// The offending file.
         path: PathBuf,

@@ -79,7 +79,10 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
                 let mut sorted: Vec<_> = map.iter().collect();
                 sorted.sort_by(|a, b| a.0.cmp(b.0));
                 serde_json::Value::Object(
-                    sorted.into_iter().map(|(k, v)| (k.clone(), sort(v))).collect(),
+                    sorted
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sort(v)))
+                        .collect(),
                 )
             }
             serde_json::Value::Array(items) => {

@@ -13,7 +13,11 @@ pub fn parse<T: DeserializeOwned>(raw: &serde_json::Value) -> Result<T> {
     serde_path_to_error::deserialize(raw).map_err(|err| {
         let key = err.path().to_string();
         CoreError::Param {
-            key: if key == "." { "(table)".to_string() } else { key },
+            key: if key == "." {
+                "(table)".to_string()
+            } else {
+                key
+            },
             message: err.into_inner().to_string(),
         }
     })

@@ -61,6 +61,14 @@ pub mod tokenize {
     pub const LABEL: &str = "label";
     /// Number of sub-words including special tokens (u32).
     pub const LENGTH: &str = "length";
+    /// First word (absolute index) whose prediction this window owns (u32): a word takes its
+    /// prediction from the one window with `centre_start <= word < centre_end`.
+    pub const CENTRE_START: &str = "centre_start";
+    /// One past the last word whose prediction this window owns (u32).
+    pub const CENTRE_END: &str = "centre_end";
+    /// Encoding options (`max_length`, `stride`, label mode, truncation) as JSON, so a later
+    /// stage encodes new text exactly as the training data was encoded.
+    pub const ENCODING_FILE: &str = "encoding.json";
 }
 
 /// Train outputs.

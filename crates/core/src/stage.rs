@@ -87,11 +87,9 @@ impl StageContext<'_> {
 
     /// Like [`Self::input`], `None` when absent.
     pub fn optional_input(&self, kind: &str) -> Option<&Artifact> {
-        self.inputs.get(kind).or_else(|| {
-            self.inputs
-                .values()
-                .find(|a| a.manifest.kind == kind)
-        })
+        self.inputs
+            .get(kind)
+            .or_else(|| self.inputs.values().find(|a| a.manifest.kind == kind))
     }
 }
 
@@ -192,7 +190,8 @@ pub fn execute(
 ) -> Result<Executed> {
     let lock = store.lock(&plan.instance)?;
     if !force && store.exists(&plan.instance, &plan.fingerprint) {
-        let artifact = Artifact::open_unverified(&store.artifact_dir(&plan.instance, &plan.fingerprint))?;
+        let artifact =
+            Artifact::open_unverified(&store.artifact_dir(&plan.instance, &plan.fingerprint))?;
         store.set_latest(&plan.instance, &plan.fingerprint)?;
         return Ok(Executed {
             artifact,

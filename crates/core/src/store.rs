@@ -231,10 +231,18 @@ impl Artifact {
     /// Path of a sub-directory inside the artifact (e.g. a checkpoint), checked to hold files.
     pub fn subdir(&self, rel: &str) -> Result<PathBuf> {
         let prefix = format!("{}/", rel.trim_end_matches('/'));
-        if !self.manifest.files.iter().any(|f| f.path.starts_with(&prefix)) {
+        if !self
+            .manifest
+            .files
+            .iter()
+            .any(|f| f.path.starts_with(&prefix))
+        {
             return Err(CoreError::Integrity {
                 path: self.dir.join(rel),
-                what: format!("no such directory in this `{}` artifact", self.manifest.kind),
+                what: format!(
+                    "no such directory in this `{}` artifact",
+                    self.manifest.kind
+                ),
                 dir: self.dir.clone(),
             });
         }

@@ -1,0 +1,30 @@
+//! Metrics on label sequences and the predictions format shared by the stages.
+//!
+//! No libtorch: train (dev metric), evaluate, baseline and reflect all depend on this crate.
+//!
+//! - [`predictions`]: the `predictions-<split>.parquet` schema, writer and strict reader.
+//! - [`entity`]: entity-level precision/recall/F1 equal to seqeval 1.2.2 (default and strict
+//!   modes, six tag schemes), its text report, token accuracy.
+//! - [`classification`]: scikit-learn's classification report (text and dict), confusion
+//!   matrix, accuracy, macro-F1, ROC-AUC, average precision, and cost-weighted error.
+//! - [`summary`]: the metric set and text report of one split (`metrics.json`, `report.txt`).
+//! - [`compare`]: differences between two metric sets, like `dvc metrics diff`.
+//! - [`numpy`]: sums and formatting in NumPy's and Python's exact order, so our numbers and
+//!   reports equal the reference libraries' bit for bit.
+
+pub mod classification;
+pub mod compare;
+pub mod entity;
+pub mod error;
+pub mod numpy;
+pub mod predictions;
+pub mod report;
+pub mod summary;
+
+pub use classification::{ClassReport, CostMatrix, CostSummary, classification_report};
+pub use compare::{Comparison, MetricDiff, compare, compare_str};
+pub use entity::{EntityReport, Mode, entity_report, token_accuracy};
+pub use error::{MetricsError, Result};
+pub use predictions::{PredictionRow, Predictions, Sentence};
+pub use report::{Prfs, ZeroDivision};
+pub use summary::{SplitMetrics, Summary, SummaryOptions, summarize};

@@ -1,0 +1,261 @@
+//! Parity with seqeval 1.2.2 and scikit-learn: every case in `tests/fixtures/*.json`
+//! (written by `scripts/fixtures/metrics/make_fixtures.py`) must give the same numbers to
+//! 1e-9 and the same report text byte for byte.
+
+use std::path::PathBuf;
+
+use flowcore::TagScheme;
+use metrics::classification::{
+    accuracy, average_precision, classification_report, confusion_matrix, macro_f1, roc_auc,
+};
+use metrics::entity::{Mode, entity_report, token_accuracy};
+use metrics::{Prfs, ZeroDivision};
+use serde_json::Value;
+
+const TOL: f64 = 1e-9;
+
+fn load(name: &str) -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run scripts/fixtures/metrics/make_fixtures.py",
+            path.display()
+        )
+    });
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    doc["cases"].as_array().unwrap().clone()
+}
+
+/// A fixture number: JSON number, or the strings `nan` / `inf` / `-inf`.
+fn f(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().unwrap(),
+        Value::String(s) => s.parse().unwrap(),
+        other => panic!("not a number: {other}"),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || (a - b).abs() <= TOL
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn nested(v: &Value) -> Vec<Vec<String>> {
+    v.as_array().unwrap().iter().map(strings).collect()
+}
+
+fn zd(case: &Value) -> ZeroDivision {
+    if case["zero_division"] == 1 {
+        ZeroDivision::One
+    } else {
+        ZeroDivision::Zero
+    }
+}
+
+fn check_prfs(errors: &mut Vec<String>, what: &str, ours: &Prfs, theirs: &Value) {
+    let t = theirs.as_array().unwrap();
+    let ok = close(ours.precision, f(&t[0]))
+        && close(ours.recall, f(&t[1]))
+        && close(ours.f1, f(&t[2]))
+        && ours.support as u64 == t[3].as_u64().unwrap();
+    if !ok {
+        errors.push(format!("{what}: ours {ours:?}, seqeval {theirs}"));
+    }
+}
+
+#[test]
+fn entity_metrics_equal_seqeval() {
+    let cases = load("entity_cases.json");
+    assert!(cases.len() > 200, "too few cases: {}", cases.len());
+    let mut errors = Vec::new();
+    let mut reports = 0;
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let mode = match case["mode"].as_str().unwrap() {
+            "default" => Mode::Default,
+            _ => Mode::Strict(
+                case["scheme"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<TagScheme>()
+                    .unwrap(),
+            ),
+        };
+        let (t, p) = (nested(&case["y_true"]), nested(&case["y_pred"]));
+        let ours = entity_report(&t, &p, mode, zd(case));
+        if case.get("error").is_some() {
+            if ours.is_ok() {
+                errors.push(format!(
+                    "{name}: seqeval fails ({}), we do not",
+                    case["error"]
+                ));
+            }
+            continue;
+        }
+        let r = match ours {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("{name}: we fail: {e}"));
+                continue;
+            }
+        };
+        let theirs = case["per_type"].as_object().unwrap();
+        let our_names: Vec<&String> = r.per_type.keys().collect();
+        let their_names: Vec<&String> = theirs.keys().collect();
+        if our_names != their_names {
+            errors.push(format!("{name}: types {our_names:?} vs {their_names:?}"));
+            continue;
+        }
+        for (k, v) in theirs {
+            check_prfs(&mut errors, &format!("{name} [{k}]"), &r.per_type[k], v);
+        }
+        let avgs = &case["averages"];
+        check_prfs(
+            &mut errors,
+            &format!("{name} micro"),
+            &r.micro,
+            &avgs["micro"],
+        );
+        check_prfs(
+            &mut errors,
+            &format!("{name} macro"),
+            &r.macro_avg,
+            &avgs["macro"],
+        );
+        check_prfs(
+            &mut errors,
+            &format!("{name} weighted"),
+            &r.weighted,
+            &avgs["weighted"],
+        );
+        let acc = token_accuracy(&t, &p).unwrap();
+        if !close(acc, f(&case["accuracy"])) {
+            errors.push(format!("{name}: accuracy {acc} vs {}", case["accuracy"]));
+        }
+        for digits in [2usize, 4] {
+            if let Some(text) = case["report"][digits.to_string()].as_str() {
+                reports += 1;
+                let ours = r.to_text(digits);
+                if ours != text {
+                    errors.push(format!(
+                        "{name}: report (digits {digits}) differs:\n--- ours\n{ours}--- seqeval\n{text}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(reports > 150, "too few reports compared: {reports}");
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
+
+#[test]
+fn classification_metrics_equal_sklearn() {
+    let cases = load("classification_cases.json");
+    assert!(cases.len() >= 15);
+    let mut errors = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let (t, p) = (strings(&case["y_true"]), strings(&case["y_pred"]));
+        let labels = case["labels"].as_array().map(|_| strings(&case["labels"]));
+        let r = classification_report(&t, &p, labels.as_deref(), zd(case)).unwrap();
+        for digits in [2usize, 3, 4] {
+            let theirs = case["report"][digits.to_string()].as_str().unwrap();
+            let ours = r.to_text(digits);
+            if ours != theirs {
+                errors.push(format!(
+                    "{name}: report (digits {digits}) differs:\n--- ours\n{ours}--- sklearn\n{theirs}"
+                ));
+            }
+        }
+        let ours = r.to_dict();
+        let theirs = case["dict"].as_object().unwrap();
+        let ours_map = ours.as_object().unwrap();
+        let mut ok = ours_map.len() == theirs.len();
+        for (k, v) in theirs {
+            let Some(o) = ours_map.get(k) else {
+                ok = false;
+                continue;
+            };
+            match v {
+                Value::Object(fields) => {
+                    for (fk, fv) in fields {
+                        ok &= o.get(fk).is_some_and(|x| close(f(x), f(fv)));
+                    }
+                }
+                _ => ok &= close(f(o), f(v)),
+            }
+        }
+        if !ok {
+            errors.push(format!(
+                "{name}: dict\n ours {ours}\n sklearn {}",
+                case["dict"]
+            ));
+        }
+        let all_labels = labels.clone().unwrap_or_else(|| r.labels.clone());
+        let cm = confusion_matrix(&t, &p, &all_labels).unwrap();
+        let their_cm: Vec<Vec<usize>> = serde_json::from_value(case["confusion"].clone()).unwrap();
+        if cm != their_cm {
+            errors.push(format!("{name}: confusion {cm:?} vs {their_cm:?}"));
+        }
+        let acc = accuracy(&t, &p).unwrap();
+        if !close(acc, f(&case["accuracy"])) {
+            errors.push(format!("{name}: accuracy {acc} vs {}", case["accuracy"]));
+        }
+        let mf1 = macro_f1(&t, &p, labels.as_deref(), zd(case)).unwrap();
+        if !close(mf1, f(&case["macro_f1"])) {
+            errors.push(format!("{name}: macro F1 {mf1} vs {}", case["macro_f1"]));
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
+
+#[test]
+fn ranking_metrics_equal_sklearn() {
+    let cases = load("ranking_cases.json");
+    assert!(cases.len() >= 20);
+    let mut errors = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let y: Vec<bool> = case["y_true"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64() == Some(1))
+            .collect();
+        let s: Vec<f64> = case["scores"].as_array().unwrap().iter().map(f).collect();
+        let auc = roc_auc(&y, &s).unwrap();
+        if !close(auc, f(&case["roc_auc"])) {
+            errors.push(format!("{name}: ROC-AUC {auc} vs {}", case["roc_auc"]));
+        }
+        let ap = average_precision(&y, &s).unwrap();
+        if !close(ap, f(&case["average_precision"])) {
+            errors.push(format!("{name}: AP {ap} vs {}", case["average_precision"]));
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}

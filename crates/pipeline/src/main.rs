@@ -1,0 +1,227 @@
+//! `pipeline`: run a pipeline file with make-like staleness, show its status, check the set-up.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use pipeline::{PipelineSpec, Registry, RunOptions, State, plan_pipeline, render_reports};
+
+/// Run BERT fine-tuning pipelines (ingest → tokenize → train → evaluate → reflect) with
+/// make-like staleness: a stage re-runs only when its params, inputs or raw files changed.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// The pipeline file, e.g. pipelines/demo.toml.
+    file: PathBuf,
+    /// Override a param without editing the file: `<stage>.<param>=<value>` (TOML value).
+    #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
+    set: Vec<String>,
+    /// Root of the artifact store.
+    #[arg(long, env = "BERTFLOW_ARTIFACTS", default_value = "artifacts")]
+    artifacts: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the stale stages of a pipeline in dependency order.
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// Print what would run and why; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Re-run this stage (and everything downstream) even if up to date.
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// Run only this stage; its inputs must be up to date.
+        #[arg(long, value_name = "STAGE", conflicts_with = "until")]
+        only: Option<String>,
+        /// Run this stage and its upstream stages, nothing downstream.
+        #[arg(long, value_name = "STAGE")]
+        until: Option<String>,
+    },
+    /// Show each stage as up to date or stale, and why.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Check the toolchain: libtorch version, CUDA, threads, model directories.
+    Doctor {
+        /// Directory holding model directories.
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    flowcore::logging::init(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            flowcore::logging::report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn registry() -> Registry {
+    Registry::new()
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            target,
+            dry_run,
+            force,
+            only,
+            until,
+        } => {
+            check_torch()?;
+            let spec = PipelineSpec::load(&target.file, &target.set)?;
+            let registry = registry();
+            let plan = plan_pipeline(spec, &registry, &target.artifacts)?;
+            let reports = plan.run(&RunOptions {
+                dry_run,
+                force,
+                only,
+                until,
+            })?;
+            print!("{}", render_reports(&reports));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { target } => {
+            let spec = PipelineSpec::load(&target.file, &target.set)?;
+            let registry = registry();
+            let plan = plan_pipeline(spec, &registry, &target.artifacts)?;
+            let mut stale = false;
+            for s in &plan.stages {
+                match &s.state {
+                    State::UpToDate => println!(
+                        "{:<14} up to date  {}",
+                        s.plan.instance,
+                        plan.store
+                            .artifact_dir(&s.plan.instance, &s.plan.fingerprint)
+                            .display()
+                    ),
+                    State::Stale(reasons) => {
+                        stale = true;
+                        println!(
+                            "{:<14} stale       {}  ({})",
+                            s.plan.instance,
+                            s.plan.fingerprint,
+                            reasons.join("; ")
+                        );
+                    }
+                }
+            }
+            Ok(if stale {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Doctor { models } => doctor(&models),
+    }
+}
+
+fn check_torch() -> Result<()> {
+    torch_link::check_libtorch().map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+fn doctor(models: &Path) -> Result<ExitCode> {
+    let mut ok = true;
+    // Touch libtorch so it is certainly mapped before we look for it.
+    let threads = tch::get_num_threads();
+    match torch_link::check_libtorch() {
+        Ok(found) => println!(
+            "libtorch     {} ({})",
+            found.version.as_deref().unwrap_or("?"),
+            found.lib_dir.display()
+        ),
+        Err(msg) => {
+            ok = false;
+            println!("libtorch     ERROR: {msg}");
+        }
+    }
+    let cuda = tch::Cuda::is_available();
+    println!(
+        "cuda         {} ({} device(s)){}",
+        if cuda { "available" } else { "not available" },
+        tch::Cuda::device_count(),
+        if cuda && tch::Cuda::cudnn_is_available() {
+            ", cuDNN"
+        } else {
+            ""
+        }
+    );
+    println!("threads      {threads} (torch intra-op)");
+    println!(
+        "cpus         {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let mut found_models = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(models) {
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if dir.join("config.json").is_file() {
+                let weights = ["model.safetensors", "model.safetensors.index.json"]
+                    .iter()
+                    .any(|f| dir.join(f).is_file());
+                let tokenizer = ["tokenizer.json", "vocab.txt"]
+                    .iter()
+                    .any(|f| dir.join(f).is_file());
+                found_models.push(format!(
+                    "{}{}{}",
+                    dir.display(),
+                    if weights {
+                        ""
+                    } else {
+                        "  (no model.safetensors)"
+                    },
+                    if tokenizer { "" } else { "  (no tokenizer)" }
+                ));
+            }
+        }
+    }
+    found_models.sort();
+    if found_models.is_empty() {
+        ok = false;
+        println!(
+            "models       none under {} (run `make setup`)",
+            models.display()
+        );
+    } else {
+        for (i, m) in found_models.iter().enumerate() {
+            println!(
+                "{} {m}",
+                if i == 0 {
+                    "models      "
+                } else {
+                    "            "
+                }
+            );
+        }
+    }
+    let _ = std::env::current_dir().context("current directory")?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
