@@ -4,6 +4,8 @@
 # one script run so both see the same machine load. Writes bench-results/bert.md.
 #
 # Usage: scripts/bench/bert_fwd_bwd.sh [rounds=3] [iters=10] [threads=$(nproc)]
+# BENCH_PROFILE=dev uses the dev profile (dependencies, tch included, are built at opt-level 2
+# there; our crate only sequences libtorch calls) when a release build is too costly.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
@@ -15,9 +17,12 @@ SEQ=64
 PY=.venv/bin/python
 [[ -f $MODEL/model.safetensors ]] || { echo "missing $MODEL: run make setup" >&2; exit 1; }
 
-cargo build --release -p bert --example fwd_bwd >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/examples/fwd_bwd
+PROFILE=${BENCH_PROFILE:-release}
+cargo build --profile "$PROFILE" -p bert --example fwd_bwd >&2
+PROFILE_DIR=$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")
+BIN=${CARGO_TARGET_DIR:-target}/$PROFILE_DIR/examples/fwd_bwd
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 ours=(); theirs=()
 for r in $(seq "$ROUNDS"); do
   t=$("$PY" scripts/bench/bert_fwd_bwd.py "$MODEL" $BATCH $SEQ "$ITERS" "$THREADS" 2>/dev/null | tail -1)
@@ -41,9 +46,10 @@ cat > bench-results/bert.md <<MD
 Made by \`scripts/bench/bert_fwd_bwd.sh\` on $(date -u +%Y-%m-%dT%H:%MZ).
 Model all-MiniLM-L6-v2 with a 9-label token head, train mode (dropout on), batch $BATCH,
 seq $SEQ, no padding, cross-entropy loss and backward; $ITERS timed steps after 2 warm-up
-steps, $ROUNDS alternating rounds, $THREADS threads each, $(nproc) CPUs
+steps, $ROUNDS alternating rounds, cargo profile \`$PROFILE\`, $THREADS threads each, $(nproc) CPUs
 ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)). Same libtorch
-(torch $("$PY" -c 'import torch; print(torch.__version__)')) underneath both.
+(torch $("$PY" -c 'import torch; print(torch.__version__)')) underneath both. Load average at
+start: $LOAD_START (other processes share the CPUs: compare rounds, not single numbers).
 
 | | tokens/s per round | best | median |
 |---|---|---|---|

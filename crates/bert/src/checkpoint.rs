@@ -104,7 +104,8 @@ pub fn load_with(
         }
     } else {
         if let Some(old) = config.labels().filter(|old| old.as_slice() != labels) {
-            tracing::debug!(?old, new = ?labels, "labels differ from the checkpoint's config");
+            // HF keeps a head of the right shape whatever its label names; so do we, loudly.
+            tracing::warn!(?old, new = ?labels, "labels differ from the checkpoint's id2label; a head of the same size is kept");
         }
         config.set_labels(labels);
     }

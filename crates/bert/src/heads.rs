@@ -145,6 +145,11 @@ impl BertClassifier {
         &self.config
     }
 
+    /// Number of classes (the last dimension of the logits).
+    pub fn num_labels(&self) -> i64 {
+        self.config.num_labels()
+    }
+
     /// HF class name written to `architectures`.
     pub fn architecture(&self) -> &'static str {
         architecture(self.task())

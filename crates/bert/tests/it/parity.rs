@@ -12,6 +12,7 @@ fn check_logits(task: TaskKind, dir: &str, key: &str) {
     assert!(report.unexpected.is_empty(), "{report:?}");
     let out = tch::no_grad(|| model.forward_t(&inputs(&expected), false)).unwrap();
     let diff = max_abs_diff(&out.logits, &expected[key]);
+    eprintln!("{key}: max abs difference {diff:e}");
     assert!(diff <= 1e-5, "{key}: max abs difference {diff:e} > 1e-5");
 }
 
@@ -37,6 +38,7 @@ fn check_gradients(task: TaskKind, dir: &str, prefix: &str) {
         .reshape([-1, num_labels])
         .cross_entropy_loss::<Tensor>(&labels.reshape([-1]), None, Reduction::Mean, -100, 0.0);
     let loss_diff = max_abs_diff(&loss.reshape([1]), &expected[&format!("{prefix}_loss")]);
+    eprintln!("{prefix} loss: abs difference {loss_diff:e}");
     assert!(loss_diff <= 1e-5, "{prefix} loss differs by {loss_diff:e}");
     loss.backward();
     let vars = vs.variables();
@@ -48,6 +50,7 @@ fn check_gradients(task: TaskKind, dir: &str, prefix: &str) {
         };
         let grad = vars[name].grad();
         let rel = rel_diff(&grad, reference);
+        eprintln!("{prefix} gradient of {name}: relative difference {rel:e}");
         assert!(
             rel <= 1e-4,
             "{prefix} gradient of {name}: relative difference {rel:e} > 1e-4"
@@ -83,12 +86,17 @@ fn minilm_hidden_states_match_transformers() {
         &(&out.last_hidden_state * &mask),
         &(&expected["last_hidden_state"] * &mask),
     );
+    let all = max_abs_diff(&out.last_hidden_state, &expected["last_hidden_state"]);
+    eprintln!(
+        "MiniLM last_hidden_state: max abs difference {diff:e} on tokens, {all:e} with padding"
+    );
     assert!(
         diff <= 1e-4,
         "last_hidden_state: max abs difference {diff:e} > 1e-4"
     );
     let pooled = out.pooler_output.expect("BertModel has a pooler");
     let diff = max_abs_diff(&pooled, &expected["pooler_output"]);
+    eprintln!("MiniLM pooler_output: max abs difference {diff:e}");
     assert!(
         diff <= 1e-4,
         "pooler_output: max abs difference {diff:e} > 1e-4"
