@@ -51,3 +51,24 @@ pub fn write_tiny_random(
     save(&model, &vs, dir, Some(vocab_from))?;
     Ok(model.config().clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocab_size_reads_tokenizer_json_before_vocab_txt() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("vocab.txt"), "a\nb\n").unwrap();
+        assert_eq!(vocab_size(dir.path()).unwrap(), 2);
+        let json = r#"{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "a": 1, "b": 2}}}"#;
+        fs_err::write(dir.path().join("tokenizer.json"), json).unwrap();
+        assert_eq!(vocab_size(dir.path()).unwrap(), 3);
+        fs_err::write(dir.path().join("tokenizer.json"), r#"{"model": {}}"#).unwrap();
+        let err = vocab_size(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("tokenizer.json") && err.contains("model.vocab"),
+            "{err}"
+        );
+    }
+}

@@ -282,3 +282,35 @@ fn inconsistent_inputs_are_an_error() {
     let err = model.forward_t(&too_big, false).unwrap_err().to_string();
     assert!(err.contains("vocab_size"), "{err}");
 }
+
+#[test]
+fn half_precision_checkpoint_loads_as_fp32() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("tiny-token/config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
+    let half: Vec<(String, Tensor)> =
+        read_tensors(&fixtures().join("tiny-token/model.safetensors"))
+            .into_iter()
+            .map(|(n, t)| (n, t.to_kind(tch::Kind::Half)))
+            .collect();
+    Tensor::write_safetensors(&half, tmp.path().join("model.safetensors")).unwrap();
+    let (model, vs, _) = load(tmp.path(), TaskKind::Token, &[], Device::Cpu).unwrap();
+    assert!(
+        vs.variables()
+            .values()
+            .all(|v| v.kind() == tch::Kind::Float)
+    );
+    let expected = read_tensors(&fixtures().join("tiny_expected.safetensors"));
+    let logits = tch::no_grad(|| model.forward_t(&inputs(&expected), false))
+        .unwrap()
+        .logits;
+    let diff = max_abs_diff(&logits, &expected["token_logits"]);
+    // fp16 weights round at ~1e-3 relative; the logits are O(0.1).
+    assert!(
+        diff > 0.0 && diff < 1e-2,
+        "fp16 checkpoint: max abs difference {diff:e}"
+    );
+}
