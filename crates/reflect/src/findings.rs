@@ -1,0 +1,703 @@
+//! Findings: what the analyses mean, ranked, each with its number, interval, evidence rows and
+//! a suggested action.
+//!
+//! Ranking is deterministic: severity first, then how far the number is from acceptable
+//! (`score`), then the finding's stable id.
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Analysis, CalibrationReport};
+use crate::ner::ErrorKind;
+use crate::stats::bootstrap::{Bootstrap, Interval, Units, ratio};
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Act before trusting the model.
+    High,
+    /// Worth acting on.
+    Medium,
+    /// Worth knowing.
+    Low,
+    /// Context (headline numbers, things that are fine).
+    Info,
+}
+
+impl Severity {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+            Self::Info => "info",
+        }
+    }
+}
+
+/// A row of the input that supports a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The predictions file (name inside its artifact) or report section.
+    pub file: String,
+    /// Example id.
+    pub id: String,
+    /// Word index, for token tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub word: Option<usize>,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// 1-based rank.
+    pub rank: usize,
+    /// Stable key (`calibration.word`, `slice.entity type.corporation`).
+    pub id: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Report section it belongs to.
+    pub area: String,
+    /// One-line statement with the number.
+    pub title: String,
+    /// What was measured.
+    pub metric: String,
+    /// The measured value.
+    pub value: f64,
+    /// Its 95 % interval, when there is one.
+    pub ci: Option<[f64; 2]>,
+    /// More detail (the comparison, the counts).
+    pub detail: String,
+    /// Rows behind the number.
+    pub evidence: Vec<Evidence>,
+    /// What to do about it.
+    pub action: String,
+    /// Ranking key within a severity (larger first).
+    #[serde(skip)]
+    pub score: f64,
+}
+
+fn ci(i: &Interval) -> Option<[f64; 2]> {
+    Some([i.lo, i.hi])
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+/// Wilson score interval of a proportion `k / n` at 95 %.
+pub fn wilson(k: usize, n: usize) -> [f64; 2] {
+    if n == 0 {
+        return [0.0, 1.0];
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+struct Builder<'a> {
+    a: &'a Analysis,
+    file: String,
+    out: Vec<Finding>,
+}
+
+impl Builder<'_> {
+    fn push(&mut self, f: Finding) {
+        self.out.push(f);
+    }
+
+    fn ids(&self, ids: &[String]) -> Vec<Evidence> {
+        ids.iter()
+            .map(|id| Evidence {
+                file: self.file.clone(),
+                id: id.clone(),
+                word: None,
+            })
+            .collect()
+    }
+}
+
+fn finding(id: String, severity: Severity, area: &str, title: String) -> Finding {
+    Finding {
+        rank: 0,
+        id,
+        severity,
+        area: area.to_string(),
+        title,
+        metric: String::new(),
+        value: f64::NAN,
+        ci: None,
+        detail: String::new(),
+        evidence: Vec::new(),
+        action: String::new(),
+        score: 0.0,
+    }
+}
+
+/// Derive the ranked findings of an analysis. `predictions_file` names the evaluated split's
+/// file in evidence rows; `boot` is used for interval of shares.
+pub fn findings(a: &Analysis, predictions_file: &str, boot: Bootstrap) -> Vec<Finding> {
+    let mut b = Builder {
+        a,
+        file: predictions_file.to_string(),
+        out: Vec::new(),
+    };
+    headline(&mut b);
+    dev_gap(&mut b);
+    if let Some(c) = &a.calibration {
+        calibration(&mut b, c, "calibration.word");
+    }
+    if let Some(c) = &a.entity_calibration {
+        calibration(&mut b, c, "calibration.entity");
+    }
+    baseline(&mut b);
+    slices(&mut b);
+    taxonomy(&mut b, boot);
+    suspects(&mut b);
+    probes(&mut b);
+    training(&mut b);
+    let mut out = b.out;
+    out.sort_by(|x, y| {
+        x.severity
+            .cmp(&y.severity)
+            .then(y.score.total_cmp(&x.score))
+            .then_with(|| x.id.cmp(&y.id))
+    });
+    for (i, f) in out.iter_mut().enumerate() {
+        f.rank = i + 1;
+    }
+    out
+}
+
+fn headline(b: &mut Builder<'_>) {
+    let a = b.a;
+    let Some(h) = a.headline.first() else { return };
+    let width = h.ci.hi - h.ci.lo;
+    let wide = width > 0.10;
+    let mut f = finding(
+        "headline".into(),
+        if wide {
+            Severity::Medium
+        } else {
+            Severity::Info
+        },
+        "headline",
+        format!(
+            "{} on {} is {} ({} {}s)",
+            h.name,
+            a.split,
+            h.ci.display(3),
+            a.units,
+            a.unit
+        ),
+    );
+    f.metric = h.name.clone();
+    f.value = h.ci.estimate;
+    f.ci = ci(&h.ci);
+    f.score = width;
+    f.detail = a
+        .headline
+        .iter()
+        .skip(1)
+        .map(|m| format!("{} {}", m.name, m.ci.display(3)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    f.action = if wide {
+        format!(
+            "The 95 % interval is {:.1} points wide: differences smaller than that are noise on this test set; collect more test data before comparing models.",
+            100.0 * width
+        )
+    } else {
+        format!(
+            "Quote the interval with the number: changes smaller than ±{:.1} points are not distinguishable on this test set.",
+            50.0 * width
+        )
+    };
+    b.push(f);
+}
+
+fn dev_gap(b: &mut Builder<'_>) {
+    let a = b.a;
+    let (Some(dev), Some(test)) = (&a.fit_metric, a.headline.first()) else {
+        return;
+    };
+    let gap = dev.ci.estimate - test.ci.estimate;
+    // Independent samples: the gap is significant when the intervals do not overlap.
+    let significant = test.ci.hi < dev.ci.lo || dev.ci.hi < test.ci.lo;
+    let mut f = finding(
+        "dev_test_gap".into(),
+        if significant && gap > 0.0 {
+            Severity::Medium
+        } else {
+            Severity::Info
+        },
+        "headline",
+        format!(
+            "{} is {} on {} and {} on dev ({} {:+.1} points)",
+            test.name,
+            test.ci.display(3),
+            a.split,
+            dev.ci.display(3),
+            a.split,
+            -100.0 * gap
+        ),
+    );
+    f.metric = format!("{} (dev minus {})", test.name, a.split);
+    f.value = gap;
+    f.score = gap.abs();
+    f.detail = "Intervals from separate bootstraps of each split.".into();
+    f.action = if significant && gap > 0.0 {
+        "The test set is harder than dev (distribution shift, or dev was over-used for model selection): report the test number, and add test-like data to dev and train.".into()
+    } else {
+        "Dev and test agree within their intervals: dev is a fair proxy for model selection.".into()
+    };
+    b.push(f);
+}
+
+fn calibration(b: &mut Builder<'_>, c: &CalibrationReport, id: &str) {
+    let a = b.a;
+    let ece = c.ece.estimate;
+    let severity = if c.ece.lo >= 0.10 {
+        Severity::High
+    } else if c.ece.lo >= 0.03 {
+        Severity::Medium
+    } else if ece >= 0.02 {
+        Severity::Low
+    } else {
+        Severity::Info
+    };
+    let t = a.temperature;
+    let direction = match t {
+        Some(t) if t.t > 1.05 => " (overconfident)",
+        Some(t) if t.t < 0.95 => " (underconfident)",
+        _ => "",
+    };
+    let mut f = finding(
+        id.to_string(),
+        severity,
+        "calibration",
+        format!(
+            "{}-level ECE is {}{} over {} items",
+            c.level,
+            c.ece.display(3),
+            direction,
+            c.items
+        ),
+    );
+    f.metric = format!(
+        "ECE ({} equal-width bins, {} level)",
+        c.reliability.bins.len(),
+        c.level
+    );
+    f.value = ece;
+    f.ci = ci(&c.ece);
+    f.score = ece;
+    let mut detail = format!("equal-mass ECE {:.3}, MCE {:.3}", c.ece_mass, c.mce);
+    if let (Some(br), Some(nll)) = (c.brier, c.nll) {
+        detail.push_str(&format!(", Brier {br:.4}, NLL {nll:.4}"));
+    }
+    f.action = match (t, &c.after) {
+        (Some(t), Some(after)) if after.ece.estimate < ece => {
+            detail.push_str(&format!("; after T = {:.3}: ECE {}", t.t, after.ece.display(3)));
+            format!(
+                "Apply temperature T = {:.2} (fitted on {} NLL) to the logits: {} ECE drops from {:.3} to {:.3}.",
+                t.t,
+                a.temperature_split.as_deref().unwrap_or("dev"),
+                c.level,
+                ece,
+                after.ece.estimate
+            )
+        }
+        (Some(t), Some(after)) => {
+            detail.push_str(&format!("; after T = {:.3}: ECE {}", t.t, after.ece.display(3)));
+            format!(
+                "Temperature scaling (T = {:.2}) does not lower {} ECE ({:.3} -> {:.3}); the miscalibration is not a global scale: consider histogram binning or more dev data.",
+                t.t, c.level, ece, after.ece.estimate
+            )
+        }
+        _ => "Fit a temperature on dev predictions (give reflect the dev split) before using the probabilities as confidences.".into(),
+    };
+    if severity == Severity::Info {
+        f.action = "Confidences can be read as probabilities at this level.".into();
+    }
+    f.detail = detail;
+    b.push(f);
+}
+
+fn baseline(b: &mut Builder<'_>) {
+    let a = b.a;
+    let Some(c) = &a.baseline else { return };
+    let d = &c.paired.diff;
+    let p = c.paired.p_value;
+    let significant = p < 0.05 && (d.lo > 0.0 || d.hi < 0.0);
+    let (severity, title, action) = if significant && d.estimate > 0.0 {
+        (
+            Severity::Info,
+            format!(
+                "The model beats the baseline: {} {:+.1} points",
+                c.metric,
+                100.0 * d.estimate
+            ),
+            "The fine-tuned model's advantage is significant: keep it.".to_string(),
+        )
+    } else if significant {
+        (
+            Severity::High,
+            format!("The baseline beats the model: {} {:+.1} points", c.metric, 100.0 * d.estimate),
+            "The simpler baseline is significantly better: ship the baseline or find what the model gets wrong (see slices and errors).".to_string(),
+        )
+    } else {
+        (
+            Severity::High,
+            format!(
+                "The baseline is not significantly worse: {} difference {:+.1} points (p = {:.3})",
+                c.metric,
+                100.0 * d.estimate,
+                p
+            ),
+            "The model's advantage over the baseline is within noise: prefer the cheaper baseline, or collect more test data to separate them.".to_string(),
+        )
+    };
+    let mut f = finding("baseline".into(), severity, "significance", title);
+    f.metric = format!("{} difference (model minus baseline)", c.metric);
+    f.value = d.estimate;
+    f.ci = ci(d);
+    f.score = (1.0 - p).max(0.0);
+    f.detail = format!(
+        "model {}, baseline {}, difference {} (paired bootstrap, {} resamples, p = {:.4}, {} shared examples)",
+        c.paired.a.display(3),
+        c.paired.b.display(3),
+        d.display(3),
+        a.bootstrap.resamples,
+        p,
+        c.shared
+    );
+    if let Some(m) = &c.mcnemar {
+        f.detail.push_str(&format!(
+            "; exact McNemar on accuracy: {} model-only right, {} baseline-only right, p = {:.4}",
+            m.b, m.c, m.p_value
+        ));
+    }
+    f.action = action;
+    b.push(f);
+}
+
+fn slices(b: &mut Builder<'_>) {
+    let a = b.a;
+    let overall = a.headline.first().map_or(f64::NAN, |h| h.ci.estimate);
+    let flagged: Vec<_> = a.slices.iter().filter(|s| s.flagged).cloned().collect();
+    for s in flagged {
+        let gap = overall - s.ci.estimate;
+        let severity = if s.ci.hi < overall - 0.10 {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let mut f = finding(
+            format!("slice.{}.{}", s.family, s.name),
+            severity,
+            "slices",
+            format!(
+                "{} = {}: {} is {}, below the overall {:.3}",
+                s.family,
+                s.name,
+                s.metric,
+                s.ci.display(3),
+                overall
+            ),
+        );
+        f.metric = s.metric.clone();
+        f.value = s.ci.estimate;
+        f.ci = ci(&s.ci);
+        f.score = gap;
+        f.detail = format!("{} examples, support {}", s.examples, s.support);
+        f.evidence = b.ids(&s.evidence);
+        f.action = match s.family.as_str() {
+            "entity type" | "label" => {
+                let train = a.train_support.get(&s.name).copied();
+                match train {
+                    Some(n) => format!(
+                        "Collect more training data for `{}` (only {n} in train) or check its annotation consistency.",
+                        s.name
+                    ),
+                    None => format!("Collect more training data for `{}` or check its annotation consistency.", s.name),
+                }
+            }
+            "OOV rate" => "The model fails on words it never saw in training: add in-domain training text, or use a model/tokenizer with better coverage of this vocabulary.".into(),
+            "length (words)" => format!(
+                "Examples of {} words do worse: check truncation/windowing for long inputs and add training examples of this length.",
+                s.name
+            ),
+            _ => format!(
+                "The subgroup `{}` does worse: check it for label noise and collect more training data from it.",
+                s.name
+            ),
+        };
+        b.push(f);
+    }
+}
+
+fn taxonomy(b: &mut Builder<'_>, boot: Bootstrap) {
+    let a = b.a;
+    let Some(t) = &a.taxonomy else { return };
+    let errors = t.errors();
+    if errors == 0 {
+        return;
+    }
+    let mut units = Units::new(6);
+    for row in &t.per_example {
+        units.push(row);
+    }
+    let error_kinds = [
+        ErrorKind::Missed,
+        ErrorKind::Spurious,
+        ErrorKind::WrongBoundary,
+        ErrorKind::WrongType,
+        ErrorKind::WrongBoundaryAndType,
+    ];
+    let errors_of = |s: &[f64]| -> f64 { error_kinds.iter().map(|k| s[k.index()]).sum() };
+    let (kind, count) = error_kinds
+        .iter()
+        .map(|&k| (k, t.count(k)))
+        .max_by_key(|&(k, n)| (n, std::cmp::Reverse(k)))
+        .unwrap_or((ErrorKind::Missed, 0));
+    let share = boot.ci(&units, |s| ratio(s[kind.index()], errors_of(s)));
+    let mut f = finding(
+        format!("errors.{}", kind.name().replace(' ', "_")),
+        if share.estimate >= 0.4 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        },
+        "errors",
+        format!(
+            "Most entity errors are `{}`: {} of {} errors ({})",
+            kind.name(),
+            count,
+            errors,
+            share.display(3)
+        ),
+    );
+    f.metric = format!("share of errors that are {}", kind.name());
+    f.value = share.estimate;
+    f.ci = ci(&share);
+    f.score = share.estimate;
+    f.detail = ErrorKind::ALL
+        .iter()
+        .map(|k| format!("{} {}", k.name(), t.count(*k)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ids: Vec<String> = t
+        .examples
+        .get(&kind)
+        .map(|v| v.iter().map(|e| e.id.clone()).collect())
+        .unwrap_or_default();
+    f.evidence = b.ids(&ids);
+    f.action = match kind {
+        ErrorKind::Missed => "A recall problem: the model misses entities outright. Add training examples of the missed types (see the per-type counts), and check whether they are rare or novel surface forms.",
+        ErrorKind::Spurious => "A precision problem: the model invents entities. Add hard negatives (similar text without entities) and check the gold data for unannotated entities.",
+        ErrorKind::WrongBoundary => "Spans are found but cut wrongly: check the annotation guideline for span boundaries and how words are split (hashtags, handles, punctuation).",
+        ErrorKind::WrongType => "Entities are found but typed wrongly: see the confusion matrix; clarify or merge the confused types.",
+        ErrorKind::WrongBoundaryAndType => "Spans and types are both off: these are often annotation disagreements; review the examples.",
+        ErrorKind::Correct => "",
+    }
+    .to_string();
+    b.push(f);
+}
+
+fn suspects(b: &mut Builder<'_>) {
+    let a = b.a;
+    if a.suspects_total == 0 || a.suspects_scanned == 0 {
+        return;
+    }
+    let rate = a.suspects_total as f64 / a.suspects_scanned as f64;
+    let items = if a.task == flowcore::TaskKind::Token {
+        "words"
+    } else {
+        "examples"
+    };
+    let mut f = finding(
+        "suspect_labels".into(),
+        if rate >= 0.01 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        },
+        "labels",
+        format!(
+            "{} of {} {} ({}) look mislabelled: the model is confidently sure of another label",
+            a.suspects_total,
+            a.suspects_scanned,
+            items,
+            pct(rate)
+        ),
+    );
+    f.metric = format!("share of {items} flagged by confident learning");
+    f.value = rate;
+    f.ci = Some(wilson(a.suspects_total, a.suspects_scanned));
+    f.score = rate;
+    f.detail = "Per-class thresholds = mean self-confidence of the class (confident learning); ranked by the probability of the given label. Interval: Wilson score.".into();
+    f.evidence = a
+        .suspects
+        .iter()
+        .take(10)
+        .map(|s| Evidence {
+            file: format!("predictions-{}.parquet", s.split),
+            id: s.id.clone(),
+            word: s.word,
+        })
+        .collect();
+    f.action = format!(
+        "Review the top {} candidates in the report; fix real label errors in the data and re-run — test-set label errors bias every metric above.",
+        a.suspects.len()
+    );
+    b.push(f);
+}
+
+fn probes(b: &mut Builder<'_>) {
+    let a = b.a;
+    for p in &a.probes {
+        let r = &p.flip_rate;
+        let severity = if r.lo >= 0.10 {
+            Severity::High
+        } else if r.lo >= 0.02 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
+        let mut f = finding(
+            format!("robustness.{}", p.name),
+            severity,
+            "robustness",
+            format!(
+                "`{}` perturbation flips {} of predictions",
+                p.name,
+                r.display(3)
+            ),
+        );
+        f.metric = "prediction flip rate".into();
+        f.value = r.estimate;
+        f.ci = ci(r);
+        f.score = r.estimate;
+        let mut detail = format!("{} items compared", p.items);
+        if let Some(e) = &p.example_flip_rate {
+            detail.push_str(&format!("; examples with any flip {}", e.display(3)));
+        }
+        if let Some(m) = &p.metric {
+            detail.push_str(&format!(
+                "; {} clean {} vs perturbed {} (drop {}, p = {:.4})",
+                a.headline.first().map_or("metric", |h| h.name.as_str()),
+                m.a.display(3),
+                m.b.display(3),
+                m.diff.display(3),
+                m.p_value
+            ));
+        }
+        f.detail = detail;
+        f.evidence = b.ids(&p.evidence);
+        let what = match p.name.as_str() {
+            "case" => "case changes (lower/upper/title case)",
+            "typo" => "typos",
+            "entity_swap" => "swapping an entity for another of the same type",
+            "punct" => "punctuation removal",
+            other => other,
+        };
+        f.action = if severity == Severity::Low {
+            format!("The model is stable under {what}.")
+        } else {
+            format!(
+                "The model is not invariant to {what}: augment training data with this perturbation and re-check."
+            )
+        };
+        b.push(f);
+    }
+}
+
+fn training(b: &mut Builder<'_>) {
+    let a = b.a;
+    let Some(h) = &a.history else { return };
+    let Some(key) = h.dev_metric() else { return };
+    let series = h.series(&key);
+    if series.len() < 2 {
+        return;
+    }
+    let (best_i, &(best_x, best_y)) = series
+        .iter()
+        .enumerate()
+        .max_by(|(i, a), (j, b)| a.1.total_cmp(&b.1).then(j.cmp(i)))
+        .unwrap_or((0, &series[0]));
+    let &(last_x, last_y) = &series[series.len() - 1];
+    let prev_y = series[series.len() - 2].1;
+    let x_key = h.x_key();
+    let mut f = finding(
+        "training.curve".into(),
+        Severity::Low,
+        "training",
+        String::new(),
+    );
+    f.metric = key.clone();
+    f.value = best_y;
+    f.evidence = vec![Evidence {
+        file: "history.jsonl".into(),
+        id: format!("{x_key} {best_x}"),
+        word: None,
+    }];
+    if best_i + 1 < series.len() && best_y - last_y > 0.005 {
+        f.title = format!(
+            "{key} peaked at {best_y:.3} ({x_key} {best_x}) and ended at {last_y:.3} ({x_key} {last_x})"
+        );
+        f.score = best_y - last_y;
+        f.action = "Later training hurt the dev metric (overfitting): keep the best checkpoint, stop earlier, or add regularisation.".into();
+    } else if last_y - prev_y > 0.005 {
+        f.title =
+            format!("{key} was still rising at the end of training ({prev_y:.3} -> {last_y:.3})");
+        f.score = last_y - prev_y;
+        f.action = "Train longer: the dev metric had not levelled off.".into();
+    } else {
+        f.severity = Severity::Info;
+        f.title = format!("{key} levelled off at {best_y:.3} ({x_key} {best_x})");
+        f.action = "Training converged; more epochs are unlikely to help.".into();
+    }
+    f.detail = format!("{} evaluations in history.jsonl", series.len());
+    b.push(f);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_known_values() {
+        // statsmodels proportion_confint(5, 100, method="wilson") = (0.02154, 0.11175)
+        let [lo, hi] = wilson(5, 100);
+        assert!(
+            (lo - 0.021_54).abs() < 1e-4 && (hi - 0.111_75).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+    }
+
+    #[test]
+    fn severity_orders_high_first() {
+        let mut v = [
+            Severity::Info,
+            Severity::High,
+            Severity::Low,
+            Severity::Medium,
+        ];
+        v.sort();
+        assert_eq!(
+            v,
+            [
+                Severity::High,
+                Severity::Medium,
+                Severity::Low,
+                Severity::Info
+            ]
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! The reflect stage: a validation report that says whether to trust a model, and why.
+//!
+//! Reads the evaluate stage's predictions (with probability vectors) and, when given, a
+//! baseline's predictions, the ingest tables and the train history, then computes:
+//!
+//! - [`stats`]: calibration (ECE, MCE, Brier, NLL, temperature scaling), seeded bootstrap
+//!   intervals and paired bootstrap, the exact McNemar test — IO-free and tested against known
+//!   values;
+//! - [`analysis`]: headline metrics with CIs, word/entity/example calibration, significance
+//!   against the baseline, slices, the NER error taxonomy ([`ner`]), confident-learning suspect
+//!   labels, robustness-probe flip rates, learning curves ([`history`]);
+//! - [`findings`]: a ranked list of what it all means, each with its number, interval,
+//!   evidence rows and a suggested action;
+//! - [`report`]: `report.html` (self-contained, inline SVG drawn with plotters), `report.md`.
+//!
+//! [`ReflectStage`] is the pipeline stage (kind `reflect`); [`headline`] renders the few lines
+//! a pipeline prints at the end of a run.
+
+pub mod analysis;
+pub mod data;
+pub mod error;
+pub mod findings;
+pub mod history;
+pub mod ner;
+pub mod report;
+pub mod scores;
+pub mod stage;
+pub mod stats;
+
+pub use error::{ReflectError, Result};
+pub use stage::{ReflectParams, ReflectStage, headline};

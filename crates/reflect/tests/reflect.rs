@@ -1,0 +1,521 @@
+//! End-to-end tests of the reflect stage on hand-made prediction files: known slice and
+//! taxonomy counts, probe flip rates, baseline significance, and the HTML report rendered in
+//! headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flowcore::schema::predictions as pcol;
+use flowcore::{Globals, InputSpec, Resolved, Stage, StageContext, StageOutcome, TaskKind};
+use metrics::{PredictionRow, Predictions};
+use reflect::ReflectStage;
+
+/// A stage that copies prepared files into its artifact, standing in for evaluate/baseline.
+struct Fixture {
+    kind: &'static str,
+    files: Vec<(String, PathBuf)>,
+}
+
+impl Stage for Fixture {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [InputSpec] {
+        &[]
+    }
+    fn resolve(&self, _raw: &serde_json::Value, _g: &Globals) -> flowcore::Result<Resolved> {
+        Ok(Resolved {
+            params: serde_json::json!({"files": self.files.iter().map(|f| f.0.clone()).collect::<Vec<_>>()}),
+            raw_inputs: self.files.iter().map(|f| f.1.clone()).collect(),
+        })
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+        for (name, src) in &self.files {
+            std::fs::copy(src, ctx.out_dir.join(name))?;
+        }
+        Ok(StageOutcome::default())
+    }
+}
+
+fn artifact(root: &Path, kind: &'static str, files: Vec<(String, PathBuf)>) -> PathBuf {
+    let stage = Fixture { kind, files };
+    let globals = Globals {
+        pipeline: "t".into(),
+        ..Default::default()
+    };
+    flowcore::stage::run_standalone(
+        &stage,
+        root,
+        kind,
+        &serde_json::json!({}),
+        &globals,
+        &[],
+        false,
+    )
+    .unwrap()
+    .artifact
+    .dir
+}
+
+const LABELS: [&str; 5] = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"];
+
+fn probs_for(pred: &str, conf: f32) -> Vec<f32> {
+    let k = LABELS.len();
+    let rest = (1.0 - conf) / (k - 1) as f32;
+    LABELS
+        .iter()
+        .map(|l| if *l == pred { conf } else { rest })
+        .collect()
+}
+
+/// Sentences (words, gold, pred). Taxonomy: 1 correct PER per sentence type A; wrong boundary
+/// in type B; missed LOC in type C.
+fn ner_sentences(n: usize) -> Vec<(Vec<&'static str>, Vec<&'static str>, Vec<&'static str>)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(match i % 3 {
+            0 => (
+                vec!["Ann", "met", "Bob"],
+                vec!["B-PER", "O", "B-PER"],
+                vec!["B-PER", "O", "B-PER"],
+            ),
+            1 => (
+                vec!["Ann", "Lee", "lives", "here"],
+                vec!["B-PER", "I-PER", "O", "O"],
+                vec!["B-PER", "O", "O", "O"],
+            ),
+            _ => (
+                vec!["in", "Rome", "today", "!", "yes"],
+                vec!["O", "B-LOC", "O", "O", "O"],
+                vec!["O", "O", "O", "O", "O"],
+            ),
+        });
+    }
+    out
+}
+
+fn write_token_predictions(path: &Path, sents: &[(Vec<&str>, Vec<&str>, Vec<&str>)], conf: f32) {
+    write_token_predictions_without(path, sents, conf, "");
+}
+
+/// Like [`write_token_predictions`] but leaves out every word equal to `drop` (keeping the
+/// other words' indices), as the `punct` probe does.
+fn write_token_predictions_without(
+    path: &Path,
+    sents: &[(Vec<&str>, Vec<&str>, Vec<&str>)],
+    conf: f32,
+    drop: &str,
+) {
+    let mut p = Predictions::new(
+        TaskKind::Token,
+        LABELS.iter().map(|s| s.to_string()).collect(),
+    );
+    for (i, (words, gold, pred)) in sents.iter().enumerate() {
+        for w in 0..words.len() {
+            if words[w] == drop {
+                continue;
+            }
+            p.rows.push(PredictionRow {
+                id: format!("s{i:03}"),
+                word: Some(w as u32),
+                token: Some(words[w].to_string()),
+                gold: gold[w].to_string(),
+                pred: pred[w].to_string(),
+                probs: Some(probs_for(pred[w], conf)),
+            });
+        }
+    }
+    p.write(path).unwrap();
+}
+
+fn run_reflect(root: &Path, inputs: &[PathBuf], params: serde_json::Value) -> PathBuf {
+    let globals = Globals {
+        pipeline: "t".into(),
+        ..Default::default()
+    };
+    flowcore::stage::run_standalone(
+        &ReflectStage,
+        root,
+        "reflect",
+        &params,
+        &globals,
+        inputs,
+        false,
+    )
+    .unwrap()
+    .artifact
+    .dir
+}
+
+fn findings(dir: &Path) -> Vec<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("findings.json")).unwrap()).unwrap()
+}
+
+fn analysis(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("analysis.json")).unwrap()).unwrap()
+}
+
+/// Builds a token-task evaluate artifact with test, dev and one probe, runs reflect, and
+/// returns the reflect artifact directory.
+fn token_report(tmp: &Path) -> PathBuf {
+    let sents = ner_sentences(90);
+    let test = tmp.join("test.parquet");
+    let dev = tmp.join("dev.parquet");
+    write_token_predictions(&test, &sents, 0.95);
+    write_token_predictions(&dev, &sents, 0.95);
+    // Probe: the prediction of word 0 flips to O in every sentence of kind 0 (30 of 360 words).
+    let mut probed = sents.clone();
+    for (i, s) in probed.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            s.2[0] = "O";
+        }
+    }
+    let probe = tmp.join("probe.parquet");
+    write_token_predictions(&probe, &probed, 0.95);
+    // Punctuation probe: drops the `!` word (index 3 of the 5-word sentences), nothing flips.
+    let punct = tmp.join("punct.parquet");
+    write_token_predictions_without(&punct, &sents, 0.95, "!");
+    let history = tmp.join("history.jsonl");
+    std::fs::write(
+        &history,
+        "{\"step\": 10, \"epoch\": 1, \"loss\": 1.0, \"lr\": 0.001, \"grad_norm\": 2.0, \"dev\": {\"f1\": 0.30}}\n\
+         {\"step\": 20, \"epoch\": 2, \"loss\": 0.5, \"dev\": {\"f1\": 0.50}}\n\
+         {\"step\": 30, \"epoch\": 3, \"loss\": 0.3, \"dev\": {\"f1\": 0.40}}\n",
+    )
+    .unwrap();
+    let root = tmp.join("artifacts");
+    let eval = artifact(
+        &root,
+        "evaluate",
+        vec![
+            (pcol::file("test"), test),
+            (pcol::file("dev"), dev),
+            ("predictions-probe-case-test.parquet".into(), probe),
+            ("predictions-probe-punct-test.parquet".into(), punct),
+        ],
+    );
+    let train = artifact(&root, "train", vec![("history.jsonl".into(), history)]);
+    run_reflect(
+        &root,
+        &[eval, train],
+        serde_json::json!({"resamples": 200, "min_slice_support": 10}),
+    )
+}
+
+#[test]
+fn token_report_has_known_taxonomy_slices_probe_and_findings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = token_report(tmp.path());
+    let a = analysis(&dir);
+    // 30 sentences of each kind: 60 correct PER, 30 wrong-boundary PER, 30 missed LOC.
+    let counts = &a["taxonomy"]["counts"];
+    assert_eq!(counts["correct"], 60);
+    assert_eq!(counts["wrong_boundary"], 30);
+    assert_eq!(counts["missed"], 30);
+    assert_eq!(counts["spurious"], 0);
+    assert_eq!(counts["wrong_type"], 0);
+    // Entity F1: tp 60, pred 90, gold 120 -> 120 / 210.
+    let f1 = a["headline"][0]["ci"]["estimate"].as_f64().unwrap();
+    assert!((f1 - 120.0 / 210.0).abs() < 1e-12, "{f1}");
+    // Entity-type slices: LOC has F1 0 and is flagged; PER has 2*60/(90+90).
+    let slices = a["slices"].as_array().unwrap();
+    let loc = slices
+        .iter()
+        .find(|s| s["family"] == "entity type" && s["name"] == "LOC")
+        .unwrap();
+    assert_eq!(loc["ci"]["estimate"], 0.0);
+    assert_eq!(loc["flagged"], true);
+    assert_eq!(loc["support"], 30);
+    let per = slices
+        .iter()
+        .find(|s| s["family"] == "entity type" && s["name"] == "PER")
+        .unwrap();
+    assert!((per["ci"]["estimate"].as_f64().unwrap() - 120.0 / 180.0).abs() < 1e-12);
+    // Length slices: sentence lengths 3, 4, 5 (30 each); the 5-word ones (all LOC) score 0.
+    let lengths: Vec<&serde_json::Value> = slices
+        .iter()
+        .filter(|s| s["family"] == "length (words)")
+        .collect();
+    let examples: usize = lengths
+        .iter()
+        .map(|s| s["examples"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(examples, 90);
+    let longest = lengths.last().unwrap();
+    assert_eq!(longest["examples"], 30);
+    assert_eq!(longest["ci"]["estimate"], 0.0);
+    assert_eq!(longest["flagged"], true);
+    // Probe: 30 of 360 words flipped, in 30 of 90 sentences.
+    let probe = &a["probes"][0];
+    assert_eq!(probe["name"], "case");
+    assert_eq!(probe["items"], 360);
+    assert!((probe["flip_rate"]["estimate"].as_f64().unwrap() - 30.0 / 360.0).abs() < 1e-12);
+    assert!((probe["example_flip_rate"]["estimate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    // 30 correct entities lost: the clean F1 minus the probed F1 is positive.
+    assert_eq!(probe["metric_examples"], 90);
+    assert!(probe["metric"]["diff"]["estimate"].as_f64().unwrap() > 0.0);
+    // Punct probe joins on word indices despite the gap: 330 words compared, no flips, and
+    // only the 60 sentences without a dropped word enter the metric comparison.
+    let punct = &a["probes"][1];
+    assert_eq!(punct["name"], "punct");
+    assert_eq!(punct["items"], 330);
+    assert_eq!(punct["flip_rate"]["estimate"], 0.0);
+    assert_eq!(punct["metric_examples"], 60);
+    // Temperature: every prediction has confidence 0.95 but word accuracy is 300/360: the fit
+    // must soften (T > 1) and lower ECE.
+    let t = a["temperature"]["t"].as_f64().unwrap();
+    assert!(t > 1.0, "T = {t}");
+    let before = a["calibration"]["ece"]["estimate"].as_f64().unwrap();
+    let after = a["calibration"]["after"]["ece"]["estimate"]
+        .as_f64()
+        .unwrap();
+    assert!((before - (0.95 - 300.0 / 360.0)).abs() < 1e-6, "{before}");
+    assert!(after < before, "{before} -> {after}");
+
+    let f = findings(&dir);
+    // Ranked 1..n, severities non-increasing.
+    let order = ["high", "medium", "low", "info"];
+    let sev: Vec<usize> = f
+        .iter()
+        .map(|x| order.iter().position(|o| *o == x["severity"]).unwrap())
+        .collect();
+    assert!(sev.windows(2).all(|w| w[0] <= w[1]), "{sev:?}");
+    for (i, x) in f.iter().enumerate() {
+        assert_eq!(x["rank"], i + 1);
+        assert!(!x["action"].as_str().unwrap().is_empty(), "{x}");
+    }
+    let ids: Vec<&str> = f.iter().map(|x| x["id"].as_str().unwrap()).collect();
+    for expected in [
+        "slice.entity type.LOC",
+        "calibration.word",
+        "robustness.case",
+        "training.curve",
+        "errors.missed",
+    ] {
+        assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
+    }
+    let loc_finding = f
+        .iter()
+        .find(|x| x["id"] == "slice.entity type.LOC")
+        .unwrap();
+    assert!(
+        loc_finding["action"]
+            .as_str()
+            .unwrap()
+            .contains("Collect more training data for `LOC`")
+    );
+    assert!(!loc_finding["evidence"].as_array().unwrap().is_empty());
+    let curve = f.iter().find(|x| x["id"] == "training.curve").unwrap();
+    assert!(
+        curve["title"].as_str().unwrap().contains("peaked at 0.500"),
+        "{curve}"
+    );
+
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("| wrong boundary | 30 |"), "{md}");
+    let headline = reflect::headline(&dir).unwrap();
+    assert!(headline.contains("entity F1 (test): 0.571"), "{headline}");
+    assert!(headline.contains("report.html"), "{headline}");
+}
+
+#[test]
+fn reports_are_deterministic() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let da = token_report(a.path());
+    let db = token_report(b.path());
+    assert_eq!(
+        std::fs::read_to_string(da.join("findings.json")).unwrap(),
+        std::fs::read_to_string(db.join("findings.json")).unwrap()
+    );
+}
+
+fn write_sequence(path: &Path, gold: &[&str], pred: &[&str], conf: &[f32]) {
+    let labels = vec!["bad".to_string(), "good".to_string()];
+    let mut p = Predictions::new(TaskKind::Sequence, labels);
+    for i in 0..gold.len() {
+        let c = conf[i];
+        let probs = if pred[i] == "good" {
+            vec![1.0 - c, c]
+        } else {
+            vec![c, 1.0 - c]
+        };
+        p.rows.push(PredictionRow {
+            id: format!("e{i:03}"),
+            word: None,
+            token: None,
+            gold: gold[i].into(),
+            pred: pred[i].into(),
+            probs: Some(probs),
+        });
+    }
+    p.write(path).unwrap();
+}
+
+#[test]
+fn sequence_report_compares_with_the_baseline_by_mcnemar_and_paired_bootstrap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 200;
+    let gold: Vec<&str> = (0..n)
+        .map(|i| if i % 3 == 0 { "bad" } else { "good" })
+        .collect();
+    // Model wrong on 20 items (i % 10 == 1); baseline wrong on those plus 30 more (i % 20 == 4, i % 20 == 8, i % 20 == 12 ...).
+    let flip = |g: &str| if g == "good" { "bad" } else { "good" };
+    let model: Vec<&str> = (0..n)
+        .map(|i| if i % 10 == 1 { flip(gold[i]) } else { gold[i] })
+        .collect();
+    let base: Vec<&str> = (0..n)
+        .map(|i| {
+            if i % 10 == 1 || i % 20 == 4 || i % 20 == 8 || i % 40 == 12 {
+                flip(gold[i])
+            } else {
+                gold[i]
+            }
+        })
+        .collect();
+    let conf = vec![0.9f32; n];
+    let test = tmp.path().join("t.parquet");
+    let btest = tmp.path().join("b.parquet");
+    write_sequence(&test, &gold, &model, &conf);
+    write_sequence(&btest, &gold, &base, &conf);
+    let root = tmp.path().join("artifacts");
+    let eval = artifact(&root, "evaluate", vec![(pcol::file("test"), test)]);
+    let baseline = artifact(&root, "baseline", vec![(pcol::file("test"), btest)]);
+    let dir = run_reflect(&root, &[eval, baseline], serde_json::json!({}));
+    let a = analysis(&dir);
+    let m = &a["baseline"]["mcnemar"];
+    // Discordant: model-only right = 10 + 10 + 5 = 25, baseline-only right = 0.
+    assert_eq!(m["b"], 25);
+    assert_eq!(m["c"], 0);
+    assert!((m["p_value"].as_f64().unwrap() - 2.0 * 0.5f64.powi(25)).abs() < 1e-15);
+    assert!(a["baseline"]["paired"]["diff"]["lo"].as_f64().unwrap() > 0.0);
+    let f = findings(&dir);
+    let b = f.iter().find(|x| x["id"] == "baseline").unwrap();
+    assert_eq!(b["severity"], "info");
+    assert!(b["title"].as_str().unwrap().contains("beats the baseline"));
+    // Accuracy: 180 / 200.
+    let acc = a["headline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "accuracy")
+        .unwrap();
+    assert!((acc["ci"]["estimate"].as_f64().unwrap() - 0.9).abs() < 1e-12);
+    // No dev split: a note, no temperature.
+    assert!(a["temperature"].is_null());
+    assert!(
+        a["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("temperature scaling skipped"))
+    );
+}
+
+#[test]
+fn unknown_param_names_the_key() {
+    let err = ReflectStage
+        .resolve(&serde_json::json!({"resampels": 10}), &Globals::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("resampels"), "{err}");
+    let err = ReflectStage
+        .resolve(&serde_json::json!({"resamples": 10}), &Globals::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`resamples`") && err.contains("at least 100"),
+        "{err}"
+    );
+}
+
+/// Opens report.html in headless Chromium: it must render (DOM dumped with every section)
+/// without console errors, and a screenshot is saved next to the test binary's temp dir.
+#[test]
+fn html_report_renders_in_headless_chromium_without_console_errors() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    let Some(chromium) = chromium else {
+        if std::env::var("REFLECT_SKIP_BROWSER").as_deref() == Ok("1") {
+            eprintln!("chromium not installed; skipped because REFLECT_SKIP_BROWSER=1");
+            return;
+        }
+        panic!(
+            "chromium is not installed (apt-get install -y chromium); set REFLECT_SKIP_BROWSER=1 to skip this test"
+        );
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = token_report(tmp.path());
+    let html = dir.join("report.html");
+    let profile = tmp.path().join("profile");
+    let shot_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let shot = shot_dir.join("reflect-report.png");
+    let _ = std::fs::remove_file(&shot);
+    let base_args = |cmd: &mut Command| {
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()));
+    };
+    let url = format!("file://{}", html.display());
+    let mut dump = Command::new(&chromium);
+    base_args(&mut dump);
+    let out = dump.arg("--dump-dom").arg(&url).output().unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed: {log}");
+    for section in [
+        "id=\"findings\"",
+        "id=\"calibration\"",
+        "id=\"slices\"",
+        "id=\"confusion\"",
+        "id=\"errors\"",
+        "id=\"training\"",
+        "<svg",
+    ] {
+        assert!(dom.contains(section), "rendered DOM lacks {section}");
+    }
+    let console_errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERROR:CONSOLE"))
+        .collect();
+    assert!(
+        console_errors.is_empty(),
+        "console errors: {console_errors:#?}"
+    );
+
+    let mut screenshot = Command::new(&chromium);
+    base_args(&mut screenshot);
+    let out = screenshot
+        .arg("--window-size=1200,2400")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "screenshot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.len() > 10_000 && png.starts_with(b"\x89PNG"),
+        "screenshot {} is not a PNG",
+        shot.display()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
