@@ -1,0 +1,224 @@
+//! Exact duplicates within a pool (after cleaning), conflicting labels among them, and
+//! leakage of train texts into dev/test. Polars computes the group statistics (window
+//! expressions over pool and text); the policy is applied row by row from them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use polars::prelude::*;
+
+use crate::error::{IngestError, Result};
+use crate::model::{Collected, Reason};
+use crate::params::ConflictPolicy;
+
+/// What de-duplication did, per pool.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DedupReport {
+    /// Exact duplicates removed (same text and label as a kept example).
+    pub duplicates: Vec<u64>,
+    /// Groups of equal texts with more than one label.
+    pub conflict_groups: Vec<u64>,
+    /// Examples rejected because of a label conflict.
+    pub conflict_rejects: Vec<u64>,
+    /// Exact duplicates found (equal to `duplicates` unless de-duplication is off).
+    pub duplicates_found: Vec<u64>,
+    /// Examples in conflicting groups whose label lost (rejected unless de-duplication is off).
+    pub conflicts_found: Vec<u64>,
+}
+
+fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> IngestError + use<> {
+    let context = context.to_string();
+    move |source| IngestError::Polars {
+        path: "(de-duplication)".into(),
+        context,
+        source,
+    }
+}
+
+/// Remove duplicates within each pool and resolve label conflicts by `policy`.
+/// With `apply = false` duplicates and conflicts are only counted; nothing is removed.
+pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: bool) -> Result<DedupReport> {
+    let n_pools = out.pools.len();
+    let mut report = DedupReport {
+        duplicates: vec![0; n_pools],
+        conflict_groups: vec![0; n_pools],
+        conflict_rejects: vec![0; n_pools],
+        duplicates_found: vec![0; n_pools],
+        conflicts_found: vec![0; n_pools],
+    };
+    if out.examples.is_empty() {
+        return Ok(report);
+    }
+    let pools: Vec<u32> = out.examples.iter().map(|e| e.pool as u32).collect();
+    let keys: Vec<String> = out.examples.iter().map(|e| e.text_key()).collect();
+    let labels: Vec<String> = out.examples.iter().map(|e| e.label_key()).collect();
+    let df = df!("pool" => pools, "key" => keys, "label" => labels)
+        .map_err(polars_err("building the key table"))?;
+    let group = [col("pool"), col("key")];
+    let group_label = [col("pool"), col("key"), col("label")];
+    let stats = df
+        .lazy()
+        .with_row_index("idx", None)
+        .with_columns([
+            col("idx")
+                .min()
+                .over(group.clone())
+                .map_err(polars_err("window"))?
+                .alias("group_first"),
+            col("label")
+                .n_unique()
+                .over(group)
+                .map_err(polars_err("window"))?
+                .alias("n_labels"),
+            col("idx")
+                .min()
+                .over(group_label.clone())
+                .map_err(polars_err("window"))?
+                .alias("label_first"),
+            len()
+                .over(group_label)
+                .map_err(polars_err("window"))?
+                .alias("label_count"),
+        ])
+        .select([
+            col("group_first"),
+            col("n_labels").cast(DataType::UInt64),
+            col("label_first"),
+            col("label_count").cast(DataType::UInt64),
+        ])
+        .collect()
+        .map_err(polars_err("computing duplicate groups"))?;
+    let get_idx = |name: &str| -> Result<Vec<u64>> {
+        let c = stats
+            .column(name)
+            .and_then(|c| c.cast(&DataType::UInt64))
+            .map_err(polars_err(name))?;
+        let ca = c.u64().map_err(polars_err(name))?;
+        Ok(ca.iter().map(|v| v.unwrap_or(0)).collect())
+    };
+    let group_first = get_idx("group_first")?;
+    let n_labels = get_idx("n_labels")?;
+    let label_first = get_idx("label_first")?;
+    let label_count = get_idx("label_count")?;
+
+    // Winner label (by its first row) of each conflicting group; None = drop the group.
+    let mut winners: HashMap<u64, Option<u64>> = HashMap::new();
+    let mut candidates: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for i in 0..group_first.len() {
+        if n_labels[i] > 1 && label_first[i] == i as u64 {
+            candidates
+                .entry(group_first[i])
+                .or_default()
+                .push((label_count[i], label_first[i]));
+        }
+    }
+    for (g, labels) in candidates {
+        let winner = match policy {
+            ConflictPolicy::Drop => None,
+            ConflictPolicy::KeepFirst => Some(g),
+            ConflictPolicy::KeepMajority => {
+                let max = labels.iter().map(|l| l.0).max().unwrap_or(0);
+                let top: Vec<_> = labels.iter().filter(|l| l.0 == max).collect();
+                (top.len() == 1).then(|| top[0].1)
+            }
+        };
+        winners.insert(g, winner);
+    }
+
+    let mut keep = vec![true; out.examples.len()];
+    let mut rejects = Vec::new();
+    let mut seen_groups = HashSet::new();
+    for i in 0..keep.len() {
+        let pool = out.examples[i].pool;
+        let first_of_label = label_first[i] == i as u64;
+        if n_labels[i] > 1 {
+            if seen_groups.insert(group_first[i]) {
+                report.conflict_groups[pool] += 1;
+            }
+            let winner = winners.get(&group_first[i]).copied().flatten();
+            if winner == Some(label_first[i]) {
+                if !first_of_label {
+                    report.duplicates_found[pool] += 1;
+                    if apply {
+                        keep[i] = false;
+                        report.duplicates[pool] += 1;
+                    }
+                }
+            } else {
+                report.conflicts_found[pool] += 1;
+                if !apply {
+                    continue;
+                }
+                keep[i] = false;
+                report.conflict_rejects[pool] += 1;
+                let why = match (policy, winner) {
+                    (ConflictPolicy::Drop, _) => "conflict_policy = drop".to_string(),
+                    (_, None) => "no majority label (a tie)".to_string(),
+                    (_, Some(w)) => format!(
+                        "kept the copy at line {} ({:?})",
+                        out.examples[w as usize].line, policy
+                    ),
+                };
+                rejects.push((
+                    i,
+                    format!(
+                        "the same text occurs {} time(s) in this split with other labels; {why}",
+                        n_labels[i]
+                    ),
+                ));
+            }
+        } else if !first_of_label {
+            report.duplicates_found[pool] += 1;
+            if apply {
+                keep[i] = false;
+                report.duplicates[pool] += 1;
+            }
+        }
+    }
+    for (i, detail) in rejects {
+        let ex = out.examples[i].clone();
+        out.reject(&ex, Reason::LabelConflict, detail);
+    }
+    let mut i = 0;
+    out.examples.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    Ok(report)
+}
+
+/// Texts of train that also occur in dev or test: how many, and (optionally) remove them
+/// from train. Returns (leaked train examples, removed).
+pub fn leakage(out: &mut Collected, train: usize, others: &[usize], remove: bool) -> (u64, u64) {
+    let held_out: HashSet<String> = out
+        .examples
+        .iter()
+        .filter(|e| others.contains(&e.split))
+        .map(|e| e.text_key())
+        .collect();
+    let leaked: Vec<usize> = out
+        .examples
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.split == train && held_out.contains(&e.text_key()))
+        .map(|(i, _)| i)
+        .collect();
+    let n = leaked.len() as u64;
+    if !remove || leaked.is_empty() {
+        return (n, 0);
+    }
+    for &i in &leaked {
+        let ex = out.examples[i].clone();
+        out.reject(
+            &ex,
+            Reason::Leakage,
+            "the same text occurs in dev or test (remove_leakage = true)",
+        );
+    }
+    let leaked: HashSet<usize> = leaked.into_iter().collect();
+    let mut i = 0;
+    out.examples.retain(|_| {
+        i += 1;
+        !leaked.contains(&(i - 1))
+    });
+    (n, n)
+}

@@ -1,0 +1,490 @@
+//! The `[stages.ingest]` parameter table: typed, with defaults, validated before a run so a
+//! mistake is reported with its key before any file is read.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use flowcore::{CoreError, TagScheme, TaskKind};
+use serde::{Deserialize, Serialize};
+
+/// Input format of the raw files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Column files (CoNLL family): one token per line, blank line between sentences.
+    #[default]
+    Conll,
+    /// Comma-separated table.
+    Csv,
+    /// Tab-separated table.
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+    /// Parquet table.
+    Parquet,
+    /// `text<sep>label` per line, split on the last `<sep>`.
+    Separator,
+    /// Table rows rendered to text through a template (and a codebook).
+    Tabular,
+}
+
+impl Format {
+    /// The task this format produces.
+    pub fn task(self) -> TaskKind {
+        match self {
+            Self::Conll => TaskKind::Token,
+            _ => TaskKind::Sequence,
+        }
+    }
+}
+
+/// Text encoding of the raw files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Encoding {
+    /// Strict UTF-8: invalid bytes are an error naming the line.
+    #[default]
+    #[serde(rename = "utf-8", alias = "utf8")]
+    Utf8,
+    /// ISO-8859-1: every byte is the code point of the same value.
+    #[serde(rename = "latin1", alias = "iso-8859-1")]
+    Latin1,
+    /// Windows-1252 (cp1252).
+    #[serde(rename = "windows-1252", alias = "cp1252")]
+    Windows1252,
+    /// UTF-8, falling back to Windows-1252 per file with a warning.
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+/// Unicode normalisation form applied to text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalize {
+    /// Canonical composition (default; changes no meaning).
+    #[default]
+    Nfc,
+    /// Compatibility composition (folds full-width forms, ligatures; changes some text).
+    Nfkc,
+    /// Leave code points as they are.
+    None,
+}
+
+/// How duplicates whose labels disagree are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    /// Reject every copy (reason `label_conflict`).
+    Drop,
+    /// Keep the first copy's label; reject copies with another label.
+    KeepFirst,
+    /// Keep the most frequent label; reject the others; a tie rejects all copies.
+    #[default]
+    KeepMajority,
+}
+
+/// Column separator of CoNLL files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnSeparator {
+    /// Tab if the file's first token line holds a tab, else runs of whitespace.
+    #[default]
+    Auto,
+    /// Runs of spaces and tabs.
+    Whitespace,
+    /// Exactly one tab (tokens may contain spaces).
+    Tab,
+}
+
+/// Tag scheme of CoNLL tags: detected or given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SchemeChoice {
+    /// Detect from the prefixes used in all files.
+    #[default]
+    Auto,
+    /// The given scheme.
+    Fixed(TagScheme),
+}
+
+impl Serialize for SchemeChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => s.serialize_str("auto"),
+            Self::Fixed(scheme) => scheme.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemeChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        text.parse::<TagScheme>()
+            .map(Self::Fixed)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "unknown tag scheme `{text}`; expected auto, iob1, iob2, ioe1, ioe2, iobes, bilou or bmes"
+                ))
+            })
+    }
+}
+
+/// A seeded split of one file into train/dev/test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitSpec {
+    /// Fraction of examples in train.
+    pub train: f64,
+    /// Fraction in dev.
+    pub dev: f64,
+    /// Fraction in test.
+    pub test: f64,
+    /// Seed of the shuffle (the split is reproducible for a seed).
+    pub seed: u64,
+}
+
+impl Default for SplitSpec {
+    fn default() -> Self {
+        Self {
+            train: 0.8,
+            dev: 0.1,
+            test: 0.1,
+            seed: 42,
+        }
+    }
+}
+
+/// A regex rewrite applied to every CoNLL token before cleaning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRewrite {
+    /// Rust `regex` pattern.
+    pub pattern: String,
+    /// Replacement (`$1` refers to a capture group).
+    pub replacement: String,
+}
+
+/// Params of the ingest stage. Every field has a default; see `ingest --help` for prose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestParams {
+    /// Task override; defaults to the pipeline's `task`.
+    pub task: Option<TaskKind>,
+    /// Input format.
+    pub format: Format,
+    /// Train file (with `dev` and `test`), or use `file` + `split`.
+    pub train: Option<PathBuf>,
+    /// Dev file.
+    pub dev: Option<PathBuf>,
+    /// Test file.
+    pub test: Option<PathBuf>,
+    /// One file split by `split`.
+    pub file: Option<PathBuf>,
+    /// Ratios and seed of the split of `file`.
+    pub split: SplitSpec,
+    /// Text encoding of the raw files.
+    pub encoding: Encoding,
+    /// Longest accepted line in bytes; longer lines are rejected with a reason.
+    pub max_line_bytes: usize,
+
+    /// CoNLL: index of the token column (0 = first).
+    pub token_column: usize,
+    /// CoNLL: index of the tag column (-1 = last).
+    pub tag_column: i64,
+    /// CoNLL: column separator.
+    pub separator: ColumnSeparator,
+    /// CoNLL: lines starting with this are skipped.
+    pub comment_prefix: Option<String>,
+    /// CoNLL: first field of a document-start line.
+    pub docstart: String,
+    /// CoNLL: tag scheme of the input (converted to IOB2).
+    pub scheme: SchemeChoice,
+    /// CoNLL: regex rewrite of every token (e.g. strip position digits).
+    pub token_rewrite: Option<TokenRewrite>,
+
+    /// Tables: text column.
+    pub text_column: String,
+    /// Tables: optional second text column (sentence pairs).
+    pub text_b_column: Option<String>,
+    /// Tables: label column.
+    pub label_column: String,
+    /// Tables: id column (ids are generated when absent).
+    pub id_column: Option<String>,
+    /// CSV/TSV/tabular: field delimiter (one byte); default `,` for csv, tab for tsv.
+    pub delimiter: Option<String>,
+    /// CSV/TSV/tabular: quote character (one byte), `""` for none.
+    pub quote: String,
+    /// CSV/TSV/tabular: whether the first record is a header.
+    pub has_header: bool,
+    /// Column names for files without a header (tabular: also from the codebook).
+    pub columns: Option<Vec<String>>,
+    /// Tables: metadata columns to keep (default: every column not used otherwise).
+    pub metadata: Option<Vec<String>>,
+
+    /// Separator format: the separator between text and label.
+    pub sep: String,
+
+    /// Tabular: template with `{column}` placeholders (default: from the codebook).
+    pub template: Option<String>,
+    /// Tabular: TOML codebook mapping codes to phrases.
+    pub codebook: Option<PathBuf>,
+    /// Raw label value -> label name (also allowed in the codebook).
+    pub label_map: BTreeMap<String, String>,
+    /// Allowed labels (sequence) or entity types (token); anything else is rejected.
+    pub labels: Option<Vec<String>>,
+
+    /// Unicode normalisation.
+    pub normalize: Normalize,
+    /// Remove control and zero-width/format characters.
+    pub strip_control: bool,
+    /// Collapse runs of whitespace to one space (text is always trimmed).
+    pub collapse_whitespace: bool,
+    /// Remove exact duplicates (after cleaning) within a split.
+    pub dedup: bool,
+    /// How duplicates with conflicting labels are resolved.
+    pub conflict_policy: ConflictPolicy,
+    /// Remove from train the examples whose text also occurs in dev or test.
+    pub remove_leakage: bool,
+}
+
+impl Default for IngestParams {
+    fn default() -> Self {
+        Self {
+            task: None,
+            format: Format::Conll,
+            train: None,
+            dev: None,
+            test: None,
+            file: None,
+            split: SplitSpec::default(),
+            encoding: Encoding::Utf8,
+            max_line_bytes: 1 << 20,
+            token_column: 0,
+            tag_column: -1,
+            separator: ColumnSeparator::Auto,
+            comment_prefix: None,
+            docstart: "-DOCSTART-".into(),
+            scheme: SchemeChoice::Auto,
+            token_rewrite: None,
+            text_column: "text".into(),
+            text_b_column: None,
+            label_column: "label".into(),
+            id_column: None,
+            delimiter: None,
+            quote: "\"".into(),
+            has_header: true,
+            columns: None,
+            metadata: None,
+            sep: "\t".into(),
+            template: None,
+            codebook: None,
+            label_map: BTreeMap::new(),
+            labels: None,
+            normalize: Normalize::Nfc,
+            strip_control: true,
+            collapse_whitespace: true,
+            dedup: true,
+            conflict_policy: ConflictPolicy::KeepMajority,
+            remove_leakage: false,
+        }
+    }
+}
+
+fn param(key: &str, message: impl Into<String>) -> CoreError {
+    CoreError::Param {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The sources of a run: one file per split, or one file to split.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sources {
+    /// `train`, `dev`, `test` given.
+    PerSplit([PathBuf; 3]),
+    /// `file` split by ratios.
+    Seeded(PathBuf),
+}
+
+impl IngestParams {
+    /// Check values that serde cannot, and fill the task from the pipeline when absent.
+    pub fn validate(&mut self, pipeline_task: Option<TaskKind>) -> flowcore::Result<()> {
+        let task = self.task.or(pipeline_task).ok_or_else(|| {
+            param(
+                "task",
+                "no task: set `task` in the pipeline or in the ingest params (token or sequence)",
+            )
+        })?;
+        if task != self.format.task() {
+            return Err(param(
+                "format",
+                format!(
+                    "format `{}` produces a {} task, but the task is `{task}`",
+                    serde_json::to_value(self.format)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    self.format.task()
+                ),
+            ));
+        }
+        self.task = Some(task);
+        self.sources()?;
+        let s = &self.split;
+        for (key, v) in [
+            ("split.train", s.train),
+            ("split.dev", s.dev),
+            ("split.test", s.test),
+        ] {
+            if !(0.0..=1.0).contains(&v) || !v.is_finite() {
+                return Err(param(
+                    key,
+                    format!("expected a fraction in [0, 1], found {v}"),
+                ));
+            }
+        }
+        let sum = s.train + s.dev + s.test;
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(param(
+                "split",
+                format!("train + dev + test must be 1, found {sum}"),
+            ));
+        }
+        if self.max_line_bytes == 0 {
+            return Err(param(
+                "max_line_bytes",
+                "expected a positive number of bytes",
+            ));
+        }
+        if let Some(d) = &self.delimiter
+            && d.len() != 1
+        {
+            return Err(param(
+                "delimiter",
+                format!("expected exactly one byte (e.g. \",\" or \"\\t\"), found {d:?}"),
+            ));
+        }
+        if self.quote.len() > 1 {
+            return Err(param(
+                "quote",
+                format!("expected one byte or \"\" for none, found {:?}", self.quote),
+            ));
+        }
+        if self.sep.is_empty() {
+            return Err(param("sep", "expected a non-empty separator"));
+        }
+        if let Some(rw) = &self.token_rewrite {
+            regex::Regex::new(&rw.pattern)
+                .map_err(|e| param("token_rewrite.pattern", format!("invalid regex: {e}")))?;
+        }
+        if self.format == Format::Tabular && self.template.is_none() && self.codebook.is_none() {
+            return Err(param(
+                "template",
+                "format `tabular` needs a `template` (or a `codebook` that holds one)",
+            ));
+        }
+        if self.docstart.trim().is_empty() {
+            return Err(param("docstart", "expected a non-empty marker"));
+        }
+        Ok(())
+    }
+
+    /// The resolved task (after [`Self::validate`]).
+    pub fn task(&self) -> TaskKind {
+        self.task.unwrap_or(self.format.task())
+    }
+
+    /// Which files to read and how they map to splits.
+    pub fn sources(&self) -> flowcore::Result<Sources> {
+        match (&self.file, &self.train, &self.dev, &self.test) {
+            (Some(file), None, None, None) => Ok(Sources::Seeded(file.clone())),
+            (None, Some(train), Some(dev), Some(test)) => Ok(Sources::PerSplit([
+                train.clone(),
+                dev.clone(),
+                test.clone(),
+            ])),
+            (Some(_), _, _, _) => Err(param(
+                "file",
+                "give either `file` (split by `split`) or `train` + `dev` + `test`, not both",
+            )),
+            (None, None, None, None) => Err(param(
+                "train",
+                "no input: give `train`, `dev` and `test` files, or one `file` to split",
+            )),
+            _ => Err(param(
+                "train",
+                "give all three of `train`, `dev` and `test` (or one `file` to split)",
+            )),
+        }
+    }
+
+    /// Every raw file the run reads (hashed into the fingerprint).
+    pub fn raw_inputs(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        match self.sources() {
+            Ok(Sources::PerSplit(files)) => out.extend(files),
+            Ok(Sources::Seeded(file)) => out.push(file),
+            Err(_) => {}
+        }
+        if let Some(cb) = &self.codebook {
+            out.push(cb.clone());
+        }
+        out
+    }
+
+    /// The field delimiter byte for table formats.
+    pub fn delimiter_byte(&self) -> u8 {
+        match (&self.delimiter, self.format) {
+            (Some(d), _) => d.as_bytes().first().copied().unwrap_or(b','),
+            (None, Format::Tsv) => b'\t',
+            (None, Format::Tabular) => b' ',
+            (None, _) => b',',
+        }
+    }
+
+    /// The quote byte, `None` when quoting is off.
+    pub fn quote_byte(&self) -> Option<u8> {
+        self.quote.as_bytes().first().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> flowcore::Result<IngestParams> {
+        let mut p: IngestParams = flowcore::params::parse(&v)?;
+        p.validate(Some(TaskKind::Token))?;
+        Ok(p)
+    }
+
+    #[test]
+    fn per_split_files_and_defaults() {
+        let p = parse(serde_json::json!({"train": "a", "dev": "b", "test": "c"})).unwrap();
+        assert_eq!(p.task, Some(TaskKind::Token));
+        assert_eq!(p.raw_inputs().len(), 3);
+    }
+
+    #[test]
+    fn missing_dev_names_the_key() {
+        let err = parse(serde_json::json!({"train": "a", "test": "c"})).unwrap_err();
+        assert!(err.to_string().contains("`train`"), "{err}");
+    }
+
+    #[test]
+    fn format_must_match_task() {
+        let err = parse(serde_json::json!({"format": "csv", "file": "x"})).unwrap_err();
+        assert!(err.to_string().contains("sequence task"), "{err}");
+    }
+
+    #[test]
+    fn bad_ratios_and_schemes_are_errors() {
+        let err = parse(serde_json::json!({"file": "x", "split": {"train": 0.9}})).unwrap_err();
+        assert!(err.to_string().contains("must be 1"), "{err}");
+        let err = parse(serde_json::json!({"file": "x", "scheme": "iobx"})).unwrap_err();
+        assert!(err.to_string().contains("scheme"), "{err}");
+        let p = parse(serde_json::json!({"file": "x", "scheme": "BIOES"})).unwrap();
+        assert_eq!(p.scheme, SchemeChoice::Fixed(TagScheme::Iobes));
+    }
+}

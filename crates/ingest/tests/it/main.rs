@@ -1,0 +1,8 @@
+//! Integration tests of the ingest stage, organised by module: real data sets (acceptance),
+//! bad input, formats and options, and the stage interface / binary.
+
+mod bad_input;
+mod formats;
+mod real_data;
+mod stage;
+mod util;
