@@ -1,0 +1,383 @@
+//! Training every chosen model on the train split and predicting the evaluation splits.
+//!
+//! The output of each model is one [`Predictions`] per evaluation split, in the format the
+//! evaluate stage writes, so reflect can compare them with BERT's row by row.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use metrics::{PredictionRow, Predictions};
+
+use flowcore::TaskKind;
+
+use crate::data::{SeqExample, TokenExample};
+use crate::error::{BaselineError, Result};
+use crate::forest::{Forest, ForestConfig};
+use crate::logreg::{LogReg, LogRegConfig};
+use crate::memorise::Memoriser;
+use crate::params::{BaselineParams, ModelKind};
+use crate::perceptron::{Perceptron, PerceptronConfig};
+use crate::sparse::Csr;
+use crate::tfidf::Tfidf;
+use crate::{argmax, progress};
+
+/// What one model produced.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    /// Which model.
+    pub model: ModelKind,
+    /// Seconds spent training (including feature extraction of the train split).
+    pub train_seconds: f64,
+    /// Seconds spent predicting all evaluation splits.
+    pub predict_seconds: f64,
+    /// Predictions by split name.
+    pub predictions: BTreeMap<String, Predictions>,
+    /// Model-specific facts for the manifest (optimiser iterations, feature counts).
+    pub details: serde_json::Value,
+}
+
+/// The label list and a lookup from name to id.
+#[derive(Debug, Clone)]
+pub struct Labels {
+    /// Names in `labels.json` order, plus any label only the data knows, appended.
+    pub names: Vec<String>,
+    index: BTreeMap<String, usize>,
+}
+
+impl Labels {
+    /// A label list from names (duplicates are ignored).
+    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
+        let mut this = Self {
+            names: Vec::new(),
+            index: BTreeMap::new(),
+        };
+        for n in names {
+            this.add(&n);
+        }
+        this
+    }
+
+    /// The id of a label, adding it at the end when it is new.
+    pub fn add(&mut self, name: &str) -> usize {
+        if let Some(&id) = self.index.get(name) {
+            return id;
+        }
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+
+    /// The id of a known label.
+    pub fn id(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+fn id_of(labels: &Labels, name: &str) -> usize {
+    // The stage adds every label of every split before any model runs.
+    labels
+        .id(name)
+        .unwrap_or_else(|| unreachable!("label `{name}` was added to the label list"))
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let clock = Instant::now();
+    let out = f();
+    (out, clock.elapsed().as_secs_f64())
+}
+
+/// Sequence rows from per-example probabilities (`None`: use `preds` without probabilities).
+fn sequence_predictions(
+    task_labels: &Labels,
+    examples: &[SeqExample],
+    probs: Vec<Vec<f32>>,
+) -> Predictions {
+    let mut out = Predictions::new(TaskKind::Sequence, task_labels.names.clone());
+    out.rows = examples
+        .iter()
+        .zip(probs)
+        .map(|(e, p)| PredictionRow {
+            id: e.id.clone(),
+            word: None,
+            token: None,
+            gold: e.label.clone(),
+            pred: task_labels.names[argmax(&p)].clone(),
+            probs: Some(p),
+        })
+        .collect();
+    out
+}
+
+/// Train and predict every chosen sequence model.
+pub fn run_sequence(
+    params: &BaselineParams,
+    labels: &Labels,
+    train: &[SeqExample],
+    evals: &[(&str, &[SeqExample])],
+) -> Result<Vec<ModelRun>> {
+    if train.is_empty() {
+        return Err(BaselineError::Data(
+            "the train split is empty; a baseline needs training examples".into(),
+        ));
+    }
+    let docs = |xs: &'_ [SeqExample]| -> Vec<(String, Option<String>)> {
+        xs.iter()
+            .map(|e| (e.text.clone(), e.text_b.clone()))
+            .collect()
+    };
+    let y: Vec<usize> = train.iter().map(|e| id_of(labels, &e.label)).collect();
+    let needs_features = params
+        .models
+        .iter()
+        .flatten()
+        .any(|m| matches!(m, ModelKind::Logreg | ModelKind::RandomForest));
+    let mut features: Option<(Tfidf, Csr, Vec<Csr>, f64)> = None;
+    if needs_features {
+        let ((vec, x_train, x_evals), secs) = timed(|| {
+            let train_docs = docs(train);
+            let vec = Tfidf::fit(
+                params.tfidf.clone(),
+                train_docs.iter().map(|(a, b)| (a.as_str(), b.as_deref())),
+            );
+            let x_train = vec.transform(train_docs.iter().map(|(a, b)| (a.as_str(), b.as_deref())));
+            let x_evals: Vec<Csr> = evals
+                .iter()
+                .map(|(_, xs)| {
+                    let d = docs(xs);
+                    vec.transform(d.iter().map(|(a, b)| (a.as_str(), b.as_deref())))
+                })
+                .collect();
+            (vec, x_train, x_evals)
+        });
+        tracing::info!(
+            features = vec.n_features(),
+            nnz = x_train.nnz(),
+            seconds = format!("{secs:.2}"),
+            "TF-IDF features"
+        );
+        features = Some((vec, x_train, x_evals, secs));
+    }
+    let mut runs = Vec::new();
+    for &model in params.models.iter().flatten() {
+        tracing::info!(model = %model, "training");
+        let (fitted, train_seconds, details): (Box<dyn Fn(&Csr) -> Vec<Vec<f32>>>, f64, _) =
+            match (model, &features) {
+                (ModelKind::Logreg, Some((vec, x_train, _, feature_secs))) => {
+                    let config = LogRegConfig {
+                        c: params.logreg.c,
+                        max_iter: params.logreg.max_iter,
+                        tol: params.logreg.tol,
+                    };
+                    let (m, secs) = timed(|| LogReg::fit(x_train, &y, labels.len(), config));
+                    if !m.report.converged {
+                        tracing::warn!(
+                            iterations = m.report.iterations,
+                            gmax = m.report.gmax,
+                            "logistic regression stopped before converging; raise `logreg.max_iter`"
+                        );
+                    }
+                    let details = serde_json::json!({
+                        "features": vec.n_features(),
+                        "iterations": m.report.iterations,
+                        "converged": m.report.converged,
+                        "objective": m.report.value,
+                    });
+                    (
+                        Box::new(move |x: &Csr| m.predict_proba(x)),
+                        secs + feature_secs,
+                        details,
+                    )
+                }
+                (ModelKind::RandomForest, Some((vec, x_train, _, feature_secs))) => {
+                    let config = ForestConfig {
+                        n_trees: params.random_forest.n_trees,
+                        max_depth: params.random_forest.max_depth,
+                        min_samples_split: params.random_forest.min_samples_split,
+                        mtry: params.random_forest.max_features,
+                        seed: params.seed,
+                    };
+                    let (m, secs) = timed(|| Forest::fit(x_train, &y, labels.len(), config));
+                    let details = serde_json::json!({
+                        "features": vec.n_features(),
+                        "trees": config.n_trees,
+                    });
+                    (
+                        Box::new(move |x: &Csr| m.predict_proba(x)),
+                        secs + feature_secs,
+                        details,
+                    )
+                }
+                (ModelKind::Majority, _) => {
+                    let (prior, secs) = timed(|| {
+                        let mut counts = vec![0.0f32; labels.len()];
+                        for &l in &y {
+                            counts[l] += 1.0;
+                        }
+                        let n = y.len() as f32;
+                        counts.iter_mut().for_each(|c| *c /= n);
+                        counts
+                    });
+                    let details = serde_json::json!({ "label": labels.names[argmax(&prior)] });
+                    (
+                        Box::new(move |x: &Csr| vec![prior.clone(); x.rows()]),
+                        secs,
+                        details,
+                    )
+                }
+                (other, _) => {
+                    return Err(BaselineError::Data(format!(
+                        "model `{other}` does not apply to a sequence task"
+                    )));
+                }
+            };
+        let (predictions, predict_seconds) = timed(|| {
+            evals
+                .iter()
+                .enumerate()
+                .map(|(i, (split, xs))| {
+                    let probs = match &features {
+                        Some((_, _, x_evals, _)) => fitted(&x_evals[i]),
+                        // The majority model ignores features; only the row count matters.
+                        None => fitted(&Csr {
+                            cols: 0,
+                            indptr: vec![0; xs.len() + 1],
+                            indices: Vec::new(),
+                            values: Vec::new(),
+                        }),
+                    };
+                    (split.to_string(), sequence_predictions(labels, xs, probs))
+                })
+                .collect()
+        });
+        runs.push(ModelRun {
+            model,
+            train_seconds,
+            predict_seconds,
+            predictions,
+            details,
+        });
+    }
+    Ok(runs)
+}
+
+fn token_predictions(
+    labels: &Labels,
+    examples: &[TokenExample],
+    predict: impl Fn(&[String]) -> Vec<usize>,
+) -> Predictions {
+    let mut out = Predictions::new(TaskKind::Token, labels.names.clone());
+    for e in examples {
+        let pred = predict(&e.tokens);
+        for (w, ((token, gold), p)) in e.tokens.iter().zip(&e.tags).zip(pred).enumerate() {
+            out.rows.push(PredictionRow {
+                id: e.id.clone(),
+                word: Some(w as u32),
+                token: Some(token.clone()),
+                gold: gold.clone(),
+                pred: labels.names[p].clone(),
+                probs: None,
+            });
+        }
+    }
+    out
+}
+
+/// Train and predict every chosen token model.
+pub fn run_token(
+    params: &BaselineParams,
+    labels: &Labels,
+    train: &[TokenExample],
+    evals: &[(&str, &[TokenExample])],
+) -> Result<Vec<ModelRun>> {
+    if train.is_empty() {
+        return Err(BaselineError::Data(
+            "the train split is empty; a baseline needs training sentences".into(),
+        ));
+    }
+    let outside = labels.id("O").ok_or_else(|| {
+        BaselineError::Data(format!(
+            "the token labels have no `O` tag (labels: {:?}); expected IOB2 tags",
+            labels.names
+        ))
+    })?;
+    let sentences: Vec<(Vec<String>, Vec<usize>)> = train
+        .iter()
+        .map(|e| {
+            (
+                e.tokens.clone(),
+                e.tags.iter().map(|t| id_of(labels, t)).collect(),
+            )
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for &model in params.models.iter().flatten() {
+        tracing::info!(model = %model, "training");
+        let (predict, train_seconds, details): (Box<dyn Fn(&[String]) -> Vec<usize>>, f64, _) =
+            match model {
+                ModelKind::Perceptron => {
+                    let config = PerceptronConfig {
+                        epochs: params.perceptron.epochs,
+                        seed: params.seed,
+                    };
+                    let bar = progress(config.epochs as u64, "perceptron epochs");
+                    let mut mistakes = Vec::new();
+                    let (m, secs) = timed(|| {
+                        Perceptron::fit(&sentences, labels.len(), config, |epoch, wrong| {
+                            tracing::debug!(epoch, wrong_sentences = wrong, "perceptron epoch");
+                            mistakes.push(wrong);
+                            bar.inc(1);
+                        })
+                    });
+                    bar.finish_and_clear();
+                    let details = serde_json::json!({
+                        "epochs": config.epochs,
+                        "wrong_sentences_per_epoch": mistakes,
+                    });
+                    (Box::new(move |w: &[String]| m.predict(w)), secs, details)
+                }
+                ModelKind::Memorisation => {
+                    let (m, secs) = timed(|| {
+                        Memoriser::fit(
+                            sentences.iter().map(|(w, t)| (w.as_slice(), t.as_slice())),
+                            labels.len(),
+                            outside,
+                        )
+                    });
+                    (
+                        Box::new(move |w: &[String]| m.predict(w)),
+                        secs,
+                        serde_json::json!({}),
+                    )
+                }
+                other => {
+                    return Err(BaselineError::Data(format!(
+                        "model `{other}` does not apply to a token task"
+                    )));
+                }
+            };
+        let (predictions, predict_seconds) = timed(|| {
+            evals
+                .iter()
+                .map(|(split, xs)| (split.to_string(), token_predictions(labels, xs, &predict)))
+                .collect()
+        });
+        runs.push(ModelRun {
+            model,
+            train_seconds,
+            predict_seconds,
+            predictions,
+            details,
+        });
+    }
+    Ok(runs)
+}
