@@ -1,0 +1,153 @@
+//! The `train` pipeline stage: tokenize artifact + pretrained model in, checkpoints out.
+//!
+//! Writes `checkpoints/best` and `checkpoints/last` (HF model directories with
+//! `trainer_state/`) and `history.jsonl`; the manifest metrics carry the best dev score,
+//! steps, wall time, tokens/s and peak RSS.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use flowcore::schema;
+use flowcore::{
+    CoreError, Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome,
+};
+
+use crate::params::TrainParams;
+use crate::trainer::{RunOptions, RunPaths, TrainData, train};
+
+/// Output format version of the stage; bump when the files change meaning.
+pub const STAGE_VERSION: u32 = 1;
+
+/// The train stage (kind `"train"`), registered with the pipeline runner.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainStage;
+
+/// The files of a model directory whose content decides the training result: `config.json`
+/// and the weights (single file or shards).
+pub fn model_files(dir: &Path) -> flowcore::Result<Vec<PathBuf>> {
+    let config = dir.join(bert::checkpoint::CONFIG_FILE);
+    if !config.is_file() {
+        return Err(CoreError::Param {
+            key: "model".into(),
+            message: format!(
+                "{}: no config.json; expected an HF model directory",
+                dir.display()
+            ),
+        });
+    }
+    let mut files = vec![config];
+    files.extend(
+        bert::checkpoint::weight_files(dir).map_err(|e| CoreError::Param {
+            key: "model".into(),
+            message: e.to_string(),
+        })?,
+    );
+    Ok(files)
+}
+
+/// The window length the tokenize artifact was encoded for (`encoding.json`'s `max_length`).
+fn encoded_max_length(dir: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(dir.join(schema::tokenize::ENCODING_FILE)).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value.get("max_length")?.as_u64().map(|n| n as usize)
+}
+
+impl Stage for TrainStage {
+    fn kind(&self) -> &'static str {
+        "train"
+    }
+
+    fn version(&self) -> u32 {
+        STAGE_VERSION
+    }
+
+    fn inputs(&self) -> &'static [InputSpec] {
+        &[InputSpec {
+            kind: "tokenize",
+            required: true,
+        }]
+    }
+
+    fn resolve(&self, raw: &serde_json::Value, globals: &Globals) -> flowcore::Result<Resolved> {
+        let mut params: TrainParams = flowcore::params::parse(raw)?;
+        params.validate().map_err(|e| match e {
+            crate::TrainError::Param { key, message } => CoreError::Param { key, message },
+            other => CoreError::Invalid(other.to_string()),
+        })?;
+        let model = params
+            .model
+            .clone()
+            .or_else(|| globals.model.clone())
+            .ok_or_else(|| CoreError::Param {
+                key: "model".into(),
+                message: "no pretrained model directory: set `model` in the pipeline or in the stage's params".into(),
+            })?;
+        let mut raw_inputs = model_files(&model)?;
+        params.model = Some(model);
+        if let Some(dir) = &params.resume_from {
+            raw_inputs.push(dir.clone());
+        }
+        Ok(Resolved {
+            params: flowcore::params::to_value(&params)?,
+            raw_inputs,
+        })
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+        let params: TrainParams = ctx.params()?;
+        let tokenized = ctx.input("tokenize")?;
+        let labels = LabelMap::read(&tokenized.file(schema::LABELS_FILE)?)?;
+        if let Some(task) = ctx.globals.task
+            && task != labels.task
+        {
+            anyhow::bail!(
+                "the pipeline's task is `{task}` but the tokenize artifact {} holds `{}` data",
+                tokenized.dir.display(),
+                labels.task
+            );
+        }
+        let read = |split: &str| -> anyhow::Result<Vec<tokenize::Window>> {
+            let file = schema::split_file(split);
+            if !tokenized.has(&file) {
+                return Ok(Vec::new());
+            }
+            tokenize::read_split(&tokenized.dir, split).with_context(|| {
+                format!("reading the {split} split of {}", tokenized.dir.display())
+            })
+        };
+        let data = TrainData {
+            train: read("train")?,
+            dev: read("dev")?,
+            labels,
+            max_length: encoded_max_length(&tokenized.dir),
+        };
+        let model_dir = params
+            .model
+            .clone()
+            .context("params lack the resolved `model` (resolve was skipped)")?;
+        let paths = RunPaths {
+            tokenizer_from: Some(model_dir.clone()),
+            model_dir,
+            out_dir: ctx.out_dir.to_path_buf(),
+        };
+        let summary = train(
+            &data,
+            &params,
+            &paths,
+            &RunOptions {
+                progress: true,
+                abort_after: None,
+            },
+        )?;
+        tracing::info!(
+            steps = summary.steps,
+            best = ?summary.best.as_ref().map(|b| b.value),
+            tokens_per_s = format!("{:.0}", summary.tokens_per_second),
+            "training done"
+        );
+        Ok(StageOutcome {
+            metrics: serde_json::to_value(&summary)?,
+            rows: Default::default(),
+        })
+    }
+}

@@ -1,0 +1,811 @@
+//! The training loop: batches, loss, AdamW, schedule, clipping, accumulation, dev
+//! evaluation, checkpoints, history and resume.
+//!
+//! Independent of the artifact store: [`train`] takes windows, labels and directories, so
+//! tests run it on tiny in-memory data and the stage wraps it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bert::{BertClassifier, ConfigOverrides};
+use flowcore::{LabelMap, TaskKind};
+use indicatif::{ProgressBar, ProgressStyle};
+use metrics::{SplitMetrics, SummaryOptions};
+use serde_json::json;
+use tch::{Device, Kind, Reduction, Tensor, nn};
+use tokenize::Window;
+
+use crate::checkpoint::{
+    Best, CheckpointDir, OPTIMIZER_FILE, STATE_VERSION, TrainerState, history_text, replace_dir,
+    write_state,
+};
+use crate::data::{Batch, collate, epoch_batches};
+use crate::error::{Result, TrainError};
+use crate::optim::{AdamW, AdamWConfig, LrSchedule};
+use crate::params::{ClassWeights, DeviceChoice, EvalEvery, Precision, TrainParams};
+
+/// Name of the `best` checkpoint inside the checkpoints directory.
+pub const BEST: &str = "best";
+/// Name of the `last` checkpoint inside the checkpoints directory.
+pub const LAST: &str = "last";
+
+/// The data of a run.
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    /// Training windows.
+    pub train: Vec<Window>,
+    /// Dev windows (may be empty: no evaluation then).
+    pub dev: Vec<Window>,
+    /// The label map (task and names in id order).
+    pub labels: LabelMap,
+    /// Window length the data was encoded for (used by `pad_to_max_length`).
+    pub max_length: Option<usize>,
+}
+
+/// Where a run reads and writes, besides its params.
+#[derive(Debug, Clone)]
+pub struct RunPaths {
+    /// Pretrained model directory (ignored when resuming: the checkpoint has the weights).
+    pub model_dir: PathBuf,
+    /// Directory whose tokenizer files are copied into every checkpoint.
+    pub tokenizer_from: Option<PathBuf>,
+    /// Output directory: `checkpoints/{best,last}` and `history.jsonl` go here.
+    pub out_dir: PathBuf,
+}
+
+/// Switches for callers other than the stage.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// Stop abruptly after this many optimizer steps, saving nothing, the way a killed
+    /// process stops (to test resume).
+    pub abort_after: Option<u64>,
+}
+
+/// What a finished run reports (recorded as manifest metrics).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainSummary {
+    /// Optimizer steps done.
+    pub steps: u64,
+    /// Planned optimizer steps.
+    pub total_steps: u64,
+    /// Epochs (fractional) done.
+    pub epochs: f64,
+    /// Best dev score, when there was an evaluation.
+    pub best: Option<Best>,
+    /// Dev metrics of the last evaluation.
+    pub last_dev: Option<serde_json::Value>,
+    /// Non-padding training tokens processed.
+    pub train_tokens: u64,
+    /// Seconds in training steps (evaluation and checkpointing excluded).
+    pub train_seconds: f64,
+    /// `train_tokens / train_seconds`.
+    pub tokens_per_second: f64,
+    /// Wall-clock seconds of this process's run (resumed runs: this part only).
+    pub wall_seconds: f64,
+    /// Peak resident memory of the process in MiB (`VmHWM`), when known.
+    pub peak_rss_mib: Option<f64>,
+    /// Why training ended before `total_steps` (early stopping), if it did.
+    pub stopped_early: Option<String>,
+    /// The step the run resumed from, if it did.
+    pub resumed_from_step: Option<u64>,
+    /// The device trained on.
+    pub device: String,
+    /// Mean training loss over the last logging interval.
+    pub final_loss: Option<f64>,
+}
+
+/// The libtorch device the params ask for.
+pub fn select_device(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+        DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        DeviceChoice::Cuda => Err(TrainError::Param {
+            key: "device".into(),
+            message: "cuda requested but libtorch sees no CUDA device (use `auto` or `cpu`)".into(),
+        }),
+    }
+}
+
+/// Fingerprint of the params that change the trained weights; a resume must match it.
+pub fn recipe_fingerprint(params: &TrainParams) -> String {
+    let mut value = serde_json::to_value(params).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        // Where and how fast the run goes, not what it computes (up to float reordering).
+        for key in [
+            "resume_from",
+            "threads",
+            "device",
+            "log_every",
+            "save_last",
+            "save_best",
+            "model",
+        ] {
+            map.remove(key);
+        }
+    }
+    flowcore::hash::fingerprint(&value)
+}
+
+/// Peak resident set size of this process in MiB, from `/proc/self/status` (`VmHWM`).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Checks that the model's head labels are the data's; generic `LABEL_i` names (no head
+/// trained yet) pass.
+fn check_labels(
+    data: &LabelMap,
+    data_source: &str,
+    model: Option<Vec<String>>,
+    model_source: &Path,
+) -> Result<()> {
+    let Some(model) = model else { return Ok(()) };
+    let generic = model
+        .iter()
+        .enumerate()
+        .all(|(i, l)| *l == format!("LABEL_{i}"));
+    if generic || model == data.labels {
+        return Ok(());
+    }
+    Err(TrainError::LabelMismatch {
+        data_source: data_source.to_string(),
+        data: data.labels.clone(),
+        model_source: model_source.display().to_string(),
+        model,
+    })
+}
+
+/// Class weights of the sequence loss, in label order.
+fn class_weights(params: &TrainParams, data: &TrainData) -> Result<Option<Vec<f64>>> {
+    let Some(spec) = &params.class_weights else {
+        return Ok(None);
+    };
+    if data.labels.task != TaskKind::Sequence {
+        return Err(TrainError::Param {
+            key: "class_weights".into(),
+            message: "class weights apply to sequence tasks only".into(),
+        });
+    }
+    let k = data.labels.len();
+    match spec {
+        ClassWeights::Explicit(w) if w.len() != k => Err(TrainError::Param {
+            key: "class_weights".into(),
+            message: format!(
+                "{} weights for {k} labels {:?}",
+                w.len(),
+                data.labels.labels
+            ),
+        }),
+        ClassWeights::Explicit(w) => Ok(Some(w.clone())),
+        ClassWeights::Balanced => {
+            let mut counts = vec![0usize; k];
+            for w in &data.train {
+                if let Some(l) = w
+                    .label
+                    .and_then(|l| usize::try_from(l).ok())
+                    .filter(|&l| l < k)
+                {
+                    counts[l] += 1;
+                }
+            }
+            let n = data.train.len() as f64;
+            Ok(Some(
+                counts
+                    .iter()
+                    .map(|&c| n / (k as f64 * c.max(1) as f64))
+                    .collect(),
+            ))
+        }
+    }
+}
+
+/// A value inside the dev metrics: `primary`, or a dotted path into their JSON form.
+pub fn metric_value(metrics: &SplitMetrics, name: &str) -> Result<f64> {
+    if name == "primary" {
+        return Ok(metrics.primary().1);
+    }
+    let json = serde_json::to_value(metrics).map_err(|e| TrainError::Param {
+        key: "metric".into(),
+        message: format!("cannot read the dev metrics: {e}"),
+    })?;
+    let mut at = &json;
+    for part in name.split('.') {
+        at = at.get(part).ok_or_else(|| TrainError::Param {
+            key: "metric".into(),
+            message: format!("`{name}` is not in the dev metrics (`{part}` not found); e.g. `primary`, `entity.micro.f1`, `token_accuracy`, `accuracy`, `macro_f1`"),
+        })?;
+    }
+    // A NaN score (e.g. no entities) is serialised as null: it never counts as best.
+    Ok(at.as_f64().unwrap_or(f64::NAN))
+}
+
+/// Dev metrics of the model on `dev` through evaluate's inference and merge, so the score is
+/// exactly what the evaluate stage reports.
+pub fn dev_metrics(
+    model: &BertClassifier,
+    dev: &[Window],
+    labels: &LabelMap,
+    batch_size: usize,
+    device: Device,
+) -> Result<SplitMetrics> {
+    let opts = evaluate::InferOptions {
+        batch_size,
+        device,
+        progress: false,
+    };
+    let preds = evaluate::predict_windows(model, dev, labels, &opts)?;
+    Ok(metrics::summarize(&preds, &SummaryOptions::default())?.metrics)
+}
+
+/// Reads an OOM out of a libtorch panic message.
+fn oom_error(
+    payload: &(dyn std::any::Any + Send),
+    batch_size: usize,
+    accum: usize,
+) -> Option<TrainError> {
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))?;
+    let lower = message.to_lowercase();
+    if !(lower.contains("out of memory") || lower.contains("can't allocate memory")) {
+        return None;
+    }
+    let suggestion = (batch_size / 2).max(1);
+    Some(TrainError::OutOfMemory {
+        batch_size,
+        suggestion,
+        accum: accum * batch_size.div_ceil(suggestion),
+        message: message.lines().next().unwrap_or_default().to_string(),
+    })
+}
+
+/// The sum of the loss terms of one micro-batch (to be divided by the accumulated batch's
+/// denominator): token task, cross-entropy summed over labelled sub-words; sequence task,
+/// (weighted) cross-entropy summed over examples.
+fn loss_sum(logits: &Tensor, batch: &Batch, task: TaskKind, weights: Option<&Tensor>) -> Tensor {
+    let logits = logits.to_kind(Kind::Float);
+    match task {
+        TaskKind::Token => {
+            let c = logits.size().last().copied().unwrap_or(1);
+            logits.view([-1, c]).cross_entropy_loss::<Tensor>(
+                &batch.labels.view(-1),
+                None,
+                Reduction::Sum,
+                -100,
+                0.0,
+            )
+        }
+        TaskKind::Sequence => {
+            logits.cross_entropy_loss(&batch.labels, weights, Reduction::Sum, -100, 0.0)
+        }
+    }
+}
+
+/// Fine-tunes a model on `data` with the recipe in `params`, writing checkpoints and history
+/// under `paths.out_dir`. Resumes from `params.resume_from` when set.
+pub fn train(
+    data: &TrainData,
+    params: &TrainParams,
+    paths: &RunPaths,
+    opts: &RunOptions,
+) -> Result<TrainSummary> {
+    params.validate()?;
+    let wall = Instant::now();
+    let task = data.labels.task;
+    if data.train.is_empty() {
+        return Err(TrainError::Data {
+            place: "train split".into(),
+            message: "no windows to train on".into(),
+        });
+    }
+    if let Some(n) = params.threads {
+        tch::set_num_threads(n as i32);
+    }
+    let device = select_device(params.device)?;
+    if params.precision == Precision::Bf16 {
+        // tch's autocast switches CUDA autocast on with its default dtype, fp16; bf16 needs
+        // the dtype set through libtorch's C++ API, which this build does not bind yet.
+        return Err(TrainError::Param {
+            key: "precision".into(),
+            message: "bf16 autocast is not available in this build (tch enables fp16 autocast only); use fp32".into(),
+        });
+    }
+    let weights = class_weights(params, data)?;
+    let weights_t = weights.as_ref().map(|w| {
+        Tensor::from_slice(&w.iter().map(|&x| x as f32).collect::<Vec<_>>()).to_device(device)
+    });
+    let data_source = "tokenize artifact labels.json";
+    let checkpoints = paths.out_dir.join(flowcore::schema::train::CHECKPOINTS_DIR);
+    fs_err::create_dir_all(&checkpoints)?;
+    let recipe = recipe_fingerprint(params);
+
+    // Model, optimizer and state: fresh, or restored from a checkpoint.
+    tch::manual_seed(params.seed as i64);
+    let (model, vs, mut state, mut history, resumed_from_step) = match &params.resume_from {
+        None => {
+            let config = bert::BertConfig::from_file(&paths.model_dir.join("config.json"))?;
+            if bert::task_from_config(&config) == Some(task) {
+                check_labels(&data.labels, data_source, config.labels(), &paths.model_dir)?;
+            }
+            let overrides = ConfigOverrides {
+                hidden_dropout_prob: params.dropout,
+                attention_probs_dropout_prob: params.dropout,
+                classifier_dropout: params.dropout,
+            };
+            let (model, vs, report) = bert::load_with(
+                &paths.model_dir,
+                task,
+                &data.labels.labels,
+                device,
+                &overrides,
+            )?;
+            tracing::info!(new_head = ?report.new_head, "model loaded from {}", paths.model_dir.display());
+            let state = TrainerState {
+                version: STATE_VERSION,
+                global_step: 0,
+                epoch: 0,
+                group: 0,
+                total_steps: 0,
+                seed: params.seed,
+                recipe: recipe.clone(),
+                labels: data.labels.labels.clone(),
+                best: None,
+                stale_evals: 0,
+                tokens: 0,
+                train_seconds: 0.0,
+                last_eval_step: None,
+            };
+            (model, vs, state, Vec::new(), None)
+        }
+        Some(dir) => {
+            let ckpt = CheckpointDir::new(dir);
+            let state = ckpt.read_state()?;
+            if state.recipe != recipe {
+                return Err(TrainError::Resume {
+                    path: dir.clone(),
+                    message: format!(
+                        "the checkpoint was trained with another recipe (fingerprint {}, these params {recipe}); resume with the params it was started with",
+                        state.recipe
+                    ),
+                });
+            }
+            let (model, vs, _) = bert::load(dir, task, &[], device)?;
+            check_labels(&data.labels, data_source, model.config().labels(), dir)?;
+            let history = ckpt.read_history()?;
+            tracing::info!(
+                step = state.global_step,
+                epoch = state.epoch,
+                "resuming from {}",
+                dir.display()
+            );
+            let step = state.global_step;
+            (model, vs, state, history, Some(step))
+        }
+    };
+    if let Some(dir) = &params.resume_from {
+        // The best checkpoint of the interrupted run, when it sits next to `last`.
+        let best_src = dir.parent().map(|p| p.join(BEST));
+        if let Some(src) = best_src.filter(|p| p.is_dir() && state.best.is_some())
+            && src != checkpoints.join(BEST)
+        {
+            crate::checkpoint::copy_dir(&src, &checkpoints.join(BEST))?;
+        }
+    }
+
+    let mut opt = AdamW::new(
+        vs.variables(),
+        AdamWConfig {
+            beta1: params.adam_beta1,
+            beta2: params.adam_beta2,
+            eps: params.adam_epsilon,
+            weight_decay: params.weight_decay,
+        },
+    );
+    if let Some(dir) = &params.resume_from {
+        opt.load(
+            &CheckpointDir::new(dir).state_dir().join(OPTIMIZER_FILE),
+            state.global_step,
+        )?;
+    }
+
+    let lengths: Vec<usize> = data.train.iter().map(|w| w.input_ids.len()).collect();
+    let batches_per_epoch = data.train.len().div_ceil(params.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(params.grad_accum) as u64;
+    let total_steps = params
+        .max_steps
+        .unwrap_or(u64::from(params.epochs) * steps_per_epoch);
+    state.total_steps = total_steps;
+    let schedule = LrSchedule {
+        base: params.learning_rate,
+        warmup: LrSchedule::warmup_steps(total_steps, params.warmup_steps, params.warmup_ratio),
+        total: total_steps,
+        kind: params.scheduler,
+    };
+    let pad_to = if params.pad_to_max_length {
+        Some(
+            data.max_length
+                .unwrap_or_else(|| lengths.iter().copied().max().unwrap_or(0)),
+        )
+    } else {
+        None
+    };
+    let evaluate_dev = params.eval_every != EvalEvery::Never && !data.dev.is_empty();
+    if params.eval_every != EvalEvery::Never && data.dev.is_empty() {
+        tracing::warn!("no dev windows: training without evaluation, `best` is not written");
+    }
+    tracing::info!(
+        train_windows = data.train.len(),
+        dev_windows = data.dev.len(),
+        steps_per_epoch,
+        total_steps,
+        warmup = schedule.warmup,
+        device = ?device,
+        "training"
+    );
+
+    let bar = progress_bar(total_steps, state.global_step, opts.progress);
+    let mut last_dev: Option<serde_json::Value> = None;
+    let mut window_loss = 0.0;
+    let mut window_steps = 0u64;
+    let mut window_tokens = 0u64;
+    let mut window_seconds = 0.0;
+    let mut final_loss = None;
+    let mut stopped_early = None;
+
+    'epochs: while state.global_step < total_steps {
+        let order = epoch_batches(
+            &lengths,
+            params.batch_size,
+            params.group_by_length,
+            params.seed,
+            state.epoch,
+        );
+        let groups: Vec<&[Vec<usize>]> = order.chunks(params.grad_accum).collect();
+        while state.group < groups.len() {
+            if opts.abort_after.is_some_and(|k| state.global_step >= k) {
+                bar.abandon();
+                return Err(TrainError::Aborted {
+                    step: state.global_step,
+                });
+            }
+            let group = groups[state.group];
+            let clock = Instant::now();
+            let lr = schedule.lr(state.global_step);
+            // Dropout draws of this step depend on (seed, step) only: what makes resume exact.
+            tch::manual_seed(
+                (params.seed as i64)
+                    .wrapping_add(1_000_003i64.wrapping_mul(state.global_step as i64 + 1)),
+            );
+            let micro: Vec<Vec<&Window>> = group
+                .iter()
+                .map(|b| b.iter().map(|&i| &data.train[i]).collect())
+                .collect();
+            let mut step_tokens = 0usize;
+            let denom: f64 = match (&weights, task) {
+                (Some(w), TaskKind::Sequence) => micro
+                    .iter()
+                    .flatten()
+                    .filter_map(|win| win.label.and_then(|l| usize::try_from(l).ok()))
+                    .map(|l| w.get(l).copied().unwrap_or(0.0))
+                    .sum(),
+                (_, TaskKind::Token) => micro
+                    .iter()
+                    .flatten()
+                    .map(|win| {
+                        win.labels
+                            .iter()
+                            .filter(|&&l| l != tokenize::IGNORE)
+                            .count()
+                    })
+                    .sum::<usize>() as f64,
+                (None, TaskKind::Sequence) => micro.iter().map(Vec::len).sum::<usize>() as f64,
+            };
+            let mut step_loss = 0.0;
+            for windows in &micro {
+                let batch = collate(windows, task, data.labels.len(), pad_to, device)?;
+                step_tokens += batch.tokens;
+                if denom <= 0.0 {
+                    continue;
+                }
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<f64> {
+                        let out = model.forward_t(&batch.inputs, true)?;
+                        let loss = loss_sum(&out.logits, &batch, task, weights_t.as_ref()) / denom;
+                        let value = loss
+                            .f_double_value(&[])
+                            .map_err(TrainError::torch("reading the loss"))?;
+                        if value.is_finite() {
+                            loss.f_backward()
+                                .map_err(TrainError::torch("backward pass"))?;
+                        }
+                        Ok(value)
+                    }));
+                let value = match outcome {
+                    Ok(v) => v?,
+                    Err(payload) => {
+                        match oom_error(&*payload, params.batch_size, params.grad_accum) {
+                            Some(err) => return Err(err),
+                            None => std::panic::resume_unwind(payload),
+                        }
+                    }
+                };
+                if !value.is_finite() {
+                    bar.abandon();
+                    let kept = keep_good_checkpoint(
+                        &model,
+                        &vs,
+                        &opt,
+                        &state,
+                        &history,
+                        paths,
+                        &checkpoints,
+                    )?;
+                    return Err(TrainError::NonFinite {
+                        what: "loss",
+                        value,
+                        step: state.global_step + 1,
+                        kept,
+                    });
+                }
+                step_loss += value;
+            }
+            let grad_norm = opt.clip_grad_norm(params.max_grad_norm)?;
+            if !grad_norm.is_finite() {
+                bar.abandon();
+                opt.zero_grad();
+                let kept =
+                    keep_good_checkpoint(&model, &vs, &opt, &state, &history, paths, &checkpoints)?;
+                return Err(TrainError::NonFinite {
+                    what: "gradient norm",
+                    value: grad_norm,
+                    step: state.global_step + 1,
+                    kept,
+                });
+            }
+            opt.step(lr);
+            opt.zero_grad();
+            state.global_step += 1;
+            state.group += 1;
+            state.tokens += step_tokens as u64;
+            let seconds = clock.elapsed().as_secs_f64();
+            state.train_seconds += seconds;
+            window_loss += step_loss;
+            window_steps += 1;
+            window_tokens += step_tokens as u64;
+            window_seconds += seconds;
+            bar.set_position(state.global_step);
+
+            let epoch_f = state.epoch as f64 + state.group as f64 / groups.len() as f64;
+            if state.global_step % params.log_every == 0 || state.global_step == total_steps {
+                let mean = window_loss / window_steps.max(1) as f64;
+                let tps = window_tokens as f64 / window_seconds.max(1e-9);
+                final_loss = Some(mean);
+                history.push(json!({
+                    "step": state.global_step,
+                    "epoch": round4(epoch_f),
+                    "loss": mean,
+                    "lr": lr,
+                    "grad_norm": grad_norm,
+                    "tokens_per_s": tps.round(),
+                }));
+                bar.set_message(format!("loss {mean:.4} lr {lr:.2e} {tps:.0} tok/s"));
+                tracing::debug!(
+                    step = state.global_step,
+                    loss = mean,
+                    lr,
+                    grad_norm,
+                    tps,
+                    "train"
+                );
+                (window_loss, window_steps, window_tokens, window_seconds) = (0.0, 0, 0, 0.0);
+            }
+
+            let end_of_epoch = state.group == groups.len();
+            let due = match params.eval_every {
+                EvalEvery::Steps(n) => state.global_step % n == 0,
+                EvalEvery::Epoch => end_of_epoch,
+                EvalEvery::Never => false,
+            } || state.global_step == total_steps;
+            if end_of_epoch {
+                state.epoch += 1;
+                state.group = 0;
+            }
+            if due {
+                if evaluate_dev {
+                    let dev = dev_metrics(
+                        &model,
+                        &data.dev,
+                        &data.labels,
+                        params.eval_batch_size,
+                        device,
+                    )?;
+                    let value = metric_value(&dev, &params.metric)?;
+                    let dev_json = serde_json::to_value(&dev).unwrap_or_default();
+                    state.last_eval_step = Some(state.global_step);
+                    let improved_best = state.best.as_ref().is_none_or(|b| value > b.value);
+                    let threshold = params.early_stopping.as_ref().map_or(0.0, |e| e.threshold);
+                    let improved = state
+                        .best
+                        .as_ref()
+                        .is_none_or(|b| value > b.value + threshold);
+                    if improved {
+                        state.stale_evals = 0;
+                    } else {
+                        state.stale_evals += 1;
+                    }
+                    if improved_best && value.is_finite() {
+                        state.best = Some(Best {
+                            step: state.global_step,
+                            metric: params.metric.clone(),
+                            value,
+                        });
+                    }
+                    history.push(json!({
+                        "step": state.global_step,
+                        "epoch": round4(epoch_f),
+                        "dev_metric": params.metric,
+                        "dev_score": value,
+                        "dev": dev_json,
+                    }));
+                    bar.println(format!(
+                        "step {}: dev {} = {value:.4}{}",
+                        state.global_step,
+                        params.metric,
+                        if improved_best { " (best)" } else { "" }
+                    ));
+                    last_dev = Some(dev_json);
+                    if improved_best && value.is_finite() && params.save_best {
+                        save_checkpoint(
+                            &model,
+                            &vs,
+                            &opt,
+                            &state,
+                            &history,
+                            paths,
+                            &checkpoints.join(BEST),
+                        )?;
+                    }
+                }
+                save_checkpoint(
+                    &model,
+                    &vs,
+                    &opt,
+                    &state,
+                    &history,
+                    paths,
+                    &checkpoints.join(LAST),
+                )?;
+                if let Some(es) = &params.early_stopping
+                    && evaluate_dev
+                    && state.stale_evals >= es.patience
+                {
+                    stopped_early = Some(format!(
+                        "early stopping at step {}: dev {} did not improve by more than {} in {} evaluations",
+                        state.global_step, params.metric, es.threshold, es.patience
+                    ));
+                    break 'epochs;
+                }
+            }
+            if state.global_step >= total_steps {
+                break 'epochs;
+            }
+            if end_of_epoch {
+                // The next epoch has its own order.
+                continue 'epochs;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(reason) = &stopped_early {
+        tracing::info!("{reason}");
+    }
+    // The final weights are `last` (saved at the last evaluation point, which includes the
+    // final step); without `save_last` only `best` is kept.
+    if !params.save_last {
+        let last = checkpoints.join(LAST);
+        if last.exists() {
+            fs_err::remove_dir_all(&last)?;
+        }
+    }
+    fs_err::write(
+        paths.out_dir.join(flowcore::schema::train::HISTORY_FILE),
+        history_text(&history),
+    )?;
+    Ok(TrainSummary {
+        steps: state.global_step,
+        total_steps,
+        epochs: round4(state.global_step as f64 / steps_per_epoch.max(1) as f64),
+        best: state.best.clone(),
+        last_dev,
+        train_tokens: state.tokens,
+        train_seconds: state.train_seconds,
+        tokens_per_second: state.tokens as f64 / state.train_seconds.max(1e-9),
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        peak_rss_mib: peak_rss_mib(),
+        stopped_early,
+        resumed_from_step,
+        device: format!("{device:?}"),
+        final_loss,
+    })
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+fn progress_bar(total: u64, done: u64, enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "train {bar:30} step {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_position(done);
+    bar.reset_eta();
+    bar
+}
+
+/// Writes a checkpoint (model directory + trainer state) atomically at `dst`.
+fn save_checkpoint(
+    model: &BertClassifier,
+    vs: &nn::VarStore,
+    opt: &AdamW,
+    state: &TrainerState,
+    history: &[serde_json::Value],
+    paths: &RunPaths,
+    dst: &Path,
+) -> Result<()> {
+    let tmp = dst.with_extension("tmp");
+    if tmp.exists() {
+        fs_err::remove_dir_all(&tmp)?;
+    }
+    bert::save(model, vs, &tmp, paths.tokenizer_from.as_deref())?;
+    let ckpt = CheckpointDir::new(&tmp);
+    write_state(&ckpt.state_dir(), state, history)?;
+    opt.save(&ckpt.state_dir().join(OPTIMIZER_FILE))?;
+    replace_dir(&tmp, dst)
+}
+
+/// On a non-finite loss: the weights are still those of the last good step (nothing was
+/// applied), so save them as `last` and copy the checkpoints next to the output directory,
+/// where they survive the failed run's clean-up. Returns where they are.
+fn keep_good_checkpoint(
+    model: &BertClassifier,
+    vs: &nn::VarStore,
+    opt: &AdamW,
+    state: &TrainerState,
+    history: &[serde_json::Value],
+    paths: &RunPaths,
+    checkpoints: &Path,
+) -> Result<Option<PathBuf>> {
+    save_checkpoint(
+        model,
+        vs,
+        opt,
+        state,
+        history,
+        paths,
+        &checkpoints.join(LAST),
+    )?;
+    let Some(parent) = paths.out_dir.parent() else {
+        return Ok(Some(checkpoints.to_path_buf()));
+    };
+    let name = paths
+        .out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_start_matches('.').to_string())
+        .unwrap_or_default();
+    let kept = parent.join(format!(".failed-{name}"));
+    crate::checkpoint::copy_dir(checkpoints, &kept)?;
+    Ok(Some(kept.join(LAST)))
+}

@@ -1,0 +1,503 @@
+//! Integration tests of the training loop and the stage, on tiny random models and
+//! synthetic data (CPU, one thread, a few seconds each).
+
+mod util;
+
+use std::collections::BTreeMap;
+
+use flowcore::{LabelMap, TaskKind};
+use train::{
+    ClassWeights, EarlyStopping, EvalEvery, RunOptions, TrainData, TrainError, TrainParams, train,
+};
+use util::*;
+
+fn no_opts() -> RunOptions {
+    RunOptions::default()
+}
+
+/// A run killed after 5 steps and resumed from its last checkpoint (step 4) ends with the
+/// same weights, optimizer moments and history as a run that was never interrupted.
+#[test]
+fn interrupted_and_resumed_run_ends_with_the_same_weights() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let params = TrainParams {
+        max_steps: Some(9),
+        eval_every: EvalEvery::Steps(2),
+        grad_accum: 2,
+        weight_decay: 0.01,
+        warmup_ratio: 0.2,
+        seed: 7,
+        ..small_params()
+    };
+    // 48 windows / (4 * 2) = 6 steps per epoch: the run crosses an epoch boundary.
+    let full = train(
+        &data,
+        &params,
+        &paths(root.path(), &model, "full"),
+        &no_opts(),
+    )
+    .unwrap();
+    assert_eq!(full.steps, 9);
+
+    let killed = train(
+        &data,
+        &params,
+        &paths(root.path(), &model, "killed"),
+        &RunOptions {
+            abort_after: Some(5),
+            ..no_opts()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(killed, TrainError::Aborted { step: 5 }),
+        "{killed}"
+    );
+    let last = root.path().join("killed/checkpoints/last");
+    let saved: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(last.join("trainer_state/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["global_step"], 4);
+
+    let resumed_params = TrainParams {
+        resume_from: Some(last.clone()),
+        ..params.clone()
+    };
+    let resumed = train(
+        &data,
+        &resumed_params,
+        &paths(root.path(), &model, "resumed"),
+        &no_opts(),
+    )
+    .unwrap();
+    assert_eq!(resumed.steps, 9);
+    assert_eq!(resumed.resumed_from_step, Some(4));
+
+    let weights = |run: &str| {
+        tensors(
+            &root
+                .path()
+                .join(run)
+                .join("checkpoints/last/model.safetensors"),
+        )
+    };
+    let moments = |run: &str| {
+        tensors(
+            &root
+                .path()
+                .join(run)
+                .join("checkpoints/last/trainer_state/optimizer.safetensors"),
+        )
+    };
+    assert_eq!(max_diff(&weights("full"), &weights("resumed")), 0.0);
+    assert_eq!(max_diff(&moments("full"), &moments("resumed")), 0.0);
+    // The comparison can fail: the step-4 weights differ from the final ones.
+    assert!(max_diff(&weights("full"), &tensors(&last.join("model.safetensors"))) > 0.0);
+
+    // Same losses and dev scores step by step (timings aside).
+    let history = |run: &str| -> Vec<serde_json::Value> {
+        fs_err::read_to_string(root.path().join(run).join("history.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("tokens_per_s");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(history("full"), history("resumed"));
+    assert_eq!(full.best, resumed.best);
+    // The best checkpoint of the interrupted run came along.
+    assert!(
+        root.path()
+            .join("resumed/checkpoints/best/model.safetensors")
+            .is_file()
+    );
+}
+
+/// A resume with another recipe would silently train something else: refused.
+#[test]
+fn resume_with_another_recipe_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let params = TrainParams {
+        max_steps: Some(2),
+        eval_every: EvalEvery::Steps(1),
+        ..small_params()
+    };
+    train(&data, &params, &paths(root.path(), &model, "a"), &no_opts()).unwrap();
+    let other = TrainParams {
+        learning_rate: 2e-3,
+        resume_from: Some(root.path().join("a/checkpoints/last")),
+        ..params
+    };
+    let err = train(&data, &other, &paths(root.path(), &model, "b"), &no_opts())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another recipe"), "{err}");
+}
+
+/// The token loss is normalised by the labelled tokens of the whole accumulated batch: two
+/// micro-batches of 4 accumulated give the same update as one batch of 8.
+#[test]
+fn accumulation_equals_one_big_batch() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let base = TrainParams {
+        max_steps: Some(3),
+        dropout: Some(0.0),
+        // Adam divides by the root of the second moment: a large epsilon keeps it from
+        // blowing float-summation noise in near-zero gradients up to full-size updates.
+        adam_epsilon: 1e-3,
+        group_by_length: false,
+        eval_every: EvalEvery::Never,
+        ..small_params()
+    };
+    let big = TrainParams {
+        batch_size: 8,
+        ..base.clone()
+    };
+    let accumulated = TrainParams {
+        batch_size: 4,
+        grad_accum: 2,
+        ..base.clone()
+    };
+    let small = TrainParams {
+        batch_size: 4,
+        ..base
+    };
+    for (name, p) in [("big", &big), ("acc", &accumulated), ("small", &small)] {
+        train(&data, p, &paths(root.path(), &model, name), &no_opts()).unwrap();
+    }
+    let w = |run: &str| {
+        tensors(
+            &root
+                .path()
+                .join(run)
+                .join("checkpoints/last/model.safetensors"),
+        )
+    };
+    let same = max_diff(&w("big"), &w("acc"));
+    let different = max_diff(&w("big"), &w("small"));
+    assert!(same < 1e-5, "accumulated vs big batch differ by {same}");
+    assert!(different > 1e-4, "the comparison cannot fail: {different}");
+}
+
+/// Training learns the synthetic task, writes history and both checkpoints, and the dev
+/// score in the history is the one the best checkpoint was chosen by.
+#[test]
+fn training_learns_and_records_history() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let params = TrainParams {
+        epochs: 6,
+        learning_rate: 3e-3,
+        ..small_params()
+    };
+    let summary = train(
+        &data,
+        &params,
+        &paths(root.path(), &model, "run"),
+        &no_opts(),
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 6 * 12);
+    let best = summary.best.clone().expect("dev evaluations");
+    assert!(best.value > 0.5, "entity F1 after training: {}", best.value);
+    let out = root.path().join("run");
+    for file in [
+        "history.jsonl",
+        "checkpoints/best/config.json",
+        "checkpoints/best/model.safetensors",
+        "checkpoints/last/trainer_state/state.json",
+        "checkpoints/last/trainer_state/optimizer.safetensors",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let lines: Vec<serde_json::Value> = fs_err::read_to_string(out.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let train_lines: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l.get("loss").is_some()).collect();
+    let evals: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l.get("dev_score").is_some())
+        .collect();
+    assert_eq!(train_lines.len(), 72);
+    assert_eq!(evals.len(), 6, "one evaluation per epoch");
+    for key in ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s"] {
+        assert!(train_lines[0].get(key).is_some(), "history lacks {key}");
+    }
+    let first = train_lines[0]["loss"].as_f64().unwrap();
+    let last = train_lines[71]["loss"].as_f64().unwrap();
+    assert!(last < first / 2.0, "loss {first} -> {last}");
+    let top = evals
+        .iter()
+        .map(|e| e["dev_score"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(top, best.value);
+    // The best checkpoint loads in the evaluate code path and scores what was recorded.
+    let (m, _vs, _) = bert::load(
+        &out.join("checkpoints/best"),
+        TaskKind::Token,
+        &[],
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    let dev =
+        train::trainer::dev_metrics(&m, &data.dev, &data.labels, 8, tch::Device::Cpu).unwrap();
+    assert!((dev.primary().1 - best.value).abs() < 1e-9);
+    assert!(summary.tokens_per_second > 0.0 && summary.train_tokens > 0);
+    assert!(summary.peak_rss_mib.unwrap_or(0.0) > 0.0);
+}
+
+/// Data labels that differ from a trained head's `id2label` are refused, listing both.
+#[test]
+fn label_mismatch_lists_both_label_sets() {
+    let root = tempfile::tempdir().unwrap();
+    let other = LabelMap::new(
+        TaskKind::Token,
+        vec!["O".into(), "B-Y".into(), "I-Y".into()],
+    );
+    let model = tiny_model(root.path(), &other, 3);
+    let err = train(
+        &token_data(),
+        &small_params(),
+        &paths(root.path(), &model, "run"),
+        &no_opts(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("\"B-X\"") && err.contains("\"B-Y\""), "{err}");
+}
+
+/// A NaN loss stops the run with a message and keeps the last good weights where the failed
+/// run's clean-up does not reach.
+#[test]
+fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let (m, vs, _) = bert::load(&model, TaskKind::Token, &[], tch::Device::Cpu).unwrap();
+    let mut bias = vs.variables()["classifier.bias"].shallow_clone();
+    tch::no_grad(|| {
+        let _ = bias.fill_(f64::NAN);
+    });
+    let poisoned = root.path().join("poisoned");
+    bert::save(&m, &vs, &poisoned, Some(&model)).unwrap();
+    let out = root.path().join("stage/.tmp-run");
+    let run_paths = train::RunPaths {
+        out_dir: out.clone(),
+        ..paths(root.path(), &poisoned, "unused")
+    };
+    let err = train(&data, &small_params(), &run_paths, &no_opts()).unwrap_err();
+    let TrainError::NonFinite {
+        what, step, kept, ..
+    } = &err
+    else {
+        panic!("expected a non-finite loss error, got {err}");
+    };
+    assert_eq!((*what, *step), ("loss", 1));
+    let kept = kept.clone().unwrap();
+    assert_eq!(kept, root.path().join("stage/.failed-tmp-run/last"));
+    assert!(kept.join("model.safetensors").is_file());
+    assert!(err.to_string().contains("learning_rate"), "{err}");
+}
+
+/// Early stopping ends the run after `patience` evaluations without improvement.
+#[test]
+fn early_stopping_ends_the_run() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let params = TrainParams {
+        epochs: 5,
+        eval_every: EvalEvery::Steps(2),
+        early_stopping: Some(EarlyStopping {
+            patience: 2,
+            // No score can rise by more than 1: every evaluation after the first is stale.
+            threshold: 1.0,
+        }),
+        ..small_params()
+    };
+    let summary = train(
+        &data,
+        &params,
+        &paths(root.path(), &model, "run"),
+        &no_opts(),
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 6, "first evaluation at 2, stale at 4 and 6");
+    assert!(
+        summary
+            .stopped_early
+            .unwrap()
+            .contains("early stopping at step 6")
+    );
+}
+
+/// The sequence task trains with balanced class weights; a wrong number of weights is an
+/// error naming the labels.
+#[test]
+fn sequence_task_with_class_weights() {
+    let root = tempfile::tempdir().unwrap();
+    let labels = LabelMap::new(TaskKind::Sequence, vec!["neg".into(), "pos".into()]);
+    let model = tiny_model(root.path(), &labels, 5);
+    let data = TrainData {
+        train: sequence_windows(40, 1),
+        dev: sequence_windows(12, 2),
+        labels,
+        max_length: None,
+    };
+    let params = TrainParams {
+        epochs: 1,
+        class_weights: Some(ClassWeights::Balanced),
+        metric: "accuracy".into(),
+        ..small_params()
+    };
+    let summary = train(
+        &data,
+        &params,
+        &paths(root.path(), &model, "run"),
+        &no_opts(),
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 10);
+    assert_eq!(summary.best.unwrap().metric, "accuracy");
+    let bad = TrainParams {
+        class_weights: Some(ClassWeights::Explicit(vec![1.0, 2.0, 3.0])),
+        ..params
+    };
+    let err = train(&data, &bad, &paths(root.path(), &model, "bad"), &no_opts())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("3 weights for 2 labels"), "{err}");
+}
+
+/// The stage end to end through the artifact store: a tokenize artifact in, checkpoints,
+/// history and manifest metrics out; a second run with the same inputs is skipped.
+#[test]
+fn stage_runs_through_the_store() {
+    use flowcore::stage::{execute, plan};
+    use flowcore::{Globals, Store};
+
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let store = Store::new(&root.path().join("artifacts"), "t");
+    let globals = Globals {
+        pipeline: "t".into(),
+        task: Some(TaskKind::Token),
+        model: Some(model.clone()),
+    };
+    let tok_plan = plan(
+        &FakeTokenize,
+        "tokenize",
+        &serde_json::json!({}),
+        &globals,
+        vec![],
+    )
+    .unwrap();
+    let tok = execute(
+        &store,
+        &FakeTokenize,
+        &tok_plan,
+        &globals,
+        &BTreeMap::new(),
+        false,
+    )
+    .unwrap()
+    .artifact;
+
+    let raw = serde_json::json!({"max_steps": 4, "batch_size": 4, "threads": 1, "device": "cpu", "eval_every": 2});
+    let inputs = vec![flowcore::store::InputRef {
+        stage: "tokenize".into(),
+        fingerprint: tok.manifest.fingerprint.clone(),
+    }];
+    let p = plan(&train::TrainStage, "train", &raw, &globals, inputs.clone()).unwrap();
+    assert_eq!(p.resolved.params["learning_rate"], 5e-5);
+    assert_eq!(
+        p.resolved.raw_inputs.len(),
+        2,
+        "config.json and model.safetensors are hashed"
+    );
+    let by_name = BTreeMap::from([("tokenize".to_string(), tok)]);
+    let run = execute(&store, &train::TrainStage, &p, &globals, &by_name, false).unwrap();
+    assert!(run.ran);
+    let m = &run.artifact.manifest;
+    assert_eq!(m.metrics["steps"], 4);
+    assert!(m.metrics["best"]["value"].as_f64().is_some());
+    assert!(m.metrics["tokens_per_second"].as_f64().unwrap() > 0.0);
+    assert!(m.metrics["peak_rss_mib"].as_f64().unwrap() > 0.0);
+    for file in [
+        "history.jsonl",
+        "checkpoints/best/model.safetensors",
+        "checkpoints/last/config.json",
+    ] {
+        assert!(run.artifact.has(file), "{file} not in the manifest");
+    }
+    let config: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(run.artifact.dir.join("checkpoints/best/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["architectures"][0], "BertForTokenClassification");
+    assert_eq!(config["id2label"]["1"], "B-X");
+    let again = execute(&store, &train::TrainStage, &p, &globals, &by_name, false).unwrap();
+    assert!(!again.ran);
+
+    let err = plan(
+        &train::TrainStage,
+        "train",
+        &serde_json::json!({"epochz": 1}),
+        &globals,
+        inputs,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("epochz"), "{err}");
+}
+
+/// A tokenize artifact made of the synthetic windows.
+struct FakeTokenize;
+
+impl flowcore::Stage for FakeTokenize {
+    fn kind(&self) -> &'static str {
+        "tokenize"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [flowcore::InputSpec] {
+        &[]
+    }
+    fn resolve(
+        &self,
+        raw: &serde_json::Value,
+        _: &flowcore::Globals,
+    ) -> flowcore::Result<flowcore::Resolved> {
+        Ok(flowcore::Resolved {
+            params: raw.clone(),
+            raw_inputs: vec![],
+        })
+    }
+    fn run(&self, ctx: &flowcore::StageContext<'_>) -> anyhow::Result<flowcore::StageOutcome> {
+        let data = token_data();
+        tokenize::write_windows(
+            &ctx.out_dir.join("train.parquet"),
+            &data.train,
+            TaskKind::Token,
+        )?;
+        tokenize::write_windows(&ctx.out_dir.join("dev.parquet"), &data.dev, TaskKind::Token)?;
+        data.labels.write(&ctx.out_dir.join("labels.json"))?;
+        Ok(flowcore::StageOutcome::default())
+    }
+}
