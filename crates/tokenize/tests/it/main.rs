@@ -1,0 +1,8 @@
+//! Integration tests of the tokenize crate, one module per concern.
+
+mod parity;
+mod real_data;
+mod stage;
+mod table;
+mod util;
+mod windows;
