@@ -293,7 +293,7 @@ fn token_report_has_known_taxonomy_slices_probe_and_findings() {
         "calibration.word",
         "robustness.case",
         "training.curve",
-        "errors.missed",
+        "errors.wrong_boundary",
     ] {
         assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
     }
