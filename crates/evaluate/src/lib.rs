@@ -1,0 +1,32 @@
+//! The evaluate stage: predictions from a saved checkpoint, merged windows, metric reports,
+//! robustness probes, `compare`, and `predict` on new text.
+//!
+//! - [`infer`]: batched no-grad inference over [`tokenize::Window`]s and the merge into
+//!   word-level (or example-level) predictions; independent of artifacts (train uses it for
+//!   its dev evaluation).
+//! - [`labels`]: mapping a checkpoint's label order onto the data's by name.
+//! - [`stage`]: [`EvaluateStage`] and [`evaluate_dirs`], which write the predictions,
+//!   `metrics.json` and `report.txt` of every split (metrics come from the `metrics` crate).
+//! - [`probes`]: robustness probes (case, typo, entity swap, punctuation) on the test split.
+//! - [`predict`]: [`Predictor`], labelling raw text lines as JSONL.
+//! - [`text`]: punctuation and word splitting with character offsets.
+
+pub mod error;
+pub mod infer;
+pub mod labels;
+pub mod predict;
+pub mod probes;
+pub mod stage;
+pub mod text;
+
+pub use error::{EvaluateError, Result};
+pub use infer::{
+    ExampleOutput, InferOptions, WindowOutput, argmax, infer, merge, predict_windows,
+    to_predictions,
+};
+pub use predict::Predictor;
+pub use probes::Probe;
+pub use stage::{
+    CheckpointChoice, DeviceChoice, EntityMode, EvaluateParams, EvaluateStage, Evaluated, Scorer,
+    Sources, evaluate_dirs,
+};

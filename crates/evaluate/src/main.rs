@@ -1,0 +1,299 @@
+//! `evaluate`: score a checkpoint on tokenized splits, compare two evaluations, or label new
+//! text.
+
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use evaluate::{
+    CheckpointChoice, DeviceChoice, EntityMode, EvaluateParams, EvaluateStage, InferOptions,
+    Predictor, Probe, Sources,
+};
+use flowcore::schema::predictions as pcol;
+use flowcore::{Globals, TagScheme};
+
+/// Evaluate a fine-tuned BERT checkpoint: predictions, seqeval/scikit-learn metrics, robustness
+/// probes; compare two evaluations; label new text.
+#[derive(Debug, Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    eval: EvalArgs,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Metric differences between two evaluations (artifact directories or metrics.json files).
+    Compare(CompareArgs),
+    /// Label new text, one example per line, as JSONL.
+    Predict(PredictArgs),
+}
+
+/// Evaluate (the default command).
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// A train artifact directory: evaluate its checkpoint through the artifact store.
+    #[arg(long, conflicts_with = "checkpoint")]
+    train: Option<PathBuf>,
+    /// An HF model directory to evaluate directly (results go to --out).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// The tokenize artifact directory holding the splits.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The ingest artifact directory (words in the predictions; needed by the probes).
+    #[arg(long)]
+    ingest: Option<PathBuf>,
+    /// Splits to evaluate (repeat or comma-separate).
+    #[arg(long = "split", value_delimiter = ',', default_values_t = [String::from("dev"), String::from("test")])]
+    splits: Vec<String>,
+    /// With --train: which checkpoint, best or last.
+    #[arg(long, value_parser = parse_json_enum::<CheckpointChoice>, default_value = "best")]
+    which: CheckpointChoice,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// auto, cpu or cuda.
+    #[arg(long, value_parser = parse_json_enum::<DeviceChoice>, default_value = "auto")]
+    device: DeviceChoice,
+    /// Headline entity reading: default or strict.
+    #[arg(long, value_parser = parse_json_enum::<EntityMode>, default_value = "default")]
+    mode: EntityMode,
+    /// Tag scheme of the strict reading (iob1, iob2, ioe1, ioe2, iobes, bilou).
+    #[arg(long, default_value = "iob2")]
+    scheme: TagScheme,
+    /// Decimal places in the report.
+    #[arg(long, default_value_t = 4)]
+    digits: usize,
+    /// Positive class of ROC-AUC / PR-AUC.
+    #[arg(long)]
+    positive_label: Option<String>,
+    /// Cost matrix as JSON, gold -> predicted -> cost, e.g. '{"bad": {"good": 5}, "good": {"bad": 1}}'.
+    #[arg(long)]
+    cost_matrix: Option<String>,
+    /// Robustness probes on the test split (comma-separated: case,typo,entity_swap,punct).
+    #[arg(long, value_delimiter = ',', default_values_t = Probe::ALL.iter().map(|p| p.name().to_string()).collect::<Vec<_>>())]
+    probes: Vec<String>,
+    /// Run no robustness probes.
+    #[arg(long, conflicts_with = "probes")]
+    no_probes: bool,
+    /// Seed of the probes.
+    #[arg(long, default_value_t = 13)]
+    probe_seed: u64,
+    /// With --checkpoint: output directory.
+    #[arg(long, default_value = "evaluate-out")]
+    out: PathBuf,
+    /// With --train: artifact store root.
+    #[arg(long, default_value = "artifacts")]
+    artifacts: PathBuf,
+    /// With --train: pipeline name (sub-directory of the store).
+    #[arg(long, default_value = "adhoc")]
+    pipeline: String,
+    /// With --train: stage instance name.
+    #[arg(long, default_value = "evaluate")]
+    name: String,
+    /// With --train: run even when an artifact with the same fingerprint exists.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// First evaluation: an evaluate artifact directory or a metrics.json file.
+    a: PathBuf,
+    /// Second evaluation.
+    b: PathBuf,
+    /// Print JSON (`{metric: {old, new, diff}}`) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also list metrics that did not change.
+    #[arg(long)]
+    all: bool,
+    /// Decimal places in the table.
+    #[arg(long, default_value_t = 4)]
+    digits: usize,
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    /// Fine-tuned HF model directory (config.json with id2label, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Input text file, one example per line; `-` for stdin.
+    #[arg(long, default_value = "-")]
+    input: PathBuf,
+    /// Output JSONL file; `-` for stdout.
+    #[arg(long, default_value = "-")]
+    output: PathBuf,
+    /// Most sub-words per window (default: the checkpoint's encoding.json, else 128).
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// auto, cpu or cuda.
+    #[arg(long, value_parser = parse_json_enum::<DeviceChoice>, default_value = "auto")]
+    device: DeviceChoice,
+}
+
+fn parse_json_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|e| format!("`{s}`: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    flowcore::logging::init(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            flowcore::logging::report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Compare(args)) => compare(&args),
+        Some(Command::Predict(args)) => predict(&args),
+        None => evaluate(cli.eval),
+    }
+}
+
+fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
+    let Some(data) = args.data.clone() else {
+        bail!("--data <tokenize artifact> is required (or use a subcommand; see --help)");
+    };
+    let probes = if args.no_probes {
+        Vec::new()
+    } else {
+        args.probes
+            .iter()
+            .map(|p| p.parse::<Probe>().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let cost_matrix = args
+        .cost_matrix
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .context("--cost-matrix: expected JSON like {\"bad\": {\"good\": 5}}")?;
+    let params = EvaluateParams {
+        checkpoint: args.which,
+        splits: args.splits.clone(),
+        batch_size: args.batch_size,
+        device: args.device,
+        mode: args.mode,
+        scheme: args.scheme,
+        digits: args.digits,
+        positive_label: args.positive_label.clone(),
+        cost_matrix,
+        probes,
+        probe_seed: args.probe_seed,
+        ..EvaluateParams::default()
+    };
+    match (&args.train, &args.checkpoint) {
+        (Some(train), _) => {
+            let mut inputs = vec![train.clone(), data];
+            inputs.extend(args.ingest.clone());
+            let globals = Globals {
+                pipeline: args.pipeline.clone(),
+                ..Globals::default()
+            };
+            let done = flowcore::stage::run_standalone(
+                &EvaluateStage,
+                &args.artifacts,
+                &args.name,
+                &serde_json::to_value(&params)?,
+                &globals,
+                &inputs,
+                args.force,
+            )?;
+            let report = done.artifact.dir.join(pcol::REPORT_FILE);
+            print!("{}", fs_err::read_to_string(&report)?);
+            let state = if done.ran { "written" } else { "up to date" };
+            println!("{} ({state})", done.artifact.dir.display());
+        }
+        (None, Some(checkpoint)) => {
+            let sources = Sources {
+                model_dir: checkpoint.clone(),
+                tokenize_dir: data,
+                ingest_dir: args.ingest.clone(),
+            };
+            let done = evaluate::evaluate_dirs(&sources, &params, &args.out)?;
+            print!("{}", done.report);
+            println!("{}", args.out.display());
+        }
+        (None, None) => bail!("give --train <train artifact> or --checkpoint <model dir>"),
+    }
+    Ok(())
+}
+
+/// `metrics.json` of an evaluate artifact directory, or the file itself.
+fn metrics_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(pcol::METRICS_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn compare(args: &CompareArgs) -> anyhow::Result<()> {
+    let (a, b) = (metrics_file(&args.a), metrics_file(&args.b));
+    let text_a = fs_err::read_to_string(&a)?;
+    let text_b = fs_err::read_to_string(&b)?;
+    let diff = metrics::compare_str(
+        &a.display().to_string(),
+        &text_a,
+        &b.display().to_string(),
+        &text_b,
+    )?;
+    let diff = if args.all { diff } else { diff.changed() };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&diff.to_json())?);
+    } else if diff.rows.is_empty() {
+        println!("no metric changed");
+    } else {
+        print!("{}", diff.to_text(args.digits));
+    }
+    Ok(())
+}
+
+fn predict(args: &PredictArgs) -> anyhow::Result<()> {
+    let opts = InferOptions {
+        batch_size: args.batch_size,
+        device: args.device.device()?,
+        progress: false,
+    };
+    let predictor = Predictor::load(&args.checkpoint, args.max_length, opts)
+        .with_context(|| format!("loading {}", args.checkpoint.display()))?;
+    let dash = Path::new("-");
+    let input: Box<dyn std::io::BufRead> = if args.input == dash {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(BufReader::new(fs_err::File::open(&args.input)?))
+    };
+    let output: Box<dyn std::io::Write> = if args.output == dash {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(fs_err::File::create(&args.output)?))
+    };
+    let source = if args.input == dash {
+        "stdin".to_string()
+    } else {
+        args.input.display().to_string()
+    };
+    let n = predictor.run(input, output, &source)?;
+    tracing::info!(lines = n, "predicted");
+    Ok(())
+}

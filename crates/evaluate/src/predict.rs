@@ -1,0 +1,288 @@
+//! `predict`: label new raw text with a fine-tuned checkpoint, one example per line, and
+//! write one JSON object per input line (JSONL).
+//!
+//! - Token task: the line is split into words like BERT's pre-tokenizer does (whitespace,
+//!   every punctuation character a word; see [`crate::text::split_words`]), encoded into as
+//!   many windows as it needs, and the predicted tags are read as entities (seqeval's lenient
+//!   reading): `{"line": 1, "text": "...", "entities": [{"type": "PER", "start": 0, "end": 5,
+//!   "text": "Alice", "score": 0.93}]}` with character offsets (`end` exclusive) and the mean
+//!   probability of the entity's predicted tags as `score`.
+//! - Sequence task: `{"line": 1, "text": "...", "label": "positive", "probs": {...},
+//!   "truncated": false}`.
+//!
+//! An empty (or all-whitespace) line gives an empty result (`entities: []`, or `label: null`)
+//! rather than an error, so output line *n* always answers input line *n*.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use bert::BertClassifier;
+use flowcore::TaskKind;
+use serde::Serialize;
+use tokenize::{EncodeOptions, Encoder, Window};
+
+use crate::error::{EvaluateError, Result};
+use crate::infer::{InferOptions, argmax, infer, merge};
+use crate::text::{Word, split_words};
+
+/// Lines encoded and run together.
+const CHUNK_LINES: usize = 256;
+
+/// Name of the encoding options file a checkpoint directory may carry (as the tokenize
+/// artifact writes it).
+pub const ENCODING_FILE: &str = flowcore::schema::tokenize::ENCODING_FILE;
+
+/// A loaded checkpoint and its tokenizer, ready to label text.
+pub struct Predictor {
+    model: BertClassifier,
+    _vs: tch::nn::VarStore,
+    labels: Vec<String>,
+    task: TaskKind,
+    encoder: Encoder,
+    opts: InferOptions,
+}
+
+impl std::fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predictor")
+            .field("task", &self.task)
+            .field("labels", &self.labels)
+            .field("options", self.encoder.options())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One entity found in a line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntitySpan {
+    /// Entity type (`PER`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Character offset of the first character.
+    pub start: usize,
+    /// Character offset one past the last character.
+    pub end: usize,
+    /// The entity's text (`text[start..end]` in characters).
+    pub text: String,
+    /// Mean probability of the predicted tags of its words.
+    pub score: f32,
+}
+
+#[derive(Serialize)]
+struct TokenLine<'a> {
+    line: usize,
+    text: &'a str,
+    entities: Vec<EntitySpan>,
+}
+
+#[derive(Serialize)]
+struct SequenceLine<'a> {
+    line: usize,
+    text: &'a str,
+    label: Option<&'a str>,
+    probs: Option<BTreeMap<&'a str, f32>>,
+    truncated: bool,
+}
+
+impl Predictor {
+    /// Loads an HF checkpoint directory (`config.json` with `architectures` and `id2label`,
+    /// `model.safetensors`, `tokenizer.json` or `vocab.txt`). Encoding options: `max_length`
+    /// when given, else the directory's `encoding.json`, else 128 sub-words (at most the
+    /// model's `max_position_embeddings`).
+    pub fn load(checkpoint: &Path, max_length: Option<usize>, opts: InferOptions) -> Result<Self> {
+        let config_path = checkpoint.join(bert::checkpoint::CONFIG_FILE);
+        let config = bert::BertConfig::from_file(&config_path)?;
+        let task = bert::task_from_config(&config).ok_or_else(|| {
+            EvaluateError::Invalid(format!(
+                "{}: `architectures` names neither BertForTokenClassification nor BertForSequenceClassification; is this a fine-tuned checkpoint?",
+                config_path.display()
+            ))
+        })?;
+        let options = match max_length {
+            Some(n) => EncodeOptions::new(n),
+            None => {
+                let path = checkpoint.join(ENCODING_FILE);
+                if path.is_file() {
+                    let text = fs_err::read_to_string(&path)?;
+                    serde_json::from_str(&text)
+                        .map_err(|source| EvaluateError::Json { path, source })?
+                } else {
+                    let limit = usize::try_from(config.max_position_embeddings).unwrap_or(128);
+                    EncodeOptions::new(limit.min(128))
+                }
+            }
+        };
+        let encoder = Encoder::from_model_dir(checkpoint, options)?;
+        let (model, vs, _) = bert::load(checkpoint, task, &[], opts.device)?;
+        let labels = model.config().labels().unwrap_or_default();
+        Ok(Self {
+            model,
+            _vs: vs,
+            labels,
+            task,
+            encoder,
+            opts,
+        })
+    }
+
+    /// The task of the checkpoint.
+    pub fn task(&self) -> TaskKind {
+        self.task
+    }
+
+    /// Labels lines of text; `first_line` is the 1-based number of `lines[0]`. Returns one
+    /// JSON document (without newline) per line.
+    pub fn predict_lines(&self, lines: &[&str], first_line: usize) -> Result<Vec<String>> {
+        match self.task {
+            TaskKind::Token => self.predict_tokens(lines, first_line),
+            TaskKind::Sequence => self.predict_sequences(lines, first_line),
+        }
+    }
+
+    fn predict_tokens(&self, lines: &[&str], first_line: usize) -> Result<Vec<String>> {
+        let words: Vec<Vec<Word>> = lines.iter().map(|l| split_words(l)).collect();
+        let mut windows = Vec::new();
+        for (i, w) in words.iter().enumerate().filter(|(_, w)| !w.is_empty()) {
+            let texts: Vec<&str> = w.iter().map(|w| w.text.as_str()).collect();
+            windows.extend(self.encoder.encode_words(&i.to_string(), &texts)?);
+        }
+        let merged = self.score(&windows)?;
+        let mut by_line: BTreeMap<usize, &crate::infer::ExampleOutput> = BTreeMap::new();
+        for ex in &merged {
+            if let Ok(i) = ex.id.parse::<usize>() {
+                by_line.insert(i, ex);
+            }
+        }
+        let mut out = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let entities = match by_line.get(&i) {
+                Some(ex) => self.entities(line, &words[i], ex)?,
+                None => Vec::new(),
+            };
+            out.push(to_json(&TokenLine {
+                line: first_line + i,
+                text: line,
+                entities,
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn entities(
+        &self,
+        line: &str,
+        words: &[Word],
+        ex: &crate::infer::ExampleOutput,
+    ) -> Result<Vec<EntitySpan>> {
+        let pred = ex.pred();
+        let tags: Vec<&str> = pred
+            .iter()
+            .map(|&p| self.labels.get(p).map_or("O", String::as_str))
+            .collect();
+        let chars: Vec<char> = line.chars().collect();
+        let spans = metrics::entity::get_entities(&tags)?;
+        Ok(spans
+            .into_iter()
+            .filter_map(|(kind, first, last)| {
+                let (start, end) = (words.get(first)?.start, words.get(last)?.end);
+                let score = (first..=last)
+                    .filter_map(|w| ex.probs.get(w)?.get(*pred.get(w)?).copied())
+                    .sum::<f32>()
+                    / (last + 1 - first) as f32;
+                Some(EntitySpan {
+                    kind,
+                    start,
+                    end,
+                    text: chars[start..end].iter().collect(),
+                    score,
+                })
+            })
+            .collect())
+    }
+
+    fn predict_sequences(&self, lines: &[&str], first_line: usize) -> Result<Vec<String>> {
+        let mut windows = Vec::new();
+        let mut truncated = vec![false; lines.len()];
+        for (i, line) in lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let (w, cut) = self.encoder.encode_text(&i.to_string(), line, None)?;
+            truncated[i] = cut;
+            windows.push(w);
+        }
+        let merged = self.score(&windows)?;
+        let by_line: BTreeMap<usize, &Vec<f32>> = merged
+            .iter()
+            .filter_map(|ex| Some((ex.id.parse::<usize>().ok()?, ex.probs.first()?)))
+            .collect();
+        let mut out = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let probs = by_line.get(&i);
+            out.push(to_json(&SequenceLine {
+                line: first_line + i,
+                text: line,
+                label: probs
+                    .and_then(|p| self.labels.get(argmax(p)))
+                    .map(String::as_str),
+                probs: probs.map(|p| {
+                    self.labels
+                        .iter()
+                        .map(String::as_str)
+                        .zip(p.iter().copied())
+                        .collect()
+                }),
+                truncated: truncated[i],
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn score(&self, windows: &[Window]) -> Result<Vec<crate::infer::ExampleOutput>> {
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let outputs = infer(&self.model, windows, &self.opts)?;
+        merge(self.task, windows, &outputs)
+    }
+
+    /// Reads lines from `input` (named `source` in errors) and writes one JSON line per input
+    /// line to `output`. Returns the number of lines.
+    pub fn run(&self, input: impl BufRead, mut output: impl Write, source: &str) -> Result<usize> {
+        let mut lines = input.split(b'\n');
+        let mut done = 0;
+        loop {
+            let mut chunk = Vec::with_capacity(CHUNK_LINES);
+            for raw in lines.by_ref().take(CHUNK_LINES) {
+                let mut raw = raw?;
+                if raw.last() == Some(&b'\r') {
+                    raw.pop();
+                }
+                let text = String::from_utf8(raw).map_err(|e| {
+                    EvaluateError::Invalid(format!(
+                        "{source}, line {}: not valid UTF-8 ({e})",
+                        done + chunk.len() + 1
+                    ))
+                })?;
+                chunk.push(text);
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            for json in self.predict_lines(&refs, done + 1)? {
+                writeln!(output, "{json}")?;
+            }
+            done += chunk.len();
+        }
+        output.flush()?;
+        Ok(done)
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| EvaluateError::Invalid(format!("cannot write JSON: {e}")))
+}

@@ -1,0 +1,555 @@
+//! The `evaluate` pipeline stage: scores a train artifact's checkpoint on the tokenize
+//! artifact's splits, writes the predictions, the metrics and the report, and runs the
+//! robustness probes on the test split.
+//!
+//! The work itself is [`evaluate_dirs`], which takes plain directories so the binary can also
+//! evaluate any HF model directory (`--checkpoint`) without a train artifact.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use bert::BertClassifier;
+use flowcore::schema::{self, predictions as pcol};
+use flowcore::{
+    CoreError, Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome,
+    TagScheme, TaskKind,
+};
+use metrics::{CostMatrix, Predictions, SummaryOptions};
+use serde::{Deserialize, Serialize};
+use tch::Device;
+use tokenize::table::{TextExample, TokenExample, read_text_examples, read_token_examples};
+
+use crate::error::{EvaluateError, Result};
+use crate::infer::{ExampleOutput, InferOptions, infer, merge, to_predictions};
+use crate::labels::{reconcile, reorder};
+use crate::probes::{self, Probe};
+
+/// Output format version of the stage; bump when the files change meaning.
+pub const STAGE_VERSION: u32 = 1;
+
+/// Which checkpoint of the train artifact is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointChoice {
+    /// The checkpoint chosen by the dev metric (`checkpoints/best`).
+    #[default]
+    Best,
+    /// The last checkpoint (`checkpoints/last`).
+    Last,
+}
+
+impl CheckpointChoice {
+    /// The checkpoint's path inside a train artifact.
+    pub fn rel_path(self) -> &'static str {
+        match self {
+            Self::Best => schema::train::BEST,
+            Self::Last => schema::train::LAST,
+        }
+    }
+}
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when available, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA device (an error when there is none).
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// The tch device.
+    pub fn device(self) -> Result<Device> {
+        match self {
+            Self::Auto => Ok(Device::cuda_if_available()),
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            Self::Cuda => Err(EvaluateError::Invalid(
+                "device `cuda` asked for, but libtorch sees no CUDA device".into(),
+            )),
+        }
+    }
+}
+
+/// Which entity reading is the headline metric of a token task (both are always reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityMode {
+    /// seqeval's default, conlleval-compatible reading.
+    #[default]
+    Default,
+    /// seqeval's strict reading under `scheme`.
+    Strict,
+}
+
+/// Params of the evaluate stage (`[stages.evaluate]` in a pipeline file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluateParams {
+    /// `best` or `last` checkpoint of the train artifact.
+    pub checkpoint: CheckpointChoice,
+    /// Splits of the tokenize artifact to evaluate, in report order.
+    pub splits: Vec<String>,
+    /// Windows per forward pass.
+    pub batch_size: usize,
+    /// `auto`, `cpu` or `cuda`.
+    pub device: DeviceChoice,
+    /// Headline entity reading (token tasks): `default` or `strict`.
+    pub mode: EntityMode,
+    /// Tag scheme of the strict reading.
+    pub scheme: TagScheme,
+    /// Decimal places in `report.txt`.
+    pub digits: usize,
+    /// Positive class of ROC-AUC / PR-AUC (sequence tasks); default the second of two labels.
+    pub positive_label: Option<String>,
+    /// Misclassification costs, gold → predicted → cost (sequence tasks).
+    pub cost_matrix: Option<CostMatrix>,
+    /// Robustness probes run on the test split: `case`, `typo`, `entity_swap`, `punct`.
+    pub probes: Vec<Probe>,
+    /// Seed of the probes' random choices.
+    pub probe_seed: u64,
+    /// Fraction of eligible words the `typo` probe changes.
+    pub typo_rate: f64,
+}
+
+impl Default for EvaluateParams {
+    fn default() -> Self {
+        Self {
+            checkpoint: CheckpointChoice::Best,
+            splits: vec!["dev".into(), "test".into()],
+            batch_size: 32,
+            device: DeviceChoice::Auto,
+            mode: EntityMode::Default,
+            scheme: TagScheme::Iob2,
+            digits: 4,
+            positive_label: None,
+            cost_matrix: None,
+            probes: Probe::ALL.to_vec(),
+            probe_seed: 13,
+            typo_rate: 0.3,
+        }
+    }
+}
+
+impl EvaluateParams {
+    /// The options of the metric summaries.
+    pub fn summary_options(&self) -> SummaryOptions {
+        SummaryOptions {
+            digits: self.digits,
+            scheme: self.scheme,
+            positive: self.positive_label.clone(),
+            cost_matrix: self.cost_matrix.clone(),
+            ..SummaryOptions::default()
+        }
+    }
+
+    fn check(&self) -> flowcore::Result<()> {
+        let err = |key: &str, message: String| CoreError::Param {
+            key: key.into(),
+            message,
+        };
+        if self.splits.is_empty() {
+            return Err(err("splits", "name at least one split".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(err("batch_size", "must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.typo_rate) {
+            return Err(err(
+                "typo_rate",
+                format!("{} is not a fraction in [0, 1]", self.typo_rate),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The evaluate stage (kind `"evaluate"`), registered with the pipeline runner.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvaluateStage;
+
+const INPUTS: &[InputSpec] = &[
+    InputSpec {
+        kind: "train",
+        required: true,
+    },
+    InputSpec {
+        kind: "tokenize",
+        required: true,
+    },
+    // Words for the `token` column and the data the probes perturb.
+    InputSpec {
+        kind: "ingest",
+        required: false,
+    },
+];
+
+impl Stage for EvaluateStage {
+    fn kind(&self) -> &'static str {
+        "evaluate"
+    }
+
+    fn version(&self) -> u32 {
+        STAGE_VERSION
+    }
+
+    fn inputs(&self) -> &'static [InputSpec] {
+        INPUTS
+    }
+
+    fn resolve(&self, raw: &serde_json::Value, _globals: &Globals) -> flowcore::Result<Resolved> {
+        let params: EvaluateParams = flowcore::params::parse(raw)?;
+        params.check()?;
+        Ok(Resolved {
+            params: flowcore::params::to_value(&params)?,
+            raw_inputs: Vec::new(),
+        })
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+        let params: EvaluateParams = ctx.params()?;
+        let train = ctx.input("train")?;
+        let tokenize = ctx.input("tokenize")?;
+        let model_dir = train.subdir(params.checkpoint.rel_path())?;
+        let sources = Sources {
+            model_dir,
+            tokenize_dir: tokenize.dir.clone(),
+            ingest_dir: ctx.optional_input("ingest").map(|a| a.dir.clone()),
+        };
+        let done = evaluate_dirs(&sources, &params, ctx.out_dir)?;
+        Ok(StageOutcome {
+            metrics: done.headline,
+            rows: done.rows,
+        })
+    }
+}
+
+/// The directories an evaluation reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    /// HF model directory of the checkpoint (`config.json` with `id2label`).
+    pub model_dir: PathBuf,
+    /// Tokenize artifact: `<split>.parquet`, `labels.json`, `tokenizer.json`, `encoding.json`.
+    pub tokenize_dir: PathBuf,
+    /// Ingest artifact (optional): words / texts and the train split for the probes.
+    pub ingest_dir: Option<PathBuf>,
+}
+
+/// What [`evaluate_dirs`] wrote.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluated {
+    /// Headline numbers per split (the manifest's stage metrics).
+    pub headline: serde_json::Value,
+    /// Row counts of the Parquet files written.
+    pub rows: std::collections::BTreeMap<String, u64>,
+    /// The text report (also written to `report.txt`).
+    pub report: String,
+}
+
+/// A loaded checkpoint with its labels reconciled with the data's.
+pub struct Scorer {
+    /// The model, in eval mode use only.
+    pub model: BertClassifier,
+    /// The data's labels.
+    pub labels: LabelMap,
+    /// For each data label, its index in the model's output.
+    pub perm: Vec<usize>,
+    /// Inference options.
+    pub opts: InferOptions,
+    _vs: tch::nn::VarStore,
+}
+
+impl std::fmt::Debug for Scorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scorer")
+            .field("labels", &self.labels)
+            .field("perm", &self.perm)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scorer {
+    /// Loads `model_dir` for the data labels in `labels_path`, mapping label orders by name.
+    pub fn load(model_dir: &Path, labels_path: &Path, opts: InferOptions) -> Result<Self> {
+        let labels = LabelMap::read(labels_path)?;
+        let config_path = model_dir.join(bert::checkpoint::CONFIG_FILE);
+        let config = bert::BertConfig::from_file(&config_path)?;
+        if let Some(task) = bert::task_from_config(&config)
+            && task != labels.task
+        {
+            return Err(EvaluateError::Invalid(format!(
+                "{} is a {task}-classification checkpoint, but {} describes a {} task",
+                config_path.display(),
+                labels_path.display(),
+                labels.task
+            )));
+        }
+        let (model, vs, _report) = bert::load(model_dir, labels.task, &[], opts.device)?;
+        let checkpoint_labels = model.config().labels().unwrap_or_default();
+        let perm = reconcile(
+            &checkpoint_labels,
+            &labels.labels,
+            &format!("id2label of {}", config_path.display()),
+            &labels_path.display().to_string(),
+        )?;
+        Ok(Self {
+            model,
+            labels,
+            perm,
+            opts,
+            _vs: vs,
+        })
+    }
+
+    /// Runs the model over windows and merges them, probabilities in data label order.
+    pub fn score(&self, windows: &[tokenize::Window]) -> Result<Vec<ExampleOutput>> {
+        let mut outputs = infer(&self.model, windows, &self.opts)?;
+        reorder(&mut outputs, &self.perm);
+        merge(self.labels.task, windows, &outputs)
+    }
+}
+
+/// The examples of one ingest split, by id: the words (token task) or `[text]` (sequence
+/// task), and the gold label names.
+#[derive(Debug, Clone, Default)]
+pub struct SplitText {
+    /// Words (token) or the one text (sequence) of each example.
+    pub words: HashMap<String, Vec<String>>,
+    /// Gold tags (token) or the one label (sequence) of each example, where known.
+    pub gold: HashMap<String, Vec<String>>,
+    /// Token-task examples in file order.
+    pub token: Vec<TokenExample>,
+    /// Sequence-task examples in file order.
+    pub text: Vec<TextExample>,
+}
+
+/// Reads one split of an ingest artifact.
+pub fn read_ingest_split(dir: &Path, split: &str, task: TaskKind) -> Result<SplitText> {
+    let path = dir.join(schema::split_file(split));
+    let mut out = SplitText::default();
+    match task {
+        TaskKind::Token => {
+            out.token = read_token_examples(&path)?;
+            for ex in &out.token {
+                out.words.insert(ex.id.clone(), ex.words.clone());
+                if let Some(tags) = &ex.tags {
+                    out.gold.insert(ex.id.clone(), tags.clone());
+                }
+            }
+        }
+        TaskKind::Sequence => {
+            out.text = read_text_examples(&path)?;
+            for ex in &out.text {
+                let text = match &ex.text_b {
+                    Some(b) => format!("{} [SEP] {b}", ex.text),
+                    None => ex.text.clone(),
+                };
+                out.words.insert(ex.id.clone(), vec![text]);
+                if let Some(label) = &ex.label {
+                    out.gold.insert(ex.id.clone(), vec![label.clone()]);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces the windows' gold labels by the ingest artifact's (the windows lack them for
+/// words the tokenizer lost), checking that both agree on the number of words.
+fn apply_ingest_gold(
+    examples: &mut [ExampleOutput],
+    text: &SplitText,
+    labels: &LabelMap,
+    place: &Path,
+) -> Result<()> {
+    for ex in examples {
+        let Some(gold) = text.gold.get(&ex.id) else {
+            continue;
+        };
+        if gold.len() != ex.probs.len() {
+            return Err(EvaluateError::Invalid(format!(
+                "{}: example `{}` has {} words in ingest but {} in the tokenize artifact",
+                place.display(),
+                ex.id,
+                gold.len(),
+                ex.probs.len()
+            )));
+        }
+        ex.gold = gold
+            .iter()
+            .map(|g| {
+                labels.id(g).map(Some).ok_or_else(|| {
+                    EvaluateError::Invalid(format!(
+                        "{}: example `{}`: label `{g}` is not one of {:?}",
+                        place.display(),
+                        ex.id,
+                        labels.labels
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(())
+}
+
+/// Splits present in a tokenize artifact directory.
+fn present_splits(dir: &Path) -> Vec<String> {
+    schema::SPLITS
+        .iter()
+        .filter(|s| dir.join(schema::split_file(s)).is_file())
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Evaluates `sources.model_dir` on every split of `params.splits` and writes into `out_dir`:
+/// `predictions-<split>.parquet`, `labels.json`, `metrics.json` (every split), `report.txt`,
+/// and with the probes, `predictions-probe-<name>-test.parquet`.
+pub fn evaluate_dirs(
+    sources: &Sources,
+    params: &EvaluateParams,
+    out_dir: &Path,
+) -> Result<Evaluated> {
+    let tok = &sources.tokenize_dir;
+    for split in &params.splits {
+        let file = schema::split_file(split);
+        if !tok.join(&file).is_file() {
+            return Err(EvaluateError::MissingSplit {
+                split: split.clone(),
+                dir: tok.clone(),
+                file,
+                present: present_splits(tok),
+            });
+        }
+    }
+    let opts = InferOptions {
+        batch_size: params.batch_size,
+        device: params.device.device()?,
+        progress: true,
+    };
+    let scorer = Scorer::load(&sources.model_dir, &tok.join(schema::LABELS_FILE), opts)?;
+    let labels = scorer.labels.clone();
+    let summary_opts = params.summary_options();
+    fs_err::create_dir_all(out_dir)?;
+    labels.write(&out_dir.join(schema::LABELS_FILE))?;
+
+    let mut all_metrics = serde_json::Map::new();
+    let mut headline = serde_json::Map::new();
+    let mut report = String::new();
+    let mut rows = std::collections::BTreeMap::new();
+    let mut test_predictions: Option<(Predictions, SplitText)> = None;
+    for split in &params.splits {
+        tracing::info!(split = %split, model = %sources.model_dir.display(), "evaluating");
+        let windows = tokenize::read_split(tok, split)?;
+        let mut examples = scorer.score(&windows)?;
+        let text = match &sources.ingest_dir {
+            Some(dir) => {
+                let text = read_ingest_split(dir, split, labels.task)?;
+                apply_ingest_gold(
+                    &mut examples,
+                    &text,
+                    &labels,
+                    &dir.join(schema::split_file(split)),
+                )?;
+                text
+            }
+            None => SplitText::default(),
+        };
+        let preds = to_predictions(
+            &examples,
+            &labels,
+            sources.ingest_dir.as_ref().map(|_| &text.words),
+        )?;
+        let file = pcol::file(split);
+        preds.write(&out_dir.join(&file))?;
+        rows.insert(file, preds.rows.len() as u64);
+        let summary = metrics::summarize(&preds, &summary_opts)?;
+        let _ = writeln!(report, "=== {split} ===\n{}", summary.report);
+        headline.insert(split.clone(), headline_of(&summary.metrics, params.mode));
+        all_metrics.insert(
+            split.clone(),
+            serde_json::to_value(&summary.metrics)
+                .map_err(|e| EvaluateError::Invalid(format!("metrics of `{split}`: {e}")))?,
+        );
+        if split == "test" {
+            test_predictions = Some((preds, text));
+        }
+    }
+    if !params.probes.is_empty() {
+        match (&test_predictions, &sources.ingest_dir) {
+            (Some((clean, text)), Some(ingest)) => {
+                let train = read_ingest_split(ingest, "train", labels.task).ok();
+                if train.is_none() {
+                    tracing::warn!("no train split in the ingest artifact: entity_swap is skipped");
+                }
+                let encoder = tokenize::Encoder::from_artifact(tok)?;
+                let ctx = probes::ProbeContext {
+                    scorer: &scorer,
+                    encoder: &encoder,
+                    clean,
+                    test: text,
+                    train: train.as_ref(),
+                    seed: params.probe_seed,
+                    typo_rate: params.typo_rate,
+                };
+                let mut probe_rows = serde_json::Map::new();
+                for &probe in &params.probes {
+                    let Some(preds) = probes::run_probe(&ctx, probe)? else {
+                        continue;
+                    };
+                    let file = probes::file(probe, "test");
+                    preds.write(&out_dir.join(&file))?;
+                    probe_rows.insert(probe.name().into(), preds.rows.len().into());
+                    rows.insert(file, preds.rows.len() as u64);
+                }
+                headline.insert("probe_rows".into(), probe_rows.into());
+            }
+            (None, _) => tracing::warn!(
+                "robustness probes run on the `test` split, which is not evaluated: skipped"
+            ),
+            (_, None) => tracing::warn!(
+                "robustness probes need the ingest artifact (input `ingest`): skipped"
+            ),
+        }
+    }
+    let metrics_text = serde_json::to_string_pretty(&serde_json::Value::Object(all_metrics))
+        .map_err(|e| EvaluateError::Invalid(format!("metrics.json: {e}")))?;
+    fs_err::write(out_dir.join(pcol::METRICS_FILE), metrics_text + "\n")?;
+    fs_err::write(out_dir.join(pcol::REPORT_FILE), &report)?;
+    Ok(Evaluated {
+        headline: serde_json::Value::Object(headline),
+        rows,
+        report,
+    })
+}
+
+/// The headline numbers of a split for the manifest.
+fn headline_of(m: &metrics::SplitMetrics, mode: EntityMode) -> serde_json::Value {
+    match m {
+        metrics::SplitMetrics::Token(t) => {
+            let e = match mode {
+                EntityMode::Default => &t.entity,
+                EntityMode::Strict => &t.strict,
+            };
+            serde_json::json!({
+                "entity_f1": finite(e.micro.f1),
+                "entity_precision": finite(e.micro.precision),
+                "entity_recall": finite(e.micro.recall),
+                "token_accuracy": finite(t.token_accuracy),
+            })
+        }
+        metrics::SplitMetrics::Sequence(s) => serde_json::json!({
+            "accuracy": finite(s.accuracy),
+            "macro_f1": finite(s.macro_f1),
+        }),
+    }
+}
+
+fn finite(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}

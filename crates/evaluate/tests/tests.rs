@@ -1,0 +1,562 @@
+//! Integration tests of the evaluate crate with tiny random-weight models: inference and
+//! merging, the stage (determinism, label-order mapping, errors), probes, predict and the
+//! binary.
+
+mod util;
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use evaluate::{EvaluateParams, EvaluateStage, InferOptions, Predictor, Probe};
+use flowcore::TaskKind;
+use flowcore::stage::run_standalone;
+use metrics::Predictions;
+use util::*;
+
+fn run_evaluate(
+    a: &Artifacts,
+    params: serde_json::Value,
+    name: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let done = run_standalone(
+        &EvaluateStage,
+        &a.root,
+        name,
+        &params,
+        &globals(),
+        &[a.train.clone(), a.tokenize.clone(), a.ingest.clone()],
+        false,
+    )?;
+    Ok(done.artifact.dir)
+}
+
+fn read_preds(dir: &std::path::Path, file: &str) -> Predictions {
+    Predictions::read(&dir.join(file)).unwrap()
+}
+
+mod infer {
+    use super::*;
+
+    fn load(a: &Artifacts) -> evaluate::Scorer {
+        evaluate::Scorer::load(
+            &a.train.join("checkpoints/best"),
+            &a.tokenize.join("labels.json"),
+            InferOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn padding_and_batch_size_do_not_change_probabilities() {
+        let a = ner_artifacts(&ner_labels());
+        let windows = tokenize::read_split(&a.tokenize, "test").unwrap();
+        assert!(
+            windows.len() > 4,
+            "the long example must need several windows: {}",
+            windows.len()
+        );
+        let scorer = load(&a);
+        let one = evaluate::infer(
+            &scorer.model,
+            &windows,
+            &InferOptions {
+                batch_size: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let many = evaluate::infer(
+            &scorer.model,
+            &windows,
+            &InferOptions {
+                batch_size: 5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(one.len(), windows.len());
+        for (a, b) in one.iter().zip(&many) {
+            assert_eq!(a.words, b.words);
+            for (p, q) in a.probs.iter().zip(&b.probs) {
+                let sum: f32 = p.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "{p:?}");
+                for (x, y) in p.iter().zip(q) {
+                    assert!((x - y).abs() < 1e-5, "{p:?} vs {q:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn merged_words_follow_the_ingest_words_exactly_once() {
+        let a = ner_artifacts(&ner_labels());
+        let windows = tokenize::read_split(&a.tokenize, "test").unwrap();
+        let scorer = load(&a);
+        let merged = scorer.score(&windows).unwrap();
+        let ids: Vec<&str> = merged.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["te1", "te2", "te3"]);
+        let splits = ner_splits();
+        let test = &splits[2].1;
+        for (ex, (_, words, tags)) in merged.iter().zip(test) {
+            assert_eq!(ex.probs.len(), words.len());
+            assert!(ex.unpredicted.is_empty());
+            // Gold from the windows equals the ingest tags.
+            let gold: Vec<String> = ex
+                .gold
+                .iter()
+                .map(|g| ner_labels()[g.unwrap()].clone())
+                .collect();
+            assert_eq!(&gold, tags);
+        }
+        let labels = flowcore::LabelMap::new(TaskKind::Token, ner_labels());
+        let preds =
+            evaluate::predict_windows(&scorer.model, &windows, &labels, &InferOptions::default())
+                .unwrap();
+        assert_eq!(
+            preds.rows.len(),
+            test.iter().map(|r| r.1.len()).sum::<usize>()
+        );
+    }
+}
+
+mod stage {
+    use super::*;
+
+    #[test]
+    fn writes_predictions_metrics_report_and_probes() {
+        let a = ner_artifacts(&ner_labels());
+        let dir = run_evaluate(&a, serde_json::json!({}), "evaluate").unwrap();
+        for file in [
+            "labels.json",
+            "metrics.json",
+            "report.txt",
+            "predictions-dev.parquet",
+            "predictions-test.parquet",
+        ] {
+            assert!(dir.join(file).is_file(), "{file}");
+        }
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap())
+                .unwrap();
+        assert_eq!(metrics["test"]["task"], "token");
+        assert!(
+            metrics["dev"]["entity"]["micro"]["f1"].is_number()
+                || metrics["dev"]["entity"]["micro"]["f1"].is_null()
+        );
+        let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+        assert!(
+            report.contains("=== dev ===") && report.contains("=== test ==="),
+            "{report}"
+        );
+
+        let clean = read_preds(&dir, "predictions-test.parquet");
+        let splits = ner_splits();
+        let words: Vec<String> = splits[2].1.iter().flat_map(|r| r.1.clone()).collect();
+        let tokens: Vec<String> = clean
+            .rows
+            .iter()
+            .map(|r| r.token.clone().unwrap())
+            .collect();
+        assert_eq!(tokens, words);
+        assert!(clean.has_probs());
+
+        // Probes keep the clean ids, word indices and gold labels.
+        let clean_keys: HashSet<(String, u32)> = clean
+            .rows
+            .iter()
+            .map(|r| (r.id.clone(), r.word.unwrap()))
+            .collect();
+        for probe in Probe::ALL {
+            let p = read_preds(&dir, &evaluate::probes::file(probe, "test"));
+            assert!(!p.rows.is_empty(), "{probe:?}");
+            for r in &p.rows {
+                let key = (r.id.clone(), r.word.unwrap());
+                assert!(clean_keys.contains(&key), "{probe:?}: {key:?}");
+                let c = clean
+                    .rows
+                    .iter()
+                    .find(|c| (c.id.clone(), c.word.unwrap()) == key)
+                    .unwrap();
+                assert_eq!(r.gold, c.gold);
+            }
+            match probe {
+                Probe::Case | Probe::Typo => assert_eq!(p.rows.len(), clean.rows.len()),
+                Probe::Punct => {
+                    let punct = clean
+                        .rows
+                        .iter()
+                        .filter(|r| evaluate::text::is_punct_word(r.token.as_deref().unwrap()))
+                        .count();
+                    assert!(punct > 0);
+                    assert_eq!(p.rows.len(), clean.rows.len() - punct);
+                    assert!(
+                        p.rows
+                            .iter()
+                            .all(|r| !evaluate::text::is_punct_word(r.token.as_deref().unwrap()))
+                    );
+                }
+                Probe::EntitySwap => {
+                    // Non-entity words keep their text; some entity words changed.
+                    let changed = p
+                        .rows
+                        .iter()
+                        .filter(|r| {
+                            let c = clean
+                                .rows
+                                .iter()
+                                .find(|c| c.id == r.id && c.word == r.word)
+                                .unwrap();
+                            c.token != r.token
+                        })
+                        .count();
+                    assert!(changed > 0);
+                    for r in p.rows.iter().filter(|r| r.gold == "O") {
+                        let c = clean
+                            .rows
+                            .iter()
+                            .find(|c| c.id == r.id && c.word == r.word)
+                            .unwrap();
+                        assert_eq!(c.token, r.token);
+                    }
+                }
+            }
+        }
+        let case = read_preds(&dir, &evaluate::probes::file(Probe::Case, "test"));
+        for (r, c) in case.rows.iter().zip(&clean.rows) {
+            let (new, old) = (r.token.clone().unwrap(), c.token.clone().unwrap());
+            assert!(
+                new == old.to_uppercase() || new == old.to_lowercase(),
+                "{old} -> {new}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_checkpoint_twice_gives_identical_metrics_and_probes() {
+        let a = ner_artifacts(&ner_labels());
+        let one = run_evaluate(&a, serde_json::json!({}), "evaluate-a").unwrap();
+        let two = run_evaluate(&a, serde_json::json!({}), "evaluate-b").unwrap();
+        for file in ["metrics.json", "report.txt"] {
+            assert_eq!(
+                std::fs::read(one.join(file)).unwrap(),
+                std::fs::read(two.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        for file in [
+            "predictions-test.parquet",
+            "predictions-probe-typo-test.parquet",
+            "predictions-probe-entity_swap-test.parquet",
+        ] {
+            assert_eq!(read_preds(&one, file), read_preds(&two, file), "{file}");
+        }
+    }
+
+    #[test]
+    fn checkpoint_labels_in_another_order_are_mapped_by_name() {
+        let data = ner_labels();
+        let mut shuffled = data.clone();
+        shuffled.rotate_left(2);
+        let a = ner_artifacts(&data);
+        let b = ner_artifacts(&shuffled);
+        // Same seed, so the same weights: only the names of the output columns differ.
+        let params = serde_json::json!({"splits": ["test"], "probes": []});
+        let pa = read_preds(
+            &run_evaluate(&a, params.clone(), "evaluate").unwrap(),
+            "predictions-test.parquet",
+        );
+        let pb = read_preds(
+            &run_evaluate(&b, params, "evaluate").unwrap(),
+            "predictions-test.parquet",
+        );
+        assert_eq!(pa.labels, data);
+        assert_eq!(pb.labels, data);
+        for (ra, rb) in pa.rows.iter().zip(&pb.rows) {
+            let (qa, qb) = (ra.probs.as_ref().unwrap(), rb.probs.as_ref().unwrap());
+            for (j, label) in data.iter().enumerate() {
+                // Model column k is named shuffled[k] in b and data[k] in a.
+                let k = shuffled.iter().position(|l| l == label).unwrap();
+                assert_eq!(qb[j], qa[k], "{label}");
+            }
+        }
+    }
+
+    #[test]
+    fn checkpoint_with_other_labels_is_an_error_listing_them() {
+        let mut other = ner_labels();
+        other[3] = "B-ORG".into();
+        let a = ner_artifacts(&other);
+        let err = format!(
+            "{:#}",
+            run_evaluate(&a, serde_json::json!({"probes": []}), "evaluate").unwrap_err()
+        );
+        assert!(err.contains("only in the checkpoint: [\"B-ORG\"]"), "{err}");
+        assert!(err.contains("only in the data: [\"B-PER\"]"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_split_is_named() {
+        let a = ner_artifacts(&ner_labels());
+        let err = format!(
+            "{:#}",
+            run_evaluate(
+                &a,
+                serde_json::json!({"splits": ["dev", "validation"]}),
+                "evaluate"
+            )
+            .unwrap_err()
+        );
+        assert!(err.contains("split `validation`"), "{err}");
+        assert!(err.contains("[\"train\", \"dev\", \"test\"]"), "{err}");
+    }
+
+    #[test]
+    fn unknown_params_are_rejected_by_key() {
+        let a = ner_artifacts(&ner_labels());
+        let err = format!(
+            "{:#}",
+            run_evaluate(&a, serde_json::json!({"batchsize": 3}), "evaluate").unwrap_err()
+        );
+        assert!(err.contains("batchsize"), "{err}");
+        let err = format!(
+            "{:#}",
+            run_evaluate(
+                &a,
+                serde_json::json!({"probes": ["case", "nope"]}),
+                "evaluate"
+            )
+            .unwrap_err()
+        );
+        assert!(err.contains("probes"), "{err}");
+    }
+
+    #[test]
+    fn sequence_task_scores_examples_and_probes_texts() {
+        let a = sentiment_artifacts();
+        let dir = run_evaluate(
+            &a,
+            serde_json::json!({"cost_matrix": {"negative": {"positive": 5.0}}}),
+            "evaluate",
+        )
+        .unwrap();
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap())
+                .unwrap();
+        assert_eq!(metrics["test"]["task"], "sequence");
+        assert!(metrics["test"]["accuracy"].is_number());
+        assert!(metrics["test"]["cost"]["mean"].is_number());
+        assert!(
+            metrics["test"]["binary"]["roc_auc"].is_number()
+                || metrics["test"]["binary"]["roc_auc"].is_null()
+        );
+        let clean = read_preds(&dir, "predictions-test.parquet");
+        assert_eq!(clean.rows.len(), 2);
+        assert_eq!(
+            clean.rows[0].token.as_deref(),
+            Some("Revenue at Fiskars jumped 20 percent.")
+        );
+        for probe in Probe::ALL {
+            let p = read_preds(&dir, &evaluate::probes::file(probe, "test"));
+            let ids: Vec<&str> = p.rows.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, ["e", "f"], "{probe:?}");
+            assert_eq!(p.gold(), clean.gold());
+        }
+        let punct = read_preds(&dir, &evaluate::probes::file(Probe::Punct, "test"));
+        assert_eq!(
+            punct.rows[1].token.as_deref(),
+            Some("The outlook sadly is weak")
+        );
+        let swap = read_preds(&dir, &evaluate::probes::file(Probe::EntitySwap, "test"));
+        let swapped = swap.rows[0].token.as_deref().unwrap();
+        assert!(
+            swapped.contains("Nokia") || swapped.contains("Elisa"),
+            "{swapped}"
+        );
+    }
+
+    #[test]
+    fn params_default_to_dev_and_test_with_all_probes() {
+        let p = EvaluateParams::default();
+        assert_eq!(p.splits, ["dev", "test"]);
+        assert_eq!(p.probes, Probe::ALL);
+    }
+}
+
+mod predict {
+    use super::*;
+
+    #[test]
+    fn token_lines_give_entities_with_character_offsets_even_for_empty_and_long_lines() {
+        let a = ner_artifacts(&ner_labels());
+        let predictor = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            Some(16),
+            InferOptions::default(),
+        )
+        .unwrap();
+        let long = "Alice met Bob in Paris , ".repeat(60);
+        let input = format!("Zoë lives in São Paulo!\n\n   \n{long}\r\nlast line");
+        let mut out = Vec::new();
+        let n = predictor.run(input.as_bytes(), &mut out, "input").unwrap();
+        assert_eq!(n, 5);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 5);
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(l["line"], i + 1);
+            let chars: Vec<char> = l["text"].as_str().unwrap().chars().collect();
+            for e in l["entities"].as_array().unwrap() {
+                let (s, t) = (
+                    e["start"].as_u64().unwrap() as usize,
+                    e["end"].as_u64().unwrap() as usize,
+                );
+                let span: String = chars[s..t].iter().collect();
+                assert_eq!(e["text"], span.as_str());
+                assert!(["LOC", "PER"].contains(&e["type"].as_str().unwrap()));
+                let score = e["score"].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&score));
+            }
+        }
+        assert_eq!(lines[1]["entities"], serde_json::json!([]));
+        assert_eq!(lines[2]["entities"], serde_json::json!([]));
+        assert_eq!(lines[3]["text"], long.as_str(), "the \\r is stripped");
+    }
+
+    #[test]
+    fn sequence_lines_give_a_class_with_probabilities() {
+        let a = sentiment_artifacts();
+        let predictor = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            None,
+            InferOptions::default(),
+        )
+        .unwrap();
+        let long = "profit fell sharply again ".repeat(200);
+        let input = format!("Sales grew.\n\n{long}\n");
+        let mut out = Vec::new();
+        predictor.run(input.as_bytes(), &mut out, "input").unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        let sum: f64 = lines[0]["probs"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-5);
+        assert!(["negative", "positive"].contains(&lines[0]["label"].as_str().unwrap()));
+        assert!(lines[1]["label"].is_null());
+        assert_eq!(lines[2]["truncated"], true);
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let a = sentiment_artifacts();
+        let predictor = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            None,
+            InferOptions::default(),
+        )
+        .unwrap();
+        let err = predictor
+            .run(&b"fine\n\xff\xfe\n"[..], Vec::new(), "in.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("in.txt, line 2"), "{err}");
+    }
+}
+
+mod bin {
+    use super::*;
+
+    fn evaluate_bin() -> Command {
+        Command::new(env!("CARGO_BIN_EXE_evaluate"))
+    }
+
+    #[test]
+    fn checkpoint_mode_then_compare_two_evaluations() {
+        let a = ner_artifacts(&ner_labels());
+        let out = a.root.join("direct");
+        let status = evaluate_bin()
+            .args(["-q", "--checkpoint"])
+            .arg(a.train.join("checkpoints/best"))
+            .arg("--data")
+            .arg(&a.tokenize)
+            .args(["--split", "test", "--no-probes", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        assert!(String::from_utf8_lossy(&status.stdout).contains("=== test ==="));
+        let other = run_evaluate(
+            &a,
+            serde_json::json!({"checkpoint": "last", "probes": []}),
+            "evaluate",
+        )
+        .unwrap();
+        let cmp = evaluate_bin()
+            .arg("compare")
+            .arg(&out)
+            .arg(&other)
+            .args(["--json", "--all"])
+            .output()
+            .unwrap();
+        assert!(
+            cmp.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cmp.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&cmp.stdout).unwrap();
+        assert!(json["test.words"]["diff"] == 0.0, "{json}");
+        assert!(
+            json.get("dev.words").is_some(),
+            "dev only in the second: {json}"
+        );
+    }
+
+    #[test]
+    fn predict_reads_stdin_and_writes_jsonl() {
+        let a = ner_artifacts(&ner_labels());
+        let mut child = evaluate_bin()
+            .args(["-q", "predict", "--checkpoint"])
+            .arg(a.train.join("checkpoints/best"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Alice lives in Paris\n\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
+    #[test]
+    fn missing_data_is_a_clear_error() {
+        let out = evaluate_bin().args(["--checkpoint", "x"]).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--data"));
+    }
+}

@@ -1,0 +1,284 @@
+//! Test helpers: the pretrained model directory (for its tokenizer), stand-in ingest and
+//! train stages that write tiny artifacts, and the real tokenize stage on top of them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilder};
+use flowcore::stage::run_standalone;
+use flowcore::{
+    Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome, TaskKind,
+};
+use parquet::arrow::ArrowWriter;
+
+/// The pretrained model directory (`make setup` unpacks it); only its tokenizer is used.
+pub fn model_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("tokenizer.json").is_file(),
+        "{} is missing: run `make setup` (scripts/setup.sh) first",
+        dir.display()
+    );
+    dir
+}
+
+pub fn globals() -> Globals {
+    Globals {
+        pipeline: "test".into(),
+        ..Globals::default()
+    }
+}
+
+/// Token-task labels in data order.
+pub fn ner_labels() -> Vec<String> {
+    ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// A token-task example: (id, words, tags).
+pub type TokenRow = (String, Vec<String>, Vec<String>);
+
+fn row(id: &str, text: &str, tags: &str) -> TokenRow {
+    let words: Vec<String> = text.split(' ').map(String::from).collect();
+    let tags: Vec<String> = tags.split(' ').map(String::from).collect();
+    assert_eq!(words.len(), tags.len(), "{id}");
+    (id.into(), words, tags)
+}
+
+/// Small NER splits; `test` holds one long example that needs several windows at
+/// `max_length` 16, punctuation, and entities that exist in train.
+pub fn ner_splits() -> Vec<(&'static str, Vec<TokenRow>)> {
+    let long_words = "Alice met Bob in Paris , then flew to London with Carol and visited Berlin , Rome and Madrid before going home to New York .";
+    let long_tags =
+        "B-PER O B-PER O B-LOC O O O O B-LOC O B-PER O O B-LOC O B-LOC O B-LOC O O O B-LOC I-LOC O";
+    vec![
+        (
+            "train",
+            vec![
+                row("tr1", "Alice lives in Paris .", "B-PER O O B-LOC O"),
+                row(
+                    "tr2",
+                    "Bob Smith visited New York .",
+                    "B-PER I-PER O B-LOC I-LOC O",
+                ),
+                row("tr3", "Carol went to Berlin", "B-PER O O B-LOC"),
+            ],
+        ),
+        (
+            "dev",
+            vec![
+                row("dv1", "Bob went to Rome .", "B-PER O O B-LOC O"),
+                row("dv2", "Nothing here", "O O"),
+            ],
+        ),
+        (
+            "test",
+            vec![
+                row("te1", "Carol lives in London !", "B-PER O O B-LOC O"),
+                row("te2", long_words, long_tags),
+                row("te3", "Dave Jones saw Madrid", "B-PER I-PER O B-LOC"),
+            ],
+        ),
+    ]
+}
+
+fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn string_lists(rows: impl Iterator<Item = Vec<String>>) -> ArrayRef {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for r in rows {
+        for w in r {
+            b.values().append_value(w);
+        }
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+/// Stand-in for the ingest stage: writes the splits given in its params.
+pub struct FakeIngest;
+
+impl Stage for FakeIngest {
+    fn kind(&self) -> &'static str {
+        "ingest"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [InputSpec] {
+        &[]
+    }
+    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
+        Ok(Resolved {
+            params: raw.clone(),
+            raw_inputs: Vec::new(),
+        })
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+        let task: TaskKind = serde_json::from_value(ctx.params["task"].clone())?;
+        let labels: Vec<String> = serde_json::from_value(ctx.params["labels"].clone())?;
+        LabelMap::new(task, labels).write(&ctx.out_dir.join("labels.json"))?;
+        let splits = ctx.params["splits"].as_object().unwrap();
+        for (split, rows) in splits {
+            let path = ctx.out_dir.join(format!("{split}.parquet"));
+            let rows = rows.as_array().unwrap();
+            let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r[0].as_str().unwrap().to_string()),
+            ));
+            match task {
+                TaskKind::Token => {
+                    let list = |k: usize| {
+                        string_lists(
+                            rows.iter()
+                                .map(move |r| serde_json::from_value(r[k].clone()).unwrap()),
+                        )
+                    };
+                    write_parquet(
+                        &path,
+                        vec![("id", ids), ("tokens", list(1)), ("tags", list(2))],
+                    );
+                }
+                TaskKind::Sequence => {
+                    let col = |k: usize| -> ArrayRef {
+                        Arc::new(StringArray::from_iter_values(
+                            rows.iter().map(|r| r[k].as_str().unwrap().to_string()),
+                        ))
+                    };
+                    write_parquet(
+                        &path,
+                        vec![("id", ids), ("text", col(1)), ("label", col(2))],
+                    );
+                }
+            }
+        }
+        Ok(StageOutcome::default())
+    }
+}
+
+/// Stand-in for the train stage: tiny random `checkpoints/best` and `checkpoints/last` with
+/// the labels given (in the order given).
+pub struct FakeTrain;
+
+impl Stage for FakeTrain {
+    fn kind(&self) -> &'static str {
+        "train"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [InputSpec] {
+        &[]
+    }
+    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
+        Ok(Resolved {
+            params: raw.clone(),
+            raw_inputs: Vec::new(),
+        })
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+        let task: TaskKind = serde_json::from_value(ctx.params["task"].clone())?;
+        let labels: Vec<String> = serde_json::from_value(ctx.params["labels"].clone())?;
+        let seed = ctx.params["seed"].as_i64().unwrap_or(0);
+        let dir = ctx.out_dir.join("checkpoints");
+        bert::write_tiny_random(&dir.join("best"), &model_dir(), task, &labels, seed)?;
+        bert::write_tiny_random(&dir.join("last"), &model_dir(), task, &labels, seed + 1)?;
+        Ok(StageOutcome::default())
+    }
+}
+
+/// The artifacts an evaluation reads.
+pub struct Artifacts {
+    pub _root: tempfile::TempDir,
+    pub root: PathBuf,
+    pub ingest: PathBuf,
+    pub tokenize: PathBuf,
+    pub train: PathBuf,
+}
+
+/// Ingest → tokenize (real stage, `max_length` 16) → train (tiny random model with
+/// `model_labels`) for a task.
+pub fn artifacts(
+    task: TaskKind,
+    data_labels: &[String],
+    model_labels: &[String],
+    splits: serde_json::Value,
+) -> Artifacts {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("artifacts");
+    let g = globals();
+    let ingest = run_standalone(
+        &FakeIngest,
+        &root,
+        "ingest",
+        &serde_json::json!({"task": task, "labels": data_labels, "splits": splits}),
+        &g,
+        &[],
+        false,
+    )
+    .unwrap()
+    .artifact
+    .dir;
+    let tokenize = run_standalone(
+        &tokenize::TokenizeStage,
+        &root,
+        "tokenize",
+        &serde_json::json!({"tokenizer": model_dir(), "max_length": 16}),
+        &g,
+        std::slice::from_ref(&ingest),
+        false,
+    )
+    .unwrap()
+    .artifact
+    .dir;
+    let train = run_standalone(
+        &FakeTrain,
+        &root,
+        "train",
+        &serde_json::json!({"task": task, "labels": model_labels, "seed": 7}),
+        &g,
+        &[],
+        false,
+    )
+    .unwrap()
+    .artifact
+    .dir;
+    Artifacts {
+        _root: tmp,
+        root,
+        ingest,
+        tokenize,
+        train,
+    }
+}
+
+/// NER artifacts whose checkpoint has `model_labels`.
+pub fn ner_artifacts(model_labels: &[String]) -> Artifacts {
+    let splits: serde_json::Map<String, serde_json::Value> = ner_splits()
+        .into_iter()
+        .map(|(s, rows)| (s.to_string(), serde_json::to_value(rows).unwrap()))
+        .collect();
+    artifacts(TaskKind::Token, &ner_labels(), model_labels, splits.into())
+}
+
+/// Sentiment artifacts.
+pub fn sentiment_artifacts() -> Artifacts {
+    let labels: Vec<String> = vec!["negative".into(), "positive".into()];
+    let rows = |v: &[(&str, &str, &str)]| -> serde_json::Value {
+        v.iter()
+            .map(|(i, t, l)| serde_json::json!([i, t, l]))
+            .collect()
+    };
+    let splits = serde_json::json!({
+        "train": rows(&[("a", "Shares of Nokia rose sharply.", "positive"), ("b", "Profit at Elisa fell, the company said.", "negative")]),
+        "dev": rows(&[("c", "Sales grew.", "positive"), ("d", "Losses widened!", "negative")]),
+        "test": rows(&[("e", "Revenue at Fiskars jumped 20 percent.", "positive"), ("f", "The outlook, sadly, is weak.", "negative")]),
+    });
+    artifacts(TaskKind::Sequence, &labels, &labels, splits)
+}
