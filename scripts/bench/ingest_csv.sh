@@ -18,9 +18,16 @@ CSV=$WORK/data.csv
 OUT=$ROOT/bench-results/ingest.md
 trap 'rm -rf "$WORK"' EXIT
 
-echo "building release binary..." >&2
-(cd "$ROOT" && cargo build --release -p ingest --quiet)
-BIN=$TARGET/release/ingest
+# INGEST_BIN=<path> measures an existing binary instead of building the release one.
+if [ -n "${INGEST_BIN:-}" ]; then
+  BIN=$INGEST_BIN
+  BUILD="binary $BIN (not the release build)"
+else
+  echo "building release binary..." >&2
+  (cd "$ROOT" && cargo build --release -p ingest --quiet)
+  BIN=$TARGET/release/ingest
+  BUILD="release build"
+fi
 
 echo "generating $ROWS rows into $CSV..." >&2
 awk -v rows="$ROWS" 'BEGIN {
@@ -69,7 +76,7 @@ KEPT=$(python3 -c "import json,sys; m=json.load(open('$DIR/manifest.json')); a=m
 {
   echo "# ingest benchmark: generated CSV"
   echo
-  echo "Produced by \`scripts/bench/ingest_csv.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs, $(uname -m)); release build."
+  echo "Produced by \`scripts/bench/ingest_csv.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs, $(uname -m)); $BUILD."
   echo
   echo "| rows | input | wall time | rows/s | peak RSS | read / kept / rejected / duplicates |"
   echo "|---:|---:|---:|---:|---:|---|"
