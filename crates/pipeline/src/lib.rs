@@ -10,6 +10,19 @@ pub mod spec;
 pub use runner::{Action, PipelinePlan, Registry, RunOptions, StageReport, State, plan_pipeline};
 pub use spec::{PipelineSpec, SpecError};
 
+/// Every stage kind this tool ships.
+pub fn default_registry() -> Registry {
+    let mut registry = Registry::new();
+    registry
+        .add(Box::new(ingest::stage::IngestStage))
+        .add(Box::new(tokenize::stage::TokenizeStage))
+        .add(Box::new(train::stage::TrainStage))
+        .add(Box::new(baseline::stage::BaselineStage))
+        .add(Box::new(evaluate::stage::EvaluateStage))
+        .add(Box::new(reflect::stage::ReflectStage));
+    registry
+}
+
 /// Render run reports as an aligned text table (for stdout).
 pub fn render_reports(reports: &[StageReport]) -> String {
     let mut out = String::new();

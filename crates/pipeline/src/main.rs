@@ -79,7 +79,7 @@ fn main() -> ExitCode {
 }
 
 fn registry() -> Registry {
-    Registry::new()
+    pipeline::default_registry()
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -102,6 +102,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 until,
             })?;
             print!("{}", render_reports(&reports));
+            if !dry_run {
+                print_headline(&plan, &reports);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { target } => {
@@ -136,6 +139,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Doctor { models } => doctor(&models),
+    }
+}
+
+/// End of a run: where the report is and the headline numbers.
+fn print_headline(plan: &pipeline::PipelinePlan<'_>, reports: &[pipeline::StageReport]) {
+    for r in reports {
+        let Some(dir) = &r.dir else { continue };
+        let kind = plan.stage(&r.stage).map(|s| s.plan.kind.as_str());
+        if kind == Some("reflect") {
+            println!();
+            println!("report: {}", dir.join("report.html").display());
+            match reflect::stage::headline(dir) {
+                Ok(text) => println!("{text}"),
+                Err(e) => tracing::warn!("cannot read the headline of {}: {e:#}", dir.display()),
+            }
+        }
     }
 }
 
