@@ -257,7 +257,7 @@ fn main() -> anyhow::Result<()> {
             &format!("baseline-{}", p.name),
             &params,
             &globals,
-            &[ingest.artifact.dir.clone()],
+            std::slice::from_ref(&ingest.artifact.dir),
             true,
         )?;
         let metrics = &done.artifact.manifest.metrics["models"];

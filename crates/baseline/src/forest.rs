@@ -140,12 +140,12 @@ impl Grower<'_> {
             let mut entries: Vec<(f32, usize, f64)> = Vec::new();
             let mut nonzero = vec![0.0f64; self.n_labels];
             for &(r, v) in &self.cols[feature as usize] {
-                if self.row_stamp[r as usize] == node_id {
-                    if let Some(w) = weight_of(r) {
-                        let label = self.y[r as usize];
-                        entries.push((v, label, w));
-                        nonzero[label] += w;
-                    }
+                if self.row_stamp[r as usize] == node_id
+                    && let Some(w) = weight_of(r)
+                {
+                    let label = self.y[r as usize];
+                    entries.push((v, label, w));
+                    nonzero[label] += w;
                 }
             }
             let zero_weight = total - nonzero.iter().sum::<f64>();

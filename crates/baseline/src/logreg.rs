@@ -151,6 +151,7 @@ impl LogReg {
     }
 
     /// Probability of every label (length `n_labels`) for each row of `x`.
+    #[allow(clippy::needless_range_loop)] // `c` indexes both the logits and the weight rows
     pub fn predict_proba(&self, x: &Csr) -> Vec<Vec<f32>> {
         let k = self.classes.len();
         let d = self.n_features;

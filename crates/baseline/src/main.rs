@@ -66,7 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         "baseline",
         &params,
         &globals,
-        &[cli.ingest.clone()],
+        std::slice::from_ref(&cli.ingest),
         cli.force,
     )?;
     if !done.ran {

@@ -21,6 +21,11 @@ use crate::sparse::Csr;
 use crate::tfidf::Tfidf;
 use crate::{argmax, progress};
 
+/// A fitted sequence model: probabilities of every label per feature row.
+type SeqPredictor = Box<dyn Fn(&Csr) -> Vec<Vec<f32>>>;
+/// A fitted token model: a tag id per word.
+type TokenPredictor = Box<dyn Fn(&[String]) -> Vec<usize>>;
+
 /// What one model produced.
 #[derive(Debug, Clone)]
 pub struct ModelRun {
@@ -170,76 +175,75 @@ pub fn run_sequence(
     let mut runs = Vec::new();
     for &model in params.models.iter().flatten() {
         tracing::info!(model = %model, "training");
-        let (fitted, train_seconds, details): (Box<dyn Fn(&Csr) -> Vec<Vec<f32>>>, f64, _) =
-            match (model, &features) {
-                (ModelKind::Logreg, Some((vec, x_train, _, feature_secs))) => {
-                    let config = LogRegConfig {
-                        c: params.logreg.c,
-                        max_iter: params.logreg.max_iter,
-                        tol: params.logreg.tol,
-                    };
-                    let (m, secs) = timed(|| LogReg::fit(x_train, &y, labels.len(), config));
-                    if !m.report.converged {
-                        tracing::warn!(
-                            iterations = m.report.iterations,
-                            gmax = m.report.gmax,
-                            "logistic regression stopped before converging; raise `logreg.max_iter`"
-                        );
+        let (fitted, train_seconds, details): (SeqPredictor, f64, _) = match (model, &features) {
+            (ModelKind::Logreg, Some((vec, x_train, _, feature_secs))) => {
+                let config = LogRegConfig {
+                    c: params.logreg.c,
+                    max_iter: params.logreg.max_iter,
+                    tol: params.logreg.tol,
+                };
+                let (m, secs) = timed(|| LogReg::fit(x_train, &y, labels.len(), config));
+                if !m.report.converged {
+                    tracing::warn!(
+                        iterations = m.report.iterations,
+                        gmax = m.report.gmax,
+                        "logistic regression stopped before converging; raise `logreg.max_iter`"
+                    );
+                }
+                let details = serde_json::json!({
+                    "features": vec.n_features(),
+                    "iterations": m.report.iterations,
+                    "converged": m.report.converged,
+                    "objective": m.report.value,
+                });
+                (
+                    Box::new(move |x: &Csr| m.predict_proba(x)),
+                    secs + feature_secs,
+                    details,
+                )
+            }
+            (ModelKind::RandomForest, Some((vec, x_train, _, feature_secs))) => {
+                let config = ForestConfig {
+                    n_trees: params.random_forest.n_trees,
+                    max_depth: params.random_forest.max_depth,
+                    min_samples_split: params.random_forest.min_samples_split,
+                    mtry: params.random_forest.max_features,
+                    seed: params.seed,
+                };
+                let (m, secs) = timed(|| Forest::fit(x_train, &y, labels.len(), config));
+                let details = serde_json::json!({
+                    "features": vec.n_features(),
+                    "trees": config.n_trees,
+                });
+                (
+                    Box::new(move |x: &Csr| m.predict_proba(x)),
+                    secs + feature_secs,
+                    details,
+                )
+            }
+            (ModelKind::Majority, _) => {
+                let (prior, secs) = timed(|| {
+                    let mut counts = vec![0.0f32; labels.len()];
+                    for &l in &y {
+                        counts[l] += 1.0;
                     }
-                    let details = serde_json::json!({
-                        "features": vec.n_features(),
-                        "iterations": m.report.iterations,
-                        "converged": m.report.converged,
-                        "objective": m.report.value,
-                    });
-                    (
-                        Box::new(move |x: &Csr| m.predict_proba(x)),
-                        secs + feature_secs,
-                        details,
-                    )
-                }
-                (ModelKind::RandomForest, Some((vec, x_train, _, feature_secs))) => {
-                    let config = ForestConfig {
-                        n_trees: params.random_forest.n_trees,
-                        max_depth: params.random_forest.max_depth,
-                        min_samples_split: params.random_forest.min_samples_split,
-                        mtry: params.random_forest.max_features,
-                        seed: params.seed,
-                    };
-                    let (m, secs) = timed(|| Forest::fit(x_train, &y, labels.len(), config));
-                    let details = serde_json::json!({
-                        "features": vec.n_features(),
-                        "trees": config.n_trees,
-                    });
-                    (
-                        Box::new(move |x: &Csr| m.predict_proba(x)),
-                        secs + feature_secs,
-                        details,
-                    )
-                }
-                (ModelKind::Majority, _) => {
-                    let (prior, secs) = timed(|| {
-                        let mut counts = vec![0.0f32; labels.len()];
-                        for &l in &y {
-                            counts[l] += 1.0;
-                        }
-                        let n = y.len() as f32;
-                        counts.iter_mut().for_each(|c| *c /= n);
-                        counts
-                    });
-                    let details = serde_json::json!({ "label": labels.names[argmax(&prior)] });
-                    (
-                        Box::new(move |x: &Csr| vec![prior.clone(); x.rows()]),
-                        secs,
-                        details,
-                    )
-                }
-                (other, _) => {
-                    return Err(BaselineError::Data(format!(
-                        "model `{other}` does not apply to a sequence task"
-                    )));
-                }
-            };
+                    let n = y.len() as f32;
+                    counts.iter_mut().for_each(|c| *c /= n);
+                    counts
+                });
+                let details = serde_json::json!({ "label": labels.names[argmax(&prior)] });
+                (
+                    Box::new(move |x: &Csr| vec![prior.clone(); x.rows()]),
+                    secs,
+                    details,
+                )
+            }
+            (other, _) => {
+                return Err(BaselineError::Data(format!(
+                    "model `{other}` does not apply to a sequence task"
+                )));
+            }
+        };
         let (predictions, predict_seconds) = timed(|| {
             evals
                 .iter()
@@ -322,49 +326,48 @@ pub fn run_token(
     let mut runs = Vec::new();
     for &model in params.models.iter().flatten() {
         tracing::info!(model = %model, "training");
-        let (predict, train_seconds, details): (Box<dyn Fn(&[String]) -> Vec<usize>>, f64, _) =
-            match model {
-                ModelKind::Perceptron => {
-                    let config = PerceptronConfig {
-                        epochs: params.perceptron.epochs,
-                        seed: params.seed,
-                    };
-                    let bar = progress(config.epochs as u64, "perceptron epochs");
-                    let mut mistakes = Vec::new();
-                    let (m, secs) = timed(|| {
-                        Perceptron::fit(&sentences, labels.len(), config, |epoch, wrong| {
-                            tracing::debug!(epoch, wrong_sentences = wrong, "perceptron epoch");
-                            mistakes.push(wrong);
-                            bar.inc(1);
-                        })
-                    });
-                    bar.finish_and_clear();
-                    let details = serde_json::json!({
-                        "epochs": config.epochs,
-                        "wrong_sentences_per_epoch": mistakes,
-                    });
-                    (Box::new(move |w: &[String]| m.predict(w)), secs, details)
-                }
-                ModelKind::Memorisation => {
-                    let (m, secs) = timed(|| {
-                        Memoriser::fit(
-                            sentences.iter().map(|(w, t)| (w.as_slice(), t.as_slice())),
-                            labels.len(),
-                            outside,
-                        )
-                    });
-                    (
-                        Box::new(move |w: &[String]| m.predict(w)),
-                        secs,
-                        serde_json::json!({}),
+        let (predict, train_seconds, details): (TokenPredictor, f64, _) = match model {
+            ModelKind::Perceptron => {
+                let config = PerceptronConfig {
+                    epochs: params.perceptron.epochs,
+                    seed: params.seed,
+                };
+                let bar = progress(config.epochs as u64, "perceptron epochs");
+                let mut mistakes = Vec::new();
+                let (m, secs) = timed(|| {
+                    Perceptron::fit(&sentences, labels.len(), config, |epoch, wrong| {
+                        tracing::debug!(epoch, wrong_sentences = wrong, "perceptron epoch");
+                        mistakes.push(wrong);
+                        bar.inc(1);
+                    })
+                });
+                bar.finish_and_clear();
+                let details = serde_json::json!({
+                    "epochs": config.epochs,
+                    "wrong_sentences_per_epoch": mistakes,
+                });
+                (Box::new(move |w: &[String]| m.predict(w)), secs, details)
+            }
+            ModelKind::Memorisation => {
+                let (m, secs) = timed(|| {
+                    Memoriser::fit(
+                        sentences.iter().map(|(w, t)| (w.as_slice(), t.as_slice())),
+                        labels.len(),
+                        outside,
                     )
-                }
-                other => {
-                    return Err(BaselineError::Data(format!(
-                        "model `{other}` does not apply to a token task"
-                    )));
-                }
-            };
+                });
+                (
+                    Box::new(move |w: &[String]| m.predict(w)),
+                    secs,
+                    serde_json::json!({}),
+                )
+            }
+            other => {
+                return Err(BaselineError::Data(format!(
+                    "model `{other}` does not apply to a token task"
+                )));
+            }
+        };
         let (predictions, predict_seconds) = timed(|| {
             evals
                 .iter()

@@ -155,6 +155,7 @@ struct Training {
     tu: Vec<f64>,
 }
 
+#[allow(clippy::needless_range_loop)] // `p` and `t` index two tables at once
 fn viterbi(
     n_tags: usize,
     emit: &[Vec<f64>],

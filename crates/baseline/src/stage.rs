@@ -181,8 +181,7 @@ impl Stage for BaselineStage {
         let mut report = String::new();
         let _ = writeln!(
             report,
-            "Baselines ({task} task), trained on {} and evaluated on {}; primary: {primary}\n",
-            "train",
+            "Baselines ({task} task), trained on train and evaluated on {}; primary: {primary}\n",
             EVAL_SPLITS.join(", ")
         );
         for run in &runs {
