@@ -17,8 +17,11 @@ build: setup
 doctor: setup
 	$(PIPELINE) doctor
 
+# The full BERT demo is pipelines/demo.toml; until its stages are back in the workspace (see
+# Cargo.toml `exclude`) the demo runs the stages that exist: ingest and the baselines.
 demo: setup
-	$(PIPELINE) run pipelines/demo.toml
+	$(PIPELINE) run pipelines/demo-classical.toml
+	@cat artifacts/demo-classical/baseline/$$(cat artifacts/demo-classical/baseline/latest)/report.txt
 
 lint: setup
 	$(CARGO) fmt --all --check

@@ -150,10 +150,6 @@ fn print_headline(plan: &pipeline::PipelinePlan<'_>, reports: &[pipeline::StageR
         if kind == Some("reflect") {
             println!();
             println!("report: {}", dir.join("report.html").display());
-            match reflect::stage::headline(dir) {
-                Ok(text) => println!("{text}"),
-                Err(e) => tracing::warn!("cannot read the headline of {}: {e:#}", dir.display()),
-            }
         }
     }
 }
