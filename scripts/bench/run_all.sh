@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run every benchmark against its Python peer; each writes bench-results/<name>.md.
+# Set BENCH_ONLY="bert ingest" to run a subset. The machine should be otherwise idle.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+only=${BENCH_ONLY:-"ingest bert baseline"}
+for name in $only; do
+  case $name in
+    ingest) scripts/bench/ingest_csv.sh ;;
+    bert) scripts/bench/bert_fwd_bwd.sh ;;
+    baseline) cargo run --release -q -p baseline --example real_data > bench-results/baseline.run.log ;;
+    tokenize) scripts/bench/tokenize.sh ;;
+    evaluate) scripts/bench/evaluate.sh ;;
+    train) scripts/bench/train_wnut.sh ;;
+    *) echo "unknown benchmark $name" >&2; exit 2 ;;
+  esac
+done
+ls -l bench-results/
