@@ -397,15 +397,15 @@ fn meta_values(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<MetaValue>
                 .collect(),
         )
     };
-    if dtype.is_integer() || dtype == DataType::String {
-        if let Some(v) = as_int(col) {
-            return Ok(v);
-        }
+    if (dtype.is_integer() || dtype == DataType::String)
+        && let Some(v) = as_int(col)
+    {
+        return Ok(v);
     }
-    if dtype.is_float() || dtype == DataType::String {
-        if let Some(v) = as_float(col) {
-            return Ok(v);
-        }
+    if (dtype.is_float() || dtype == DataType::String)
+        && let Some(v) = as_float(col)
+    {
+        return Ok(v);
     }
     if dtype == DataType::Boolean {
         let ca = col
