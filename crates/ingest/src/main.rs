@@ -218,7 +218,7 @@ impl Cli {
         set("id_column", self.id_column.as_ref().map(|v| json!(v)));
         set("delimiter", self.delimiter.as_ref().map(|v| json!(v)));
         set("quote", self.quote.as_ref().map(|v| json!(v)));
-        set("has_header", self.no_header.then(|| json!(false)));
+        set("has_header", self.no_header.then_some(json!(false)));
         set("columns", self.columns.as_ref().map(|v| json!(v)));
         set("metadata", self.metadata.as_ref().map(|v| json!(v)));
         set("sep", self.sep.as_ref().map(|v| json!(v)));
@@ -226,17 +226,20 @@ impl Cli {
         set("codebook", path(&self.codebook));
         set("labels", self.labels.as_ref().map(|v| json!(v)));
         set("normalize", self.normalize.as_ref().map(|v| json!(v)));
-        set("strip_control", self.no_strip_control.then(|| json!(false)));
+        set(
+            "strip_control",
+            self.no_strip_control.then_some(json!(false)),
+        );
         set(
             "collapse_whitespace",
-            self.no_collapse_whitespace.then(|| json!(false)),
+            self.no_collapse_whitespace.then_some(json!(false)),
         );
-        set("dedup", self.no_dedup.then(|| json!(false)));
+        set("dedup", self.no_dedup.then_some(json!(false)));
         set(
             "conflict_policy",
             self.conflict_policy.as_ref().map(|v| json!(v)),
         );
-        set("remove_leakage", self.remove_leakage.then(|| json!(true)));
+        set("remove_leakage", self.remove_leakage.then_some(json!(true)));
         if let (Some(pattern), Some(replacement)) =
             (&self.token_rewrite_pattern, &self.token_rewrite_replacement)
         {
