@@ -151,7 +151,7 @@ fn a_ten_megabyte_line_is_a_reject() {
         .len();
     assert!(size < 100_000, "rejects.parquet is {size} bytes");
 
-    let (dir, _) = run_ok(conll(tmp.path(), &format!("a O\n\n{huge} O\n\nb O\n")));
+    let (dir, _) = run_ok(conll(tmp.path(), format!("a O\n\n{huge} O\n\nb O\n")));
     let r = rejects(dir.path());
     assert_eq!((r[0].0.as_str(), r[0].1), ("line_too_long", 3));
 }
