@@ -31,10 +31,8 @@ fn main() -> anyhow::Result<()> {
             if sentences.last().is_some_and(|s| !s.is_empty()) {
                 sentences.push(Vec::new());
             }
-        } else if let Some(word) = line.split('\t').next() {
-            if let Some(s) = sentences.last_mut() {
-                s.push(word.to_string());
-            }
+        } else if let (Some(word), Some(s)) = (line.split('\t').next(), sentences.last_mut()) {
+            s.push(word.to_string());
         }
     }
     sentences.retain(|s| !s.is_empty());

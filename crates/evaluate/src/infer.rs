@@ -475,16 +475,19 @@ mod tests {
     #[test]
     fn gold_comes_from_the_owning_windows_first_subword() {
         // Word 1 has two sub-words; the second one is ignored; word 2 is labelled only by
-        // the window that does not own it, so it stays unknown.
-        let w = window(
+        // window 0, which does not own it (window 1 does, unlabelled), so it stays unknown.
+        let w0 = window(
             "a",
             0,
             &[0, 1, 1, 2],
             (0, 2),
             vec![IGNORE, 3, 1, IGNORE, 2, IGNORE],
         );
-        let merged = merge(TaskKind::Token, &[w], &[output(&[0, 1, 2], 0.0)]).unwrap();
+        let w1 = window("a", 1, &[1, 2], (2, 3), vec![IGNORE, 1, IGNORE, IGNORE]);
+        let outputs = [output(&[0, 1, 2], 0.0), output(&[1, 2], 0.0)];
+        let merged = merge(TaskKind::Token, &[w0, w1], &outputs).unwrap();
         assert_eq!(merged[0].gold, [Some(3), Some(1), None]);
+        assert!(merged[0].unpredicted.is_empty());
     }
 
     #[test]
@@ -511,7 +514,7 @@ mod tests {
             probs: vec![vec![0.9, 0.1], vec![0.3, 0.7]],
             unpredicted: vec![],
         };
-        let err = to_predictions(&[ex.clone()], &labels, None)
+        let err = to_predictions(std::slice::from_ref(&ex), &labels, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("`s1`, word 1"), "{err}");

@@ -17,7 +17,7 @@ use flowcore::{Globals, TagScheme};
 /// Evaluate a fine-tuned BERT checkpoint: predictions, seqeval/scikit-learn metrics, robustness
 /// probes; compare two evaluations; label new text.
 #[derive(Debug, Parser)]
-#[command(version, about, args_conflicts_with_subcommands = true)]
+#[command(version, about, subcommand_negates_reqs = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -10,14 +10,16 @@ pub mod spec;
 pub use runner::{Action, PipelinePlan, Registry, RunOptions, StageReport, State, plan_pipeline};
 pub use spec::{PipelineSpec, SpecError};
 
-/// Every stage kind this tool ships and has verified. `tokenize`, `train`, `evaluate` and
-/// `reflect` are written but excluded from the workspace until they pass their tests (see the
-/// root `Cargo.toml`); register them here when they come back.
+/// Every stage kind this tool ships.
 pub fn default_registry() -> Registry {
     let mut registry = Registry::new();
     registry
         .add(Box::new(ingest::stage::IngestStage))
-        .add(Box::new(baseline::stage::BaselineStage));
+        .add(Box::new(baseline::stage::BaselineStage))
+        .add(Box::new(tokenize::TokenizeStage))
+        .add(Box::new(train::TrainStage))
+        .add(Box::new(evaluate::EvaluateStage))
+        .add(Box::new(reflect::ReflectStage));
     registry
 }
 

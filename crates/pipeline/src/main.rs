@@ -149,7 +149,10 @@ fn print_headline(plan: &pipeline::PipelinePlan<'_>, reports: &[pipeline::StageR
         let kind = plan.stage(&r.stage).map(|s| s.plan.kind.as_str());
         if kind == Some("reflect") {
             println!();
-            println!("report: {}", dir.join("report.html").display());
+            match reflect::headline(dir) {
+                Ok(text) => print!("{text}"),
+                Err(e) => println!("report: {} ({e})", dir.join("report.html").display()),
+            }
         }
     }
 }

@@ -274,6 +274,9 @@ fn unknown_label(id: &str, label: &str, labels: &LabelMap) -> TokenizeError {
     }
 }
 
+/// One example's windows and word statistics (`None` = rejected as empty).
+type EncodedExample = (Vec<Window>, WordStats);
+
 /// Encode token-task examples (in parallel, in order): windows and the split's report.
 pub fn encode_token_split(
     encoder: &Encoder,
@@ -283,7 +286,7 @@ pub fn encode_token_split(
     let index = label_index(labels);
     let aligner = LabelAligner::new(labels);
     let bar = progress(examples.len());
-    let encoded: Vec<crate::error::Result<Option<(Vec<Window>, WordStats)>>> = examples
+    let encoded: Vec<crate::error::Result<Option<EncodedExample>>> = examples
         .par_iter()
         .with_min_len(16)
         .map(|ex| {

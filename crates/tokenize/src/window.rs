@@ -212,7 +212,14 @@ mod tests {
         check(&[2; 30], 5, 100);
         check(&[3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9], 9, 4);
         check(&[1; 7], 1, 0);
-        check(&[], 4, 2);
+        // No words: one empty window (an empty example still gets its special tokens).
+        assert_eq!(
+            plan_windows(&[], 4, 2),
+            [WindowPlan {
+                words: 0..0,
+                centre: 0..0
+            }]
+        );
     }
 
     #[test]

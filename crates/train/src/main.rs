@@ -204,7 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         &cli.name,
         &serde_json::Value::Object(params),
         &globals,
-        &[cli.tokenize.clone()],
+        std::slice::from_ref(&cli.tokenize),
         cli.force,
     )?;
     if !executed.ran {

@@ -409,11 +409,7 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
     if !a.slices.is_empty() {
         let overall = a.headline.first().map_or(f64::NAN, |h| h.ci.estimate);
         o.push_str("<h2 id=\"slices\">Slices</h2>\n");
-        let _ = write!(
-            o,
-            "<figure>{}</figure>\n",
-            plots::slices(&a.slices, overall)?
-        );
+        let _ = writeln!(o, "<figure>{}</figure>", plots::slices(&a.slices, overall)?);
         o.push_str("<table><tr><th>family</th><th>slice</th><th>examples</th><th>support</th><th>metric</th><th>value [95 % CI]</th><th>evidence (ids with errors)</th></tr>\n");
         for s in &a.slices {
             o.push_str(&slice_row(s));
@@ -422,7 +418,7 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
     }
 
     o.push_str("<h2 id=\"confusion\">Confusion matrix</h2>\n");
-    let _ = write!(o, "<figure>{}</figure>\n", plots::confusion(&a.confusion)?);
+    let _ = writeln!(o, "<figure>{}</figure>", plots::confusion(&a.confusion)?);
 
     if let Some(t) = &a.taxonomy {
         o.push_str("<h2 id=\"errors\">Entity errors</h2>\n<table><tr><th>category</th><th>count</th></tr>\n");
@@ -490,7 +486,7 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
 
     if let Some(h) = &a.history {
         o.push_str("<h2 id=\"training\">Learning curves</h2>\n");
-        let _ = write!(o, "<figure>{}</figure>\n", plots::learning_curves(h)?);
+        let _ = writeln!(o, "<figure>{}</figure>", plots::learning_curves(h)?);
     }
 
     if !a.notes.is_empty() {

@@ -30,7 +30,9 @@ fn files(set: &str) -> (Vec<PathBuf>, bool) {
     }
 }
 
-fn run(set: &str, expected_sentences: usize) {
+/// `min_decoded`: the share of words that must decode back exactly (the rest hold `[UNK]` or
+/// were cut to fit; the check skips those).
+fn run(set: &str, expected_sentences: usize, min_decoded: f64) {
     let (paths, strip) = files(set);
     let sentences: Vec<Sentence> = paths.iter().flat_map(|p| read_conll(p, strip)).collect();
     assert_eq!(sentences.len(), expected_sentences, "{set}");
@@ -67,7 +69,7 @@ fn run(set: &str, expected_sentences: usize) {
         );
         assert_eq!(total.words_lost, 0, "{set} {max_length}");
         assert!(
-            decoded as f64 > 0.9 * total.words as f64,
+            decoded as f64 > min_decoded * total.words as f64,
             "{set}: only {decoded} of {} decoded",
             total.words
         );
@@ -82,10 +84,12 @@ fn run(set: &str, expected_sentences: usize) {
 
 #[test]
 fn wnut17_keeps_every_word() {
-    run("wnut17", 3394 + 1009 + 1287);
+    run("wnut17", 3394 + 1009 + 1287, 0.9);
 }
 
 #[test]
 fn weibo_ner_keeps_every_word() {
-    run("weibo_ner", 1350 + 270 + 270);
+    // MiniLM's uncased English vocabulary lacks many CJK characters: those become `[UNK]`
+    // (measured: 43 % of Weibo characters decode back, the rest are unknown).
+    run("weibo_ner", 1350 + 270 + 270, 0.4);
 }

@@ -216,33 +216,35 @@ pub fn check_example(
     checked
 }
 
+/// One hand-written token row: id, words, tags.
+type TokenRow<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>);
+
 /// Write an ingest-shaped token table; `large` uses `large_list<large_utf8>` like polars.
 pub fn write_token_table(path: &Path, rows: &[(&str, Vec<&str>, Vec<&str>)], large: bool) {
     let ids: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0)));
-    let list =
-        |get: &dyn Fn(&(&str, Vec<&str>, Vec<&str>)) -> Vec<String>| -> (ArrayRef, DataType) {
-            let lens: Vec<usize> = rows.iter().map(|r| get(r).len()).collect();
-            let values: Vec<String> = rows.iter().flat_map(get).collect();
-            if large {
-                let item = Arc::new(Field::new_list_field(DataType::LargeUtf8, true));
-                let arr = LargeListArray::new(
-                    item.clone(),
-                    OffsetBuffer::from_lengths(lens),
-                    Arc::new(LargeStringArray::from_iter_values(values)),
-                    None,
-                );
-                (Arc::new(arr), DataType::LargeList(item))
-            } else {
-                let item = Arc::new(Field::new_list_field(DataType::Utf8, true));
-                let arr = ListArray::new(
-                    item.clone(),
-                    OffsetBuffer::from_lengths(lens),
-                    Arc::new(StringArray::from_iter_values(values)),
-                    None,
-                );
-                (Arc::new(arr), DataType::List(item))
-            }
-        };
+    let list = |get: &dyn Fn(&TokenRow) -> Vec<String>| -> (ArrayRef, DataType) {
+        let lens: Vec<usize> = rows.iter().map(|r| get(r).len()).collect();
+        let values: Vec<String> = rows.iter().flat_map(get).collect();
+        if large {
+            let item = Arc::new(Field::new_list_field(DataType::LargeUtf8, true));
+            let arr = LargeListArray::new(
+                item.clone(),
+                OffsetBuffer::from_lengths(lens),
+                Arc::new(LargeStringArray::from_iter_values(values)),
+                None,
+            );
+            (Arc::new(arr), DataType::LargeList(item))
+        } else {
+            let item = Arc::new(Field::new_list_field(DataType::Utf8, true));
+            let arr = ListArray::new(
+                item.clone(),
+                OffsetBuffer::from_lengths(lens),
+                Arc::new(StringArray::from_iter_values(values)),
+                None,
+            );
+            (Arc::new(arr), DataType::List(item))
+        }
+    };
     let (tokens, tt) = list(&|r| r.1.iter().map(|s| s.to_string()).collect());
     let (tags, gt) = list(&|r| r.2.iter().map(|s| s.to_string()).collect());
     let schema = Arc::new(Schema::new(vec![

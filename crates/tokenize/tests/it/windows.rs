@@ -160,7 +160,8 @@ fn head_tail_keeps_both_ends() {
     assert!(truncated);
     assert_eq!(w.length, 10);
     let decoded = enc.tokenizer().decode(&w.input_ids, true).unwrap();
-    assert_eq!(decoded, "alpha beta gamma eight nine omega psi");
+    // 10 - [CLS] - [SEP] = 8 tokens: the first 3 and the last 5 (one token per word here).
+    assert_eq!(decoded, "alpha beta gamma seven eight nine omega psi");
     // pairs fall back to longest_first
     let (w, truncated) = enc
         .encode_text("h2", text, Some("and a second text"))

@@ -66,7 +66,7 @@ pub fn token_windows(n: usize, seed: u64, prefix: &str) -> Vec<Window> {
                 let label = if id < 20 {
                     inside = true;
                     1
-                } else if inside && id % 2 == 0 {
+                } else if inside && id.is_multiple_of(2) {
                     2
                 } else {
                     inside = false;
@@ -150,11 +150,6 @@ pub fn paths(root: &Path, model: &Path, name: &str) -> RunPaths {
         tokenizer_from: Some(model.to_path_buf()),
         out_dir: root.join(name),
     }
-}
-
-/// Bytes of a file.
-pub fn bytes(path: &Path) -> Vec<u8> {
-    fs_err::read(path).unwrap()
 }
 
 /// All tensors of a safetensors file as f32 vectors, by name.
