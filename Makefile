@@ -17,11 +17,11 @@ build: setup
 doctor: setup
 	$(PIPELINE) doctor
 
-# The full BERT demo is pipelines/demo.toml; until its stages are back in the workspace (see
-# Cargo.toml `exclude`) the demo runs the stages that exist: ingest and the baselines.
+# The embedded demo: financial-news NER and financial sentiment, each fine-tuned from the
+# pretrained MiniLM, evaluated, compared with the classical baselines and reflected on.
 demo: setup
-	$(PIPELINE) run pipelines/demo-classical.toml
-	@cat artifacts/demo-classical/baseline/$$(cat artifacts/demo-classical/baseline/latest)/report.txt
+	$(PIPELINE) run pipelines/demo.toml
+	$(PIPELINE) run pipelines/demo-sentiment.toml
 
 lint: setup
 	$(CARGO) fmt --all --check

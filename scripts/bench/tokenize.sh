@@ -14,8 +14,12 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 [ -f "$CONLL" ] || { echo "missing $CONLL (shared data)" >&2; exit 1; }
 [ -f "$MODEL/tokenizer.json" ] || { echo "missing $MODEL (run scripts/setup.sh)" >&2; exit 1; }
 
-cargo build --release -p tokenize --example bench >&2
-BIN="$CARGO_TARGET_DIR/release/examples/bench"
+# PROFILE=dev reuses the test build (dependencies, where the encoding happens, are built at
+# opt-level 2 in this workspace); the default is a release build.
+PROFILE=${PROFILE:-release}
+cargo build --profile "$PROFILE" -p tokenize --example bench >&2
+DIR=$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")
+BIN="$CARGO_TARGET_DIR/$DIR/examples/bench"
 
 LOG=$(mktemp)
 for _ in $(seq "$ROUNDS"); do
@@ -24,7 +28,7 @@ for _ in $(seq "$ROUNDS"); do
 done
 
 mkdir -p bench-results
-"$PY" - "$LOG" <<'PYEOF' > bench-results/tokenize.md
+PROFILE=$PROFILE "$PY" - "$LOG" <<'PYEOF' > bench-results/tokenize.md
 import json, os, platform, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 by = {}
@@ -47,7 +51,8 @@ print(f"| ours (`tokenize`, release) | encode + label alignment + windows + zstd
 enc = statistics.median(r["encode_seconds"] / r["seconds"] for r in by["rust"])
 print(f"\n**Ratio ours / Python: {rs / py:.2f}×** (goal ≥ 1.0×). "
       f"Share of our time spent encoding (rest: Parquet): {enc:.0%}.\n")
-print("Reproduce: `scripts/bench/tokenize.sh` (env `MIN_WORDS`, `ROUNDS`).")
+print(f"Our build profile: {os.environ.get('PROFILE', 'release')}. "
+      "Reproduce: `scripts/bench/tokenize.sh` (env `MIN_WORDS`, `ROUNDS`, `PROFILE`).")
 PYEOF
 rm -f "$LOG"
 cat bench-results/tokenize.md

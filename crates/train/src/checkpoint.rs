@@ -10,7 +10,9 @@
 //! ```
 //! The RNG state is not stored as bytes: dropout is re-seeded from `(seed, step)` before
 //! every optimizer step and the data order is a function of `(seed, epoch)`, so `seed`,
-//! `global_step`, `epoch` and `group` determine every random draw that follows.
+//! `global_step`, `epoch` and `group` determine every random draw that follows. (libtorch's
+//! generator is process-global: the trainer holds [`crate::trainer::torch_rng_lock`] from each
+//! reseeding to the step's last draw, so parallel runs in one process cannot shift the draws.)
 //!
 //! A checkpoint is written into a temporary sibling and renamed into place, so a run killed
 //! while saving leaves the previous checkpoint intact.

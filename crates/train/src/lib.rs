@@ -22,4 +22,4 @@ pub use params::{
     ClassWeights, DeviceChoice, EarlyStopping, EvalEvery, Precision, Scheduler, TrainParams,
 };
 pub use stage::TrainStage;
-pub use trainer::{RunOptions, RunPaths, TrainData, TrainSummary, train};
+pub use trainer::{RunOptions, RunPaths, TrainData, TrainSummary, torch_rng_lock, train};

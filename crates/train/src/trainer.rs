@@ -5,6 +5,7 @@
 //! tests run it on tiny in-memory data and the stage wraps it.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bert::{BertClassifier, ConfigOverrides};
@@ -94,6 +95,22 @@ pub struct TrainSummary {
     pub device: String,
     /// Mean training loss over the last logging interval.
     pub final_loss: Option<f64>,
+}
+
+/// Exclusive use of libtorch's random generator until the guard drops.
+///
+/// libtorch draws dropout masks and weight initialisations from one process-global generator
+/// (tch binds no per-call generator), and [`tch::manual_seed`] reseeds that one generator. A
+/// run is reproducible only if nothing else in the process seeds or draws between its
+/// `manual_seed` and its last draw: [`train`] holds this lock over each seeded section (model
+/// construction, every optimizer step's forward and backward passes), and any other code in
+/// the process that seeds or draws while a run may be training (tests building random models
+/// in parallel threads) must hold it as well.
+pub fn torch_rng_lock() -> MutexGuard<'static, ()> {
+    static TORCH_RNG: Mutex<()> = Mutex::new(());
+    // A panic under the lock (an OOM re-raised by a step) leaves no state to repair: every
+    // holder reseeds before drawing.
+    TORCH_RNG.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The libtorch device the params ask for.
@@ -326,7 +343,9 @@ pub fn train(
     fs_err::create_dir_all(&checkpoints)?;
     let recipe = recipe_fingerprint(params);
 
-    // Model, optimizer and state: fresh, or restored from a checkpoint.
+    // Model, optimizer and state: fresh, or restored from a checkpoint. A fresh head is drawn
+    // from the seeded generator, so no other thread may seed or draw meanwhile.
+    let rng = torch_rng_lock();
     tch::manual_seed(params.seed as i64);
     let (model, vs, mut state, mut history, resumed_from_step) = match &params.resume_from {
         None => {
@@ -389,6 +408,7 @@ pub fn train(
             (model, vs, state, history, Some(step))
         }
     };
+    drop(rng);
     if let Some(dir) = &params.resume_from {
         // The best checkpoint of the interrupted run, when it sits next to `last`.
         let best_src = dir.parent().map(|p| p.join(BEST));
@@ -479,6 +499,11 @@ pub fn train(
             let clock = Instant::now();
             let lr = schedule.lr(state.global_step);
             // Dropout draws of this step depend on (seed, step) only: what makes resume exact.
+            // They come from libtorch's process-global generator, so the step holds it from
+            // the seeding to the end of its backward passes: another run or model
+            // initialisation in a parallel thread would otherwise reseed it or take draws in
+            // between, and the step's masks would depend on thread timing.
+            let rng = torch_rng_lock();
             tch::manual_seed(
                 (params.seed as i64)
                     .wrapping_add(1_000_003i64.wrapping_mul(state.global_step as i64 + 1)),
@@ -556,6 +581,7 @@ pub fn train(
                 }
                 step_loss += value;
             }
+            drop(rng);
             let grad_norm = opt.clip_grad_norm(params.max_grad_norm)?;
             if !grad_norm.is_finite() {
                 bar.abandon();

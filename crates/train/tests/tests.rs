@@ -246,13 +246,7 @@ fn training_learns_and_records_history() {
         .fold(f64::MIN, f64::max);
     assert_eq!(top, best.value);
     // The best checkpoint loads in the evaluate code path and scores what was recorded.
-    let (m, _vs, _) = bert::load(
-        &out.join("checkpoints/best"),
-        TaskKind::Token,
-        &[],
-        tch::Device::Cpu,
-    )
-    .unwrap();
+    let (m, _vs, _) = load_model(&out.join("checkpoints/best"));
     let dev =
         train::trainer::dev_metrics(&m, &data.dev, &data.labels, 8, tch::Device::Cpu).unwrap();
     assert!((dev.primary().1 - best.value).abs() < 1e-9);
@@ -287,7 +281,7 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
     let root = tempfile::tempdir().unwrap();
     let data = token_data();
     let model = tiny_model(root.path(), &data.labels, 3);
-    let (m, vs, _) = bert::load(&model, TaskKind::Token, &[], tch::Device::Cpu).unwrap();
+    let (m, vs, _) = load_model(&model);
     let mut bias = vs.variables()["classifier.bias"].shallow_clone();
     tch::no_grad(|| {
         let _ = bias.fill_(f64::NAN);

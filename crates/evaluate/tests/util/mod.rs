@@ -50,8 +50,7 @@ fn row(id: &str, text: &str, tags: &str) -> TokenRow {
 /// `max_length` 16, punctuation, and entities that exist in train.
 pub fn ner_splits() -> Vec<(&'static str, Vec<TokenRow>)> {
     let long_words = "Alice met Bob in Paris , then flew to London with Carol and visited Berlin , Rome and Madrid before going home to New York .";
-    let long_tags =
-        "B-PER O B-PER O B-LOC O O O O B-LOC O B-PER O O B-LOC O B-LOC O B-LOC O O O O B-LOC I-LOC O";
+    let long_tags = "B-PER O B-PER O B-LOC O O O O B-LOC O B-PER O O B-LOC O B-LOC O B-LOC O O O O B-LOC I-LOC O";
     vec![
         (
             "train",

@@ -34,8 +34,19 @@ pub fn token_labels() -> LabelMap {
 pub fn tiny_model(root: &Path, labels: &LabelMap, seed: i64) -> PathBuf {
     let vocab = vocab_dir(root);
     let dir = root.join("model");
+    // The tests run in parallel threads of one process, sharing libtorch's generator with the
+    // runs being trained: seed and draw under the trainer's lock (see `torch_rng_lock`).
+    let _rng = train::torch_rng_lock();
     bert::write_tiny_random(&dir, &vocab, labels.task, &labels.labels, seed).unwrap();
     dir
+}
+
+/// Loads the token-task model at `dir` on the CPU. Building a model draws its initial weights
+/// from libtorch's process-global generator, so this holds the trainer's lock: unguarded, the
+/// draws could land inside a step of a run training in a parallel test.
+pub fn load_model(dir: &Path) -> (bert::BertClassifier, tch::nn::VarStore, bert::LoadReport) {
+    let _rng = train::torch_rng_lock();
+    bert::load(dir, TaskKind::Token, &[], tch::Device::Cpu).unwrap()
 }
 
 /// Deterministic pseudo-random numbers (the tests must not depend on a crate's RNG).
