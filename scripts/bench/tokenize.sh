@@ -46,7 +46,7 @@ print("| implementation | what is timed | words/s (median) | runs (words/s) |")
 print("|---|---|---:|---|")
 print(f"| Python `tokenizers` `encode_batch(is_pretokenized=True)` | encode only | {py:,.0f} | "
       + ", ".join(f"{r['words_per_s']:,.0f}" for r in by["python-tokenizers"]) + " |")
-print(f"| ours (`tokenize`, release) | encode + label alignment + windows + zstd Parquet write | {rs:,.0f} | "
+print(f"| ours (`tokenize`, {os.environ.get('PROFILE', 'release')} build) | encode + label alignment + windows + zstd Parquet write | {rs:,.0f} | "
       + ", ".join(f"{r['words_per_s']:,.0f}" for r in by["rust"]) + " |")
 enc = statistics.median(r["encode_seconds"] / r["seconds"] for r in by["rust"])
 print(f"\n**Ratio ours / Python: {rs / py:.2f}×** (goal ≥ 1.0×). "
