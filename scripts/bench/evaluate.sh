@@ -35,9 +35,9 @@ for r in $(seq "$ROUNDS"); do
   t=$("$PY" scripts/bench/evaluate_peer.py bench "$CKPT" "$DATA" "$BATCH" $MAXLEN "$THREADS" 2>/dev/null | tail -1)
   o=$("$BIN" "$CKPT" "$DATA" "$BATCH" $MAXLEN "$THREADS" | tail -1)
   echo "round $r: $t" >&2; echo "round $r: $o" >&2
-  theirs+=("$(sed -E 's/.*"tokens_per_s": ([0-9.]+).*/\1/' <<<"$t")")
-  ours+=("$(sed -E 's/.*"tokens_per_s": ([0-9.]+).*/\1/' <<<"$o")")
-  TT=$(sed -E 's/.*"tokens": ([0-9]+).*/\1/' <<<"$t"); OT=$(sed -E 's/.*"tokens": ([0-9]+).*/\1/' <<<"$o")
+  theirs+=("$(sed -E 's/.*"tokens_per_s": ?([0-9.]+).*/\1/' <<<"$t")")
+  ours+=("$(sed -E 's/.*"tokens_per_s": ?([0-9.]+).*/\1/' <<<"$o")")
+  TT=$(sed -E 's/.*"tokens": ?([0-9]+).*/\1/' <<<"$t"); OT=$(sed -E 's/.*"tokens": ?([0-9]+).*/\1/' <<<"$o")
 done
 
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
