@@ -48,3 +48,20 @@ pub use heads::{
 pub use init::NO_DECAY_GROUP;
 pub use model::{BertModel, EncoderOutput, Inputs};
 pub use tiny::write_tiny_random;
+
+/// Exclusive use of libtorch's random generator until the guard drops.
+///
+/// libtorch draws dropout masks and weight initialisations from one process-global generator
+/// (tch binds no per-call generator), and [`tch::manual_seed`] reseeds that one generator. A
+/// seeded computation is reproducible only if nothing else in the process seeds or draws
+/// between its `manual_seed` and its last draw: [`write_tiny_random`] and the trainer hold this
+/// lock over each seeded section, and any other code that seeds or draws while such a section
+/// may run in another thread (tests building models in parallel) must hold it as well. The
+/// lock is not re-entrant.
+pub fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A panic under the lock leaves no state to repair: every holder reseeds before drawing.
+    TORCH_RNG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

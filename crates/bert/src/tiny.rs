@@ -45,11 +45,10 @@ pub fn write_tiny_random(
 ) -> Result<BertConfig> {
     let mut config = BertConfig::tiny(vocab_size(vocab_from)?, 32, 2);
     config.set_labels(labels);
-    // libtorch's generator is process-global: hold a lock from seeding to the last draw so
-    // concurrent callers (tests run in threads) each get the weights their seed promises.
-    static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // Seed and draw under the process-wide generator lock, so concurrent callers (tests run
+    // in threads, runs training meanwhile) each get the weights their seed promises.
     let model_and_vars = {
-        let _guard = SEEDED_INIT.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::torch_rng_lock();
         tch::manual_seed(seed);
         let vs = nn::VarStore::new(Device::Cpu);
         let model = BertClassifier::new(&vs.root(), &config, task);

@@ -5,7 +5,6 @@
 //! tests run it on tiny in-memory data and the stage wraps it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bert::{BertClassifier, ConfigOverrides};
@@ -97,21 +96,8 @@ pub struct TrainSummary {
     pub final_loss: Option<f64>,
 }
 
-/// Exclusive use of libtorch's random generator until the guard drops.
-///
-/// libtorch draws dropout masks and weight initialisations from one process-global generator
-/// (tch binds no per-call generator), and [`tch::manual_seed`] reseeds that one generator. A
-/// run is reproducible only if nothing else in the process seeds or draws between its
-/// `manual_seed` and its last draw: [`train`] holds this lock over each seeded section (model
-/// construction, every optimizer step's forward and backward passes), and any other code in
-/// the process that seeds or draws while a run may be training (tests building random models
-/// in parallel threads) must hold it as well.
-pub fn torch_rng_lock() -> MutexGuard<'static, ()> {
-    static TORCH_RNG: Mutex<()> = Mutex::new(());
-    // A panic under the lock (an OOM re-raised by a step) leaves no state to repair: every
-    // holder reseeds before drawing.
-    TORCH_RNG.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// The process-wide lock on libtorch's generator (see [`bert::torch_rng_lock`]).
+pub use bert::torch_rng_lock;
 
 /// The libtorch device the params ask for.
 pub fn select_device(choice: DeviceChoice) -> Result<Device> {

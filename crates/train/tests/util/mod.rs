@@ -34,9 +34,8 @@ pub fn token_labels() -> LabelMap {
 pub fn tiny_model(root: &Path, labels: &LabelMap, seed: i64) -> PathBuf {
     let vocab = vocab_dir(root);
     let dir = root.join("model");
-    // The tests run in parallel threads of one process, sharing libtorch's generator with the
-    // runs being trained: seed and draw under the trainer's lock (see `torch_rng_lock`).
-    let _rng = train::torch_rng_lock();
+    // `write_tiny_random` seeds and draws under `bert::torch_rng_lock`, the lock the trainer
+    // holds over its seeded sections, so parallel tests cannot shift each other's draws.
     bert::write_tiny_random(&dir, &vocab, labels.task, &labels.labels, seed).unwrap();
     dir
 }
