@@ -101,12 +101,16 @@ fn string_lists(rows: impl Iterator<Item = Vec<String>>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// Stand-in for the ingest stage: writes the splits given in its params.
-pub struct FakeIngest;
+/// A stand-in stage of `kind` with no inputs whose params are taken as given and whose run is
+/// `run` (the fake ingest and train stages below).
+pub struct FakeStage {
+    pub kind: &'static str,
+    pub run: fn(&StageContext<'_>) -> anyhow::Result<StageOutcome>,
+}
 
-impl Stage for FakeIngest {
+impl Stage for FakeStage {
     fn kind(&self) -> &'static str {
-        "ingest"
+        self.kind
     }
     fn version(&self) -> u32 {
         1
@@ -121,75 +125,71 @@ impl Stage for FakeIngest {
         })
     }
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
-        let task: TaskKind = serde_json::from_value(ctx.params["task"].clone())?;
-        let labels: Vec<String> = serde_json::from_value(ctx.params["labels"].clone())?;
-        LabelMap::new(task, labels).write(&ctx.out_dir.join("labels.json"))?;
-        let splits = ctx.params["splits"].as_object().unwrap();
-        for (split, rows) in splits {
-            let path = ctx.out_dir.join(format!("{split}.parquet"));
-            let rows = rows.as_array().unwrap();
-            let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r[0].as_str().unwrap().to_string()),
-            ));
-            match task {
-                TaskKind::Token => {
-                    let list = |k: usize| {
-                        string_lists(
-                            rows.iter()
-                                .map(move |r| serde_json::from_value(r[k].clone()).unwrap()),
-                        )
-                    };
-                    write_parquet(
-                        &path,
-                        vec![("id", ids), ("tokens", list(1)), ("tags", list(2))],
-                    );
-                }
-                TaskKind::Sequence => {
-                    let col = |k: usize| -> ArrayRef {
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|r| r[k].as_str().unwrap().to_string()),
-                        ))
-                    };
-                    write_parquet(
-                        &path,
-                        vec![("id", ids), ("text", col(1)), ("label", col(2))],
-                    );
-                }
+        (self.run)(ctx)
+    }
+}
+
+/// Stand-in for the ingest stage: writes the splits given in its params.
+pub const FAKE_INGEST: FakeStage = FakeStage {
+    kind: "ingest",
+    run: fake_ingest,
+};
+
+fn fake_ingest(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+    let task: TaskKind = serde_json::from_value(ctx.params["task"].clone())?;
+    let labels: Vec<String> = serde_json::from_value(ctx.params["labels"].clone())?;
+    LabelMap::new(task, labels).write(&ctx.out_dir.join("labels.json"))?;
+    let splits = ctx.params["splits"].as_object().unwrap();
+    for (split, rows) in splits {
+        let path = ctx.out_dir.join(format!("{split}.parquet"));
+        let rows = rows.as_array().unwrap();
+        let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r[0].as_str().unwrap().to_string()),
+        ));
+        match task {
+            TaskKind::Token => {
+                let list = |k: usize| {
+                    string_lists(
+                        rows.iter()
+                            .map(move |r| serde_json::from_value(r[k].clone()).unwrap()),
+                    )
+                };
+                write_parquet(
+                    &path,
+                    vec![("id", ids), ("tokens", list(1)), ("tags", list(2))],
+                );
+            }
+            TaskKind::Sequence => {
+                let col = |k: usize| -> ArrayRef {
+                    Arc::new(StringArray::from_iter_values(
+                        rows.iter().map(|r| r[k].as_str().unwrap().to_string()),
+                    ))
+                };
+                write_parquet(
+                    &path,
+                    vec![("id", ids), ("text", col(1)), ("label", col(2))],
+                );
             }
         }
-        Ok(StageOutcome::default())
     }
+    Ok(StageOutcome::default())
 }
 
 /// Stand-in for the train stage: tiny random `checkpoints/best` and `checkpoints/last` with
 /// the labels given (in the order given).
-pub struct FakeTrain;
+pub const FAKE_TRAIN: FakeStage = FakeStage {
+    kind: "train",
+    run: fake_train,
+};
 
-impl Stage for FakeTrain {
-    fn kind(&self) -> &'static str {
-        "train"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn inputs(&self) -> &'static [InputSpec] {
-        &[]
-    }
-    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
-        Ok(Resolved {
-            params: raw.clone(),
-            raw_inputs: Vec::new(),
-        })
-    }
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
-        let task: TaskKind = serde_json::from_value(ctx.params["task"].clone())?;
-        let labels: Vec<String> = serde_json::from_value(ctx.params["labels"].clone())?;
-        let seed = ctx.params["seed"].as_i64().unwrap_or(0);
-        let dir = ctx.out_dir.join("checkpoints");
-        bert::write_tiny_random(&dir.join("best"), &model_dir(), task, &labels, seed)?;
-        bert::write_tiny_random(&dir.join("last"), &model_dir(), task, &labels, seed + 1)?;
-        Ok(StageOutcome::default())
-    }
+fn fake_train(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+    let task: TaskKind = serde_json::from_value(ctx.params["task"].clone())?;
+    let labels: Vec<String> = serde_json::from_value(ctx.params["labels"].clone())?;
+    let seed = ctx.params["seed"].as_i64().unwrap_or(0);
+    let dir = ctx.out_dir.join("checkpoints");
+    bert::write_tiny_random(&dir.join("best"), &model_dir(), task, &labels, seed)?;
+    bert::write_tiny_random(&dir.join("last"), &model_dir(), task, &labels, seed + 1)?;
+    Ok(StageOutcome::default())
 }
 
 /// The artifacts an evaluation reads.
@@ -213,7 +213,7 @@ pub fn artifacts(
     let root = tmp.path().join("artifacts");
     let g = globals();
     let ingest = run_standalone(
-        &FakeIngest,
+        &FAKE_INGEST,
         &root,
         "ingest",
         &serde_json::json!({"task": task, "labels": data_labels, "splits": splits}),
@@ -237,7 +237,7 @@ pub fn artifacts(
     .artifact
     .dir;
     let train = run_standalone(
-        &FakeTrain,
+        &FAKE_TRAIN,
         &root,
         "train",
         &serde_json::json!({"task": task, "labels": model_labels, "seed": 7}),
