@@ -1,9 +1,12 @@
 //! `tracing` set-up shared by every binary: logs to stderr, stdout stays for results.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. `verbose` counts `-v` flags, `quiet` is `-q`;
-/// `RUST_LOG` overrides both.
+/// `RUST_LOG` overrides both. Colours only when stderr is a terminal, so logs redirected to a
+/// file or captured by CI stay plain text.
 pub fn init(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "warn",
@@ -15,6 +18,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

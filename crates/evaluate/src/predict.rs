@@ -6,7 +6,9 @@
 //!   many windows as it needs, and the predicted tags are read as entities (seqeval's lenient
 //!   reading): `{"line": 1, "text": "...", "entities": [{"type": "PER", "start": 0, "end": 5,
 //!   "text": "Alice", "score": 0.93}]}` with character offsets (`end` exclusive) and the mean
-//!   probability of the entity's predicted tags as `score`.
+//!   probability of the entity's predicted tags as `score`. Entities of one type that touch
+//!   with no character between them ("$" + "5 million") are reported as one (see
+//!   [`join_touching`]).
 //! - Sequence task: `{"line": 1, "text": "...", "label": "positive", "probs": {...},
 //!   "truncated": false}`.
 //!
@@ -182,21 +184,21 @@ impl Predictor {
             .collect();
         let chars: Vec<char> = line.chars().collect();
         let spans = metrics::entity::get_entities(&tags)?;
-        Ok(spans
+        let scored = spans.into_iter().filter_map(|(kind, first, last)| {
+            let (start, end) = (words.get(first)?.start, words.get(last)?.end);
+            let score_sum = (first..=last)
+                .filter_map(|w| ex.probs.get(w)?.get(*pred.get(w)?).copied())
+                .sum::<f32>();
+            Some((kind, start, end, score_sum, last + 1 - first))
+        });
+        Ok(join_touching(scored)
             .into_iter()
-            .filter_map(|(kind, first, last)| {
-                let (start, end) = (words.get(first)?.start, words.get(last)?.end);
-                let score = (first..=last)
-                    .filter_map(|w| ex.probs.get(w)?.get(*pred.get(w)?).copied())
-                    .sum::<f32>()
-                    / (last + 1 - first) as f32;
-                Some(EntitySpan {
-                    kind,
-                    start,
-                    end,
-                    text: chars[start..end].iter().collect(),
-                    score,
-                })
+            .map(|(kind, start, end, score_sum, n)| EntitySpan {
+                kind,
+                start,
+                end,
+                text: chars[start..end].iter().collect(),
+                score: score_sum / n as f32,
             })
             .collect())
     }
@@ -282,7 +284,80 @@ impl Predictor {
     }
 }
 
+/// An entity before its text is cut out: type, character start and end, the sum of its words'
+/// tag probabilities, and its word count.
+type RawSpan = (String, usize, usize, f32, usize);
+
+/// Joins entities of the same type that touch with no character between them.
+///
+/// `predict` splits raw text the way BERT's pre-tokenizer does, so every punctuation character
+/// is its own word, while CoNLL-style training data keeps "$5" or "U.S." as one word. A model
+/// trained on such data then tags "$" and "5 million" as two MONEY entities; as written in
+/// the text they are one. Entities separated by anything (a space, a word tagged `O`) stay
+/// apart, and the joined score is the mean over all of their words.
+fn join_touching(spans: impl IntoIterator<Item = RawSpan>) -> Vec<RawSpan> {
+    let mut out: Vec<RawSpan> = Vec::new();
+    for span in spans {
+        match out.last_mut() {
+            Some(prev) if prev.0 == span.0 && prev.2 == span.1 => {
+                prev.2 = span.2;
+                prev.3 += span.3;
+                prev.4 += span.4;
+            }
+            _ => out.push(span),
+        }
+    }
+    out
+}
+
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value)
         .map_err(|e| EvaluateError::Invalid(format!("cannot write JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(kind: &str, start: usize, end: usize, score: f32) -> RawSpan {
+        (kind.to_string(), start, end, score, 1)
+    }
+
+    #[test]
+    fn touching_spans_of_one_type_are_joined() {
+        // "$5 million" read as "$" (0..1) and "5 million" (1..10, two words).
+        let joined = join_touching([
+            span("MONEY", 0, 1, 0.9),
+            ("MONEY".to_string(), 1, 10, 1.5, 2),
+        ]);
+        assert_eq!(joined, [("MONEY".to_string(), 0, 10, 2.4, 3)]);
+    }
+
+    #[test]
+    fn separated_or_different_spans_stay_apart() {
+        let spans = [
+            span("ORG", 0, 5, 0.9),
+            span("ORG", 6, 11, 0.8),  // a space between
+            span("LOC", 11, 15, 0.7), // touches, other type
+            span("LOC", 16, 20, 0.6),
+        ];
+        assert_eq!(join_touching(spans.clone()), spans);
+    }
+
+    #[test]
+    fn chains_of_touching_spans_join_into_one() {
+        let joined = join_touching([
+            span("ORG", 0, 1, 1.0),
+            span("ORG", 1, 2, 1.0),
+            span("ORG", 2, 3, 1.0),
+            span("ORG", 4, 5, 1.0),
+        ]);
+        assert_eq!(
+            joined,
+            [
+                ("ORG".to_string(), 0, 3, 3.0, 3),
+                ("ORG".to_string(), 4, 5, 1.0, 1)
+            ]
+        );
+    }
 }
