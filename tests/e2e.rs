@@ -5,25 +5,13 @@
 //! run skips everything, and changing only an evaluate param re-runs only evaluate and reflect
 //! on the saved checkpoint.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{project_root, tiny_model};
+
 use pipeline::{Action, PipelineSpec, RunOptions, default_registry, plan_pipeline};
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tiny_model(dir: &Path, task: flowcore::TaskKind) -> PathBuf {
-    let pretrained = project_root().join("models/all-MiniLM-L6-v2");
-    assert!(
-        pretrained.join("tokenizer.json").is_file(),
-        "{} is missing: run `make setup`",
-        pretrained.display()
-    );
-    let model = dir.join("tiny-model");
-    bert::write_tiny_random(&model, &pretrained, task, &[], 7).expect("tiny model");
-    model
-}
 
 fn run(file: &Path, artifacts: &Path, set: &[String]) -> Vec<(String, Action, Option<PathBuf>)> {
     let spec = PipelineSpec::load(file, set).expect("pipeline file");

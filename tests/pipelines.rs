@@ -10,20 +10,14 @@
 //! model learns nothing in 2 steps); that the files and formats work is, with the ingest counts
 //! that prove nothing was dropped.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{project_root, read_json, tiny_model};
 
 use pipeline::{Action, PipelineSpec, RunOptions, default_registry, plan_pipeline};
 use serde_json::Value;
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// The artifacts of one run (deleted on drop) and each stage's artifact directory.
 struct Run {
@@ -66,15 +60,8 @@ impl Run {
 fn run_pipeline(name: &str, task: flowcore::TaskKind, extra: &[String]) -> Run {
     let root = project_root();
     std::env::set_current_dir(&root).unwrap();
-    let pretrained = root.join("models/all-MiniLM-L6-v2");
-    assert!(
-        pretrained.join("tokenizer.json").is_file(),
-        "{} is missing: run `make setup`",
-        pretrained.display()
-    );
     let tmp = tempfile::tempdir().unwrap();
-    let model = tmp.path().join("tiny-model");
-    bert::write_tiny_random(&model, &pretrained, task, &[], 7).expect("tiny model");
+    let model = tiny_model(tmp.path(), task);
     let mut set = vec![
         format!("pipeline.model={:?}", model.display().to_string()),
         "train.epochs=1".to_string(),

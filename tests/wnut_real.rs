@@ -9,20 +9,14 @@
 //! most frequent training tag; 0.061 on WNUT-17 test). A broken label alignment, loss mask,
 //! optimizer, window merge or metric would leave the model at or below that baseline.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
+
+use common::{pretrained, project_root, read_json};
 
 use pipeline::{Action, PipelineSpec, RunOptions, default_registry, plan_pipeline};
 use serde_json::Value;
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn number(v: &Value, pointer: &str) -> f64 {
     v.pointer(pointer)
@@ -40,12 +34,7 @@ fn wnut17_short_real_run_learns_well_beyond_memorisation() {
         "{} is missing: the real-data tests read ../shared/data",
         data.display()
     );
-    let model = root.join("models/all-MiniLM-L6-v2/model.safetensors");
-    assert!(
-        model.is_file(),
-        "{} is missing: run `make setup`",
-        model.display()
-    );
+    pretrained();
 
     let tmp = tempfile::tempdir().unwrap();
     let artifacts = tmp.path().join("artifacts");

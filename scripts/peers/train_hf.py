@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import torch
+from common import Rows
 from seqeval.metrics import f1_score
 from transformers import (
     AutoModelForTokenClassification,
@@ -47,17 +48,6 @@ def read_conll(path):
     if words:
         sents.append((words, tags))
     return sents
-
-
-class Features(torch.utils.data.Dataset):
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
 
 
 def encode(tok, sents, label2id, max_length):
@@ -109,7 +99,7 @@ def main():
         warmup_ratio=0.1, weight_decay=0.01, lr_scheduler_type="linear", seed=args.seed,
         eval_strategy="no", save_strategy="no", logging_steps=50, report_to=[],
         use_cpu=True, dataloader_num_workers=0, disable_tqdm=True)
-    trainer = Trainer(model=model, args=targs, train_dataset=Features(train_rows),
+    trainer = Trainer(model=model, args=targs, train_dataset=Rows(train_rows),
                       data_collator=DataCollatorForTokenClassification(tok))
     t0 = time.time()
     result = trainer.train()
@@ -120,7 +110,7 @@ def main():
     epochs_done = steps * args.batch / len(train_rows)
     tokens = per_epoch * epochs_done
 
-    pred = trainer.predict(Features(test_rows)).predictions
+    pred = trainer.predict(Rows(test_rows)).predictions
     y_true, y_pred = [], []
     for (words, gold), row, logits in zip(test, test_rows, pred):
         enc_words = tok(words, is_split_into_words=True, truncation=True, max_length=128).word_ids()

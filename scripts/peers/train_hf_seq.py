@@ -25,6 +25,7 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 import torch
+from common import Rows
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from transformers import (
     AutoModelForSequenceClassification,
@@ -49,17 +50,6 @@ def latest_ingest(pipeline):
 def read_split(data, split):
     t = pq.read_table(os.path.join(data, f"{split}.parquet"), columns=["id", "text", "label"])
     return t.to_pydict()
-
-
-class Rows(torch.utils.data.Dataset):
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
 
 
 class WeightedTrainer(Trainer):
