@@ -110,7 +110,10 @@ fn wnut17_pipeline_runs() {
     let run = run_pipeline("wnut17", flowcore::TaskKind::Token, &[]);
     let (all, rows) = run.ingest_counts();
     // WNUT-17 sentences: 3,394 train, 1,009 dev, 1,287 test; the pipeline keeps duplicates.
-    assert_eq!(rows, serde_json::json!({"train": 3394, "dev": 1009, "test": 1287}));
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 3394, "dev": 1009, "test": 1287})
+    );
     assert_eq!(all["rejected"], 0);
 }
 
@@ -118,7 +121,10 @@ fn wnut17_pipeline_runs() {
 fn weibo_ner_pipeline_runs() {
     let run = run_pipeline("weibo-ner", flowcore::TaskKind::Token, &[]);
     let (_, rows) = run.ingest_counts();
-    assert_eq!(rows, serde_json::json!({"train": 1350, "dev": 270, "test": 270}));
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 1350, "dev": 270, "test": 270})
+    );
     let labels = read_json(&run.stage("ingest").join("labels.json"));
     assert!(
         labels.to_string().contains("B-PER.NAM"),
@@ -131,7 +137,10 @@ fn credit_risk_pipeline_runs() {
     let run = run_pipeline("credit-risk", flowcore::TaskKind::Sequence, &[]);
     let (all, rows) = run.ingest_counts();
     assert_eq!(all["read"], 1000);
-    assert_eq!(rows, serde_json::json!({"train": 700, "dev": 150, "test": 150}));
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 700, "dev": 150, "test": 150})
+    );
     let metrics = read_json(&run.stage("evaluate").join("metrics.json"));
     assert!(
         metrics["test"]["cost"]["mean"].is_number(),
@@ -188,7 +197,10 @@ fn conll2003_pipeline_runs_on_the_conll2003_format() {
     );
     let (_, rows) = run.ingest_counts();
     // -DOCSTART- lines are document boundaries, not sentences.
-    assert_eq!(rows, serde_json::json!({"train": 40, "dev": 12, "test": 12}));
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 40, "dev": 12, "test": 12})
+    );
     // IOB1 read and converted: every entity starts with B- (the I-PER first tags became B-PER,
     // the two adjacent locations stay two entities).
     let metrics = read_json(&run.stage("evaluate").join("metrics.json"));
@@ -206,7 +218,12 @@ fn financial_sentiment_pipeline_runs_on_mixed_encodings() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("Sentences_AllAgree.txt");
     let mut bytes = Vec::new();
-    let subjects = ["Operating profit", "Net sales", "Order intake", "The margin"];
+    let subjects = [
+        "Operating profit",
+        "Net sales",
+        "Order intake",
+        "The margin",
+    ];
     let moves = [
         ("rose sharply", "positive"),
         ("fell sharply", "negative"),

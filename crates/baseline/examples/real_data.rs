@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilder};
-use flowcore::stage::{InputSpec, Resolved, StageContext, StageOutcome};
-use flowcore::{Globals, LabelMap, Stage, TaskKind};
-use parquet::arrow::ArrowWriter;
+use arrow::array::{ArrayRef, StringArray};
+use flowcore::stage::{StageContext, StageOutcome};
+use flowcore::{Globals, LabelMap, TaskKind};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use testkit::{FakeStage, string_lists, write_parquet};
 
 enum Rows {
     Seq(Vec<(String, String)>),
@@ -33,43 +33,9 @@ struct Prepared {
     splits: Vec<(&'static str, Rows)>,
 }
 
-fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) -> anyhow::Result<()> {
-    let batch = RecordBatch::try_from_iter(columns)?;
-    let file = std::fs::File::create(path)?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None)?;
-    writer.write(&batch)?;
-    writer.close()?;
-    Ok(())
-}
-
-fn lists(rows: impl Iterator<Item = Vec<String>>) -> ArrayRef {
-    let mut b = ListBuilder::new(StringBuilder::new());
-    for row in rows {
-        for v in row {
-            b.values().append_value(v);
-        }
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
-
-impl Stage for Prepared {
-    fn kind(&self) -> &'static str {
-        "ingest"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn inputs(&self) -> &'static [InputSpec] {
-        &[]
-    }
-    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
-        Ok(Resolved {
-            params: raw.clone(),
-            raw_inputs: Vec::new(),
-        })
-    }
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+impl Prepared {
+    /// Writes the ingest artifact's files (the run of the stand-in ingest stage).
+    fn write_artifact(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
         LabelMap::new(self.task, self.labels.clone()).write(&ctx.out_dir.join("labels.json"))?;
         for (split, rows) in &self.splits {
             let path = ctx.out_dir.join(format!("{split}.parquet"));
@@ -79,7 +45,7 @@ impl Stage for Prepared {
                 ))
             };
             match rows {
-                Rows::Seq(rows) => write(
+                Rows::Seq(rows) => write_parquet(
                     &path,
                     vec![
                         ("id", ids(rows.len())),
@@ -93,13 +59,13 @@ impl Stage for Prepared {
                         ),
                     ],
                 )?,
-                Rows::Tok(rows) => write(
+                Rows::Tok(rows) => write_parquet(
                     &path,
                     vec![
                         ("id", ids(rows.len())),
                         ("doc_id", ids(rows.len())),
-                        ("tokens", lists(rows.iter().map(|r| r.0.clone()))),
-                        ("tags", lists(rows.iter().map(|r| r.1.clone()))),
+                        ("tokens", string_lists(rows.iter().map(|r| &r.0), false)),
+                        ("tags", string_lists(rows.iter().map(|r| &r.1), false)),
                     ],
                 )?,
             }
@@ -236,7 +202,7 @@ fn main() -> anyhow::Result<()> {
             model: None,
         };
         let ingest = flowcore::stage::run_standalone(
-            &p,
+            &FakeStage::new("ingest", |ctx| p.write_artifact(ctx)),
             &out,
             &format!("ingest-{}", p.name),
             &serde_json::json!({"data": p.name}),

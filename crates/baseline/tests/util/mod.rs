@@ -4,12 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, LargeListBuilder, LargeStringArray, LargeStringBuilder, RecordBatch, StringArray,
-};
-use flowcore::stage::{InputSpec, Resolved, StageContext, StageOutcome};
-use flowcore::{Artifact, Globals, LabelMap, Stage, TaskKind};
-use parquet::arrow::ArrowWriter;
+use arrow::array::{ArrayRef, LargeStringArray, StringArray};
+use flowcore::stage::{StageContext, StageOutcome};
+use flowcore::{Artifact, Globals, LabelMap, TaskKind};
+use testkit::{FakeStage, string_lists, write_parquet};
 
 /// The files of one split.
 enum Split {
@@ -19,7 +17,7 @@ enum Split {
     NoLabel(Vec<String>),
 }
 
-/// A stand-in ingest stage that writes fixed splits (with polars-style large types).
+/// The splits a stand-in ingest stage writes (with polars-style large types).
 struct FakeIngest {
     task: TaskKind,
     labels: Vec<String>,
@@ -36,42 +34,9 @@ pub struct IngestFixture {
     pub task: TaskKind,
 }
 
-fn write(path: &std::path::Path, columns: Vec<(&str, ArrayRef)>) {
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-}
-
-fn large_lists(rows: impl Iterator<Item = Vec<String>>) -> ArrayRef {
-    let mut b = LargeListBuilder::new(LargeStringBuilder::new());
-    for row in rows {
-        for v in row {
-            b.values().append_value(v);
-        }
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
-
-impl Stage for FakeIngest {
-    fn kind(&self) -> &'static str {
-        "ingest"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn inputs(&self) -> &'static [InputSpec] {
-        &[]
-    }
-    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
-        Ok(Resolved {
-            params: raw.clone(),
-            raw_inputs: Vec::new(),
-        })
-    }
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+impl FakeIngest {
+    /// Writes the ingest artifact's files (the run of the stand-in ingest stage).
+    fn write_artifact(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
         LabelMap::new(self.task, self.labels.clone()).write(&ctx.out_dir.join("labels.json"))?;
         for (name, split) in &self.splits {
             let path = ctx.out_dir.join(format!("{name}.parquet"));
@@ -81,7 +46,7 @@ impl Stage for FakeIngest {
                 ))
             };
             match split {
-                Split::Sequence(rows) => write(
+                Split::Sequence(rows) => write_parquet(
                     &path,
                     vec![
                         ("id", ids(rows.len())),
@@ -97,23 +62,23 @@ impl Stage for FakeIngest {
                         ),
                     ],
                 ),
-                Split::Token(rows) => write(
+                Split::Token(rows) => write_parquet(
                     &path,
                     vec![
                         ("id", ids(rows.len())),
                         ("doc_id", ids(rows.len())),
-                        ("tokens", large_lists(rows.iter().map(|r| r.0.clone()))),
-                        ("tags", large_lists(rows.iter().map(|r| r.1.clone()))),
+                        ("tokens", string_lists(rows.iter().map(|r| &r.0), true)),
+                        ("tags", string_lists(rows.iter().map(|r| &r.1), true)),
                     ],
                 ),
-                Split::NoLabel(texts) => write(
+                Split::NoLabel(texts) => write_parquet(
                     &path,
                     vec![
                         ("id", ids(texts.len())),
                         ("text", Arc::new(StringArray::from_iter_values(texts))),
                     ],
                 ),
-            }
+            }?;
         }
         Ok(StageOutcome::default())
     }
@@ -130,7 +95,7 @@ impl IngestFixture {
         // A distinct param per fixture keeps fingerprints apart.
         let params = serde_json::json!({"fixture": dir.path().display().to_string()});
         let done = flowcore::stage::run_standalone(
-            &stage,
+            &FakeStage::new("ingest", |ctx| stage.write_artifact(ctx)),
             &dir.path().join("artifacts"),
             "ingest",
             &params,

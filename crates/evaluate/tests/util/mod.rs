@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilder};
+use arrow::array::{ArrayRef, StringArray};
 use flowcore::stage::run_standalone;
-use flowcore::{
-    Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome, TaskKind,
-};
-use parquet::arrow::ArrowWriter;
+use flowcore::{Globals, LabelMap, StageContext, StageOutcome, TaskKind};
+pub use testkit::FakeStage;
+use testkit::{string_lists, write_parquet};
 
 /// The pretrained model directory (`make setup` unpacks it); only its tokenizer is used.
 pub fn model_dir() -> PathBuf {
@@ -82,53 +81,6 @@ pub fn ner_splits() -> Vec<(&'static str, Vec<TokenRow>)> {
     ]
 }
 
-fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-}
-
-fn string_lists(rows: impl Iterator<Item = Vec<String>>) -> ArrayRef {
-    let mut b = ListBuilder::new(StringBuilder::new());
-    for r in rows {
-        for w in r {
-            b.values().append_value(w);
-        }
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
-
-/// A stand-in stage of `kind` with no inputs whose params are taken as given and whose run is
-/// `run` (the fake ingest and train stages below).
-pub struct FakeStage {
-    pub kind: &'static str,
-    pub run: fn(&StageContext<'_>) -> anyhow::Result<StageOutcome>,
-}
-
-impl Stage for FakeStage {
-    fn kind(&self) -> &'static str {
-        self.kind
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn inputs(&self) -> &'static [InputSpec] {
-        &[]
-    }
-    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
-        Ok(Resolved {
-            params: raw.clone(),
-            raw_inputs: Vec::new(),
-        })
-    }
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
-        (self.run)(ctx)
-    }
-}
-
 /// Stand-in for the ingest stage: writes the splits given in its params.
 pub const FAKE_INGEST: FakeStage = FakeStage {
     kind: "ingest",
@@ -150,14 +102,16 @@ fn fake_ingest(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
             TaskKind::Token => {
                 let list = |k: usize| {
                     string_lists(
-                        rows.iter()
-                            .map(move |r| serde_json::from_value(r[k].clone()).unwrap()),
+                        rows.iter().map(move |r| {
+                            serde_json::from_value::<Vec<String>>(r[k].clone()).unwrap()
+                        }),
+                        false,
                     )
                 };
                 write_parquet(
                     &path,
                     vec![("id", ids), ("tokens", list(1)), ("tags", list(2))],
-                );
+                )?;
             }
             TaskKind::Sequence => {
                 let col = |k: usize| -> ArrayRef {
@@ -168,7 +122,7 @@ fn fake_ingest(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
                 write_parquet(
                     &path,
                     vec![("id", ids), ("text", col(1)), ("label", col(2))],
-                );
+                )?;
             }
         }
     }

@@ -6,41 +6,26 @@ use std::sync::Arc;
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use flowcore::stage::run_standalone;
-use flowcore::{
-    Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome, TaskKind,
-};
+use flowcore::{Globals, LabelMap, StageContext, StageOutcome, TaskKind};
+use testkit::{FakeStage, write_batch};
 use tokenize::stage::encode_token_split;
 use tokenize::table::TokenExample;
 use tokenize::{EncodeOptions, Encoder, TokenizeStage, read_split};
 
-use crate::util::{model_dir, write_batch, write_token_table};
+use crate::util::{model_dir, write_token_table};
 
 type Rows = Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)>;
 
-/// Stands in for the ingest stage: writes the given tables and label map.
+/// What the stand-in ingest stage writes: the given tables and label map.
 struct FakeIngest {
     labels: LabelMap,
     token_rows: Rows,
     texts: Vec<(&'static str, &'static str, &'static str)>,
 }
 
-impl Stage for FakeIngest {
-    fn kind(&self) -> &'static str {
-        "ingest"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn inputs(&self) -> &'static [InputSpec] {
-        &[]
-    }
-    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
-        Ok(Resolved {
-            params: raw.clone(),
-            raw_inputs: vec![],
-        })
-    }
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+impl FakeIngest {
+    /// Writes the ingest artifact's files (the run of the stand-in ingest stage).
+    fn write_artifact(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
         self.labels.write(&ctx.out_dir.join("labels.json"))?;
         for split in ["train", "dev"] {
             let path = ctx.out_dir.join(format!("{split}.parquet"));
@@ -58,7 +43,7 @@ impl Stage for FakeIngest {
                         Field::new("label", DataType::Utf8, false),
                     ]));
                     let batch = RecordBatch::try_new(schema, vec![col(0), col(1), col(2)])?;
-                    write_batch(&path, batch);
+                    write_batch(&path, &batch)?;
                 }
             }
         }
@@ -97,7 +82,7 @@ fn ingest(root: &Path, fake: FakeIngest) -> PathBuf {
         ..Globals::default()
     };
     run_standalone(
-        &fake,
+        &FakeStage::new("ingest", |ctx| fake.write_artifact(ctx)),
         root,
         "ingest",
         &serde_json::json!({}),

@@ -9,7 +9,8 @@ use flowcore::TaskKind;
 use tokenize::table::{read_text_examples, read_token_examples};
 use tokenize::{Window, read_split, read_windows, write_windows};
 
-use crate::util::{write_batch, write_token_table};
+use crate::util::write_token_table;
+use testkit::write_batch;
 
 fn window(id: &str, k: u32, label: Option<i16>, labels: Vec<i16>) -> Window {
     Window {
@@ -97,7 +98,7 @@ fn ingest_text_reads_view_types_and_missing_pairs() {
         ],
     )
     .unwrap();
-    write_batch(&path, batch);
+    write_batch(&path, &batch).unwrap();
     let rows = read_text_examples(&path).unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].text, "good loan");
@@ -122,7 +123,7 @@ fn missing_column_and_null_items_name_file_and_row() {
         ],
     )
     .unwrap();
-    write_batch(&path, batch);
+    write_batch(&path, &batch).unwrap();
     let msg = read_token_examples(&path).unwrap_err().to_string();
     assert!(
         msg.contains("bad.parquet") && msg.contains("no column `tokens`") && msg.contains("words"),
@@ -149,7 +150,7 @@ fn missing_column_and_null_items_name_file_and_row() {
         ],
     )
     .unwrap();
-    write_batch(&path, batch);
+    write_batch(&path, &batch).unwrap();
     let msg = read_token_examples(&path).unwrap_err().to_string();
     assert!(
         msg.contains("null.parquet") && msg.contains("row 1") && msg.contains("item 1"),

@@ -2,13 +2,7 @@
 //! checks of windows, and a writer of ingest-shaped Parquet files.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, LargeListArray, LargeStringArray, ListArray, RecordBatch, StringArray,
-};
-use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, Schema};
 use flowcore::{LabelMap, TaskKind};
 use tokenize::{Encoder, IGNORE, LabelMode, Window};
 use tokenizers::{NormalizedString, Normalizer};
@@ -216,51 +210,23 @@ pub fn check_example(
     checked
 }
 
-/// One hand-written token row: id, words, tags.
-type TokenRow<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>);
-
 /// Write an ingest-shaped token table; `large` uses `large_list<large_utf8>` like polars.
 pub fn write_token_table(path: &Path, rows: &[(&str, Vec<&str>, Vec<&str>)], large: bool) {
-    let ids: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0)));
-    let list = |get: &dyn Fn(&TokenRow) -> Vec<String>| -> (ArrayRef, DataType) {
-        let lens: Vec<usize> = rows.iter().map(|r| get(r).len()).collect();
-        let values: Vec<String> = rows.iter().flat_map(get).collect();
-        if large {
-            let item = Arc::new(Field::new_list_field(DataType::LargeUtf8, true));
-            let arr = LargeListArray::new(
-                item.clone(),
-                OffsetBuffer::from_lengths(lens),
-                Arc::new(LargeStringArray::from_iter_values(values)),
-                None,
-            );
-            (Arc::new(arr), DataType::LargeList(item))
-        } else {
-            let item = Arc::new(Field::new_list_field(DataType::Utf8, true));
-            let arr = ListArray::new(
-                item.clone(),
-                OffsetBuffer::from_lengths(lens),
-                Arc::new(StringArray::from_iter_values(values)),
-                None,
-            );
-            (Arc::new(arr), DataType::List(item))
-        }
-    };
-    let (tokens, tt) = list(&|r| r.1.iter().map(|s| s.to_string()).collect());
-    let (tags, gt) = list(&|r| r.2.iter().map(|s| s.to_string()).collect());
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("doc_id", DataType::Utf8, false),
-        Field::new("tokens", tt, true),
-        Field::new("tags", gt, true),
-    ]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![ids.clone(), ids, tokens, tags]).unwrap();
-    write_batch(path, batch);
-}
-
-/// Write one record batch to Parquet (with Arrow's schema hints, as other writers do).
-pub fn write_batch(path: &Path, batch: RecordBatch) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    let ids = testkit::strings(rows.iter().map(|r| r.0));
+    testkit::write_parquet(
+        path,
+        vec![
+            ("id", ids.clone()),
+            ("doc_id", ids),
+            (
+                "tokens",
+                testkit::string_lists(rows.iter().map(|r| r.1.iter()), large),
+            ),
+            (
+                "tags",
+                testkit::string_lists(rows.iter().map(|r| r.2.iter()), large),
+            ),
+        ],
+    )
+    .unwrap();
 }
