@@ -269,3 +269,59 @@ fn financial_sentiment_pipeline_runs_on_mixed_encodings() {
     let train = rows["train"].as_u64().unwrap() as f64;
     assert!((train / kept as f64 - 0.8).abs() < 0.05, "{rows}");
 }
+
+#[test]
+fn demo_classical_pipeline_runs_without_a_model() {
+    let root = project_root();
+    std::env::set_current_dir(&root).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = PipelineSpec::load(&root.join("pipelines/demo-classical.toml"), &[])
+        .expect("pipeline file");
+    let registry = default_registry();
+    let plan = plan_pipeline(spec, &registry, &tmp.path().join("artifacts")).expect("plan");
+    let reports = plan.run(&RunOptions::default()).expect("run");
+    let ran: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.action == Action::Ran)
+        .map(|r| r.stage.as_str())
+        .collect();
+    assert_eq!(ran, ["ingest", "baseline"]);
+    let baseline = reports.iter().find(|r| r.stage == "baseline").unwrap();
+    let metrics = read_json(&baseline.dir.as_ref().unwrap().join("metrics.json"));
+    let f1 = metrics
+        .pointer("/models/perceptron/splits/test/entity/micro/f1")
+        .and_then(Value::as_f64)
+        .expect("perceptron test F1");
+    assert!(f1 > 0.5, "perceptron on the demo data: {f1}");
+}
+
+/// A pipeline file added without a test here (or in `e2e.rs` for the two demos) fails.
+#[test]
+fn every_shipped_pipeline_file_is_tested() {
+    let tested = [
+        "demo",           // e2e.rs
+        "demo-sentiment", // e2e.rs
+        "demo-classical",
+        "wnut17",
+        "weibo-ner",
+        "credit-risk",
+        "conll2003",
+        "financial-sentiment",
+    ];
+    let dir = project_root().join("pipelines");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            (path.extension()? == "toml").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= tested.len(), "{files:?}");
+    for file in &files {
+        assert!(
+            tested.contains(&file.as_str()),
+            "pipelines/{file}.toml has no end-to-end test"
+        );
+    }
+}
