@@ -10,8 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, LargeListBuilder, LargeStringBuilder, ListBuilder, RecordBatch, StringArray,
-    StringBuilder,
+    ArrayRef, GenericListBuilder, GenericStringBuilder, OffsetSizeTrait, RecordBatch, StringArray,
 };
 use flowcore::{Globals, InputSpec, Resolved, Stage, StageContext, StageOutcome};
 use parquet::arrow::ArrowWriter;
@@ -89,24 +88,24 @@ pub fn string_lists<S: AsRef<str>>(
     large: bool,
 ) -> ArrayRef {
     if large {
-        let mut b = LargeListBuilder::new(LargeStringBuilder::new());
-        for row in rows {
-            for v in row {
-                b.values().append_value(v);
-            }
-            b.append(true);
-        }
-        Arc::new(b.finish())
+        lists_with_offsets::<i64, S>(rows)
     } else {
-        let mut b = ListBuilder::new(StringBuilder::new());
-        for row in rows {
-            for v in row {
-                b.values().append_value(v);
-            }
-            b.append(true);
-        }
-        Arc::new(b.finish())
+        lists_with_offsets::<i32, S>(rows)
     }
+}
+
+/// A list-of-strings column whose lists and strings both use offsets of type `O`.
+fn lists_with_offsets<O: OffsetSizeTrait, S: AsRef<str>>(
+    rows: impl IntoIterator<Item = impl IntoIterator<Item = S>>,
+) -> ArrayRef {
+    let mut b = GenericListBuilder::<O, _>::new(GenericStringBuilder::<O>::new());
+    for row in rows {
+        for v in row {
+            b.values().append_value(v);
+        }
+        b.append(true);
+    }
+    Arc::new(b.finish())
 }
 
 #[cfg(test)]
@@ -134,9 +133,8 @@ mod tests {
 
     #[test]
     fn parquet_round_trip() {
-        let dir = std::env::temp_dir().join(format!("testkit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.parquet");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
         write_parquet(
             &path,
             vec![
@@ -152,6 +150,5 @@ mod tests {
             .unwrap();
         let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 2);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
