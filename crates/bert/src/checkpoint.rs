@@ -111,8 +111,13 @@ pub fn load_with(
     }
     overrides.apply(&mut config);
     let files = weight_files(model_dir)?;
-    let vs = nn::VarStore::new(device);
-    let model = BertClassifier::new(&vs.root(), &config, task);
+    // Building the model draws initial weights from libtorch's generator (kept only for a new
+    // head): under its lock, so a seeded section in another thread is not disturbed.
+    let (model, vs) = {
+        let _rng = crate::torch_rng_lock();
+        let vs = nn::VarStore::new(device);
+        (BertClassifier::new(&vs.root(), &config, task), vs)
+    };
     let report = load_weights(&vs, model_dir, &files, true)?;
     log_report(model_dir, &report);
     Ok((model, vs, report))
@@ -126,8 +131,11 @@ pub fn load_encoder(
 ) -> Result<(BertModel, BertConfig, nn::VarStore, LoadReport)> {
     let config = BertConfig::from_file(&model_dir.join(CONFIG_FILE))?;
     let files = weight_files(model_dir)?;
-    let vs = nn::VarStore::new(device);
-    let model = BertModel::new(&vs.root(), &config, true);
+    let (model, vs) = {
+        let _rng = crate::torch_rng_lock();
+        let vs = nn::VarStore::new(device);
+        (BertModel::new(&vs.root(), &config, true), vs)
+    };
     let report = load_weights(&vs, model_dir, &files, false)?;
     log_report(model_dir, &report);
     Ok((model, config, vs, report))

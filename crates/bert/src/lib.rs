@@ -27,6 +27,7 @@
 //! ```
 
 pub mod attention;
+pub mod autocast;
 pub mod checkpoint;
 pub mod config;
 pub mod embeddings;
@@ -37,6 +38,7 @@ pub mod layer;
 pub mod model;
 pub mod tiny;
 
+pub use autocast::Autocast;
 pub use checkpoint::{ConfigOverrides, LoadReport, load, load_encoder, load_with, save};
 pub use config::{BertConfig, HiddenAct};
 pub use error::{BertError, Result};
@@ -54,14 +56,40 @@ pub use tiny::write_tiny_random;
 /// libtorch draws dropout masks and weight initialisations from one process-global generator
 /// (tch binds no per-call generator), and [`tch::manual_seed`] reseeds that one generator. A
 /// seeded computation is reproducible only if nothing else in the process seeds or draws
-/// between its `manual_seed` and its last draw: [`write_tiny_random`] and the trainer hold this
-/// lock over each seeded section, and any other code that seeds or draws while such a section
-/// may run in another thread (tests building models in parallel) must hold it as well. The
-/// lock is not re-entrant.
-pub fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+/// between its `manual_seed` and its last draw: [`write_tiny_random`], [`load`] (building a
+/// model draws initial weights before the checkpoint overwrites them) and the trainer hold
+/// this lock over each seeded section, and any other code that seeds or draws while such a
+/// section may run in another thread (tests building models in parallel) must hold it as
+/// well. The lock is re-entrant within a thread: a section that already holds it (the trainer
+/// seeding, then loading a model whose new head draws from that seed) may call [`load`].
+pub fn torch_rng_lock() -> TorchRngGuard {
     static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if RNG_HELD.with(|h| h.get()) {
+        return TorchRngGuard { guard: None };
+    }
     // A panic under the lock leaves no state to repair: every holder reseeds before drawing.
-    TORCH_RNG
+    let guard = TORCH_RNG
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    RNG_HELD.with(|h| h.set(true));
+    TorchRngGuard { guard: Some(guard) }
+}
+
+thread_local! {
+    /// Whether this thread holds [`torch_rng_lock`].
+    static RNG_HELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Held use of libtorch's generator (see [`torch_rng_lock`]); released on drop by the
+/// outermost guard of the thread.
+pub struct TorchRngGuard {
+    guard: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+impl Drop for TorchRngGuard {
+    fn drop(&mut self) {
+        if self.guard.take().is_some() {
+            RNG_HELD.with(|h| h.set(false));
+        }
+    }
 }

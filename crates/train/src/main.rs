@@ -48,7 +48,7 @@ struct Cli {
     /// auto, cpu or cuda.
     #[arg(long)]
     device: Option<String>,
-    /// fp32 or bf16 (CUDA only).
+    /// fp32, or bf16 (autocast of the forward pass; meant for CUDA).
     #[arg(long)]
     precision: Option<String>,
     /// CPU threads of libtorch.

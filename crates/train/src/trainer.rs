@@ -312,14 +312,6 @@ pub fn train(
         tch::set_num_threads(n as i32);
     }
     let device = select_device(params.device)?;
-    if params.precision == Precision::Bf16 {
-        // tch's autocast switches CUDA autocast on with its default dtype, fp16; bf16 needs
-        // the dtype set through libtorch's C++ API, which this build does not bind yet.
-        return Err(TrainError::Param {
-            key: "precision".into(),
-            message: "bf16 autocast is not available in this build (tch enables fp16 autocast only); use fp32".into(),
-        });
-    }
     let weights = class_weights(params, data)?;
     let weights_t = weights.as_ref().map(|w| {
         Tensor::from_slice(&w.iter().map(|&x| x as f32).collect::<Vec<_>>()).to_device(device)
@@ -527,8 +519,14 @@ pub fn train(
                 }
                 let outcome =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<f64> {
-                        let out = model.forward_t(&batch.inputs, true)?;
-                        let loss = loss_sum(&out.logits, &batch, task, weights_t.as_ref()) / denom;
+                        // bf16: the forward pass under autocast (weights, gradients and
+                        // optimizer state stay fp32); the loss is taken in fp32.
+                        let loss = {
+                            let _autocast = (params.precision == Precision::Bf16)
+                                .then(|| bert::Autocast::enter(device, Kind::BFloat16));
+                            let out = model.forward_t(&batch.inputs, true)?;
+                            loss_sum(&out.logits, &batch, task, weights_t.as_ref()) / denom
+                        };
                         let value = loss
                             .f_double_value(&[])
                             .map_err(TrainError::torch("reading the loss"))?;

@@ -189,6 +189,48 @@ fn accumulation_equals_one_big_batch() {
     assert!(different > 1e-4, "the comparison cannot fail: {different}");
 }
 
+/// `precision = "bf16"` runs the forward pass under autocast (here the CPU's): the weights move
+/// as in fp32 but not bit for bit, and the checkpoint stays fp32.
+#[test]
+fn bf16_autocast_trains_close_to_fp32() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let fp32 = TrainParams {
+        max_steps: Some(3),
+        dropout: Some(0.0),
+        adam_epsilon: 1e-3,
+        eval_every: EvalEvery::Never,
+        ..small_params()
+    };
+    let bf16 = TrainParams {
+        precision: train::Precision::Bf16,
+        ..fp32.clone()
+    };
+    for (name, p) in [("fp32", &fp32), ("bf16", &bf16)] {
+        train(&data, p, &paths(root.path(), &model, name), &no_opts()).unwrap();
+    }
+    let w = |run: &str| {
+        let file = root
+            .path()
+            .join(run)
+            .join("checkpoints/last/model.safetensors");
+        for (name, t) in tch::Tensor::read_safetensors(&file).unwrap() {
+            assert_eq!(t.kind(), tch::Kind::Float, "{run}: {name}");
+        }
+        tensors(&file)
+    };
+    let start = tensors(&model.join("model.safetensors"));
+    let moved = max_diff(&start, &w("fp32"));
+    let apart = max_diff(&w("fp32"), &w("bf16"));
+    eprintln!("bf16 vs fp32 {apart}, fp32 moved {moved}");
+    assert!(apart > 0.0, "bf16 changed nothing: autocast is off");
+    assert!(
+        apart < moved / 4.0,
+        "bf16 weights {apart} from fp32's, fp32 moved {moved}"
+    );
+}
+
 /// Training learns the synthetic task, writes history and both checkpoints, and the dev
 /// score in the history is the one the best checkpoint was chosen by.
 #[test]

@@ -72,9 +72,12 @@ fn saved_directory_reloads_identically_with_hf_names() {
         let mut config = BertConfig::tiny(100, 32, 2);
         config.set_labels(&labels);
         config.max_position_embeddings = 64;
-        tch::manual_seed(11);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let model = BertClassifier::new(&vs.root(), &config, task);
+        let (model, vs) = {
+            let _rng = bert::torch_rng_lock();
+            tch::manual_seed(11);
+            let vs = nn::VarStore::new(Device::Cpu);
+            (BertClassifier::new(&vs.root(), &config, task), vs)
+        };
         let logits = tch::no_grad(|| model.forward_t(&batch, false))
             .unwrap()
             .logits;
@@ -313,4 +316,40 @@ fn half_precision_checkpoint_loads_as_fp32() {
         diff > 0.0 && diff < 1e-2,
         "fp16 checkpoint: max abs difference {diff:e}"
     );
+}
+
+/// Loading a model draws initial weights from libtorch's global generator before the
+/// checkpoint overwrites them. A load in another thread must wait while a seeded section
+/// holds `torch_rng_lock` (it once shifted a concurrent `write_tiny_random`'s draws, a flaky
+/// evaluate test), and a load inside such a section on the same thread must not deadlock.
+#[test]
+fn loading_waits_for_a_seeded_section_and_nests_inside_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vocab_dir = tmp.path().join("vocab");
+    std::fs::create_dir_all(&vocab_dir).unwrap();
+    std::fs::write(vocab_dir.join("vocab.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\n").unwrap();
+    let labels: Vec<String> = vec!["bad".into(), "good".into()];
+    let dir = tmp.path().join("model");
+    write_tiny_random(&dir, &vocab_dir, TaskKind::Sequence, &labels, 3).unwrap();
+    let expected = {
+        let _rng = bert::torch_rng_lock();
+        tch::manual_seed(5);
+        Tensor::rand([64], (tch::Kind::Float, Device::Cpu))
+    };
+    let rng = bert::torch_rng_lock();
+    tch::manual_seed(5);
+    let loader = {
+        let dir = dir.clone();
+        std::thread::spawn(move || load(&dir, TaskKind::Sequence, &[], Device::Cpu).unwrap())
+    };
+    // Without the lock the loader's initial draws would land here, between seed and draw.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let drawn = Tensor::rand([64], (tch::Kind::Float, Device::Cpu));
+    assert_eq!(max_abs_diff(&drawn, &expected), 0.0);
+    // Re-entrant on this thread: a load inside the section neither deadlocks nor releases it.
+    let nested = load(&dir, TaskKind::Sequence, &[], Device::Cpu);
+    assert!(nested.is_ok());
+    assert!(!loader.is_finished(), "the nested load released the lock");
+    drop(rng);
+    loader.join().unwrap();
 }

@@ -32,6 +32,7 @@ pub fn read_tensors(path: &Path) -> HashMap<String, Tensor> {
             let kind = match view.dtype() {
                 Dtype::F32 => Kind::Float,
                 Dtype::I64 => Kind::Int64,
+                Dtype::BF16 => Kind::BFloat16,
                 other => panic!("{name}: unexpected dtype {other:?}"),
             };
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
