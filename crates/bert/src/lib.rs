@@ -37,6 +37,7 @@ mod init;
 pub mod layer;
 pub mod model;
 pub mod tiny;
+pub mod torch_ext;
 
 pub use autocast::Autocast;
 pub use checkpoint::{ConfigOverrides, LoadReport, load, load_encoder, load_with, save};

@@ -2,8 +2,10 @@
 //!
 //! AdamW is written here rather than taken from `tch::nn::Optimizer` because a resumable run
 //! must save and restore the optimizer moments, which libtorch's C++ optimizer behind tch
-//! does not expose. The update is PyTorch's `torch.optim.AdamW` (decoupled weight decay
-//! applied before the Adam step, bias-corrected moments, `eps` added after the square root).
+//! does not expose. The update is PyTorch's `torch.optim.AdamW(fused=True)`: libtorch's fused
+//! kernel (`_fused_adamw_`, CPU and CUDA) called once per parameter group, and the clipping is
+//! `clip_grad_norm_`'s multi-tensor path (`_foreach_norm`, `_foreach_mul_`), so a step costs a
+//! few kernel launches rather than a dozen per parameter (which bounds a GPU step).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,6 +51,8 @@ pub struct AdamW {
     config: AdamWConfig,
     /// Optimizer steps taken (the bias-correction exponent).
     pub steps: u64,
+    /// `steps` as the fused kernel reads it (a 0-d float tensor on the parameters' device).
+    step_tensor: Option<Tensor>,
 }
 
 impl AdamW {
@@ -70,6 +74,7 @@ impl AdamW {
             slots,
             config,
             steps: 0,
+            step_tensor: None,
         }
     }
 
@@ -82,52 +87,50 @@ impl AdamW {
         )
     }
 
-    /// Clears every gradient.
-    pub fn zero_grad(&mut self) {
-        for s in &mut self.slots {
-            let mut g = s.param.grad();
-            if g.defined() {
-                let _ = g.detach_().zero_();
-            }
-        }
+    /// Drops every gradient (`zero_grad(set_to_none=True)`, PyTorch's default): the next
+    /// backward pass allocates them, so nothing is cleared or launched here.
+    pub fn zero_grad(&mut self) -> Result<()> {
+        let params: Vec<&Tensor> = self.slots.iter().map(|s| &s.param).collect();
+        Ok(bert::torch_ext::grads_to_none(&params)?)
+    }
+
+    /// The gradients that exist (autograd leaves a parameter without one when it took no
+    /// part in the loss), with their slots' indices.
+    fn grads(&self) -> Vec<(usize, Tensor)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.param.grad()))
+            .filter(|(_, g)| g.defined())
+            .collect()
     }
 
     /// The global L2 norm of all gradients (as if concatenated); scales them to `max_norm`
     /// when above it (`torch.nn.utils.clip_grad_norm_`, with its 1e-6). `max_norm` 0 only
     /// measures. Returns the norm before clipping.
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> Result<f64> {
+        let grads = self.grads();
+        if grads.is_empty() {
+            return Ok(0.0);
+        }
+        let refs: Vec<&Tensor> = grads.iter().map(|(_, g)| g).collect();
         tch::no_grad(|| {
-            let norms: Vec<Tensor> = self
-                .slots
-                .iter()
-                .map(|s| s.param.grad())
-                .filter(Tensor::defined)
-                .map(|g| g.to_kind(Kind::Float).norm())
-                .collect();
-            if norms.is_empty() {
-                return Ok(0.0);
-            }
-            let total = Tensor::stack(&norms, 0)
-                .norm()
+            let total = bert::torch_ext::total_norm(&refs)?
                 .f_double_value(&[])
                 .map_err(TrainError::torch("gradient norm"))?;
             if max_norm > 0.0 && total.is_finite() {
                 let coef = max_norm / (total + 1e-6);
                 if coef < 1.0 {
-                    for s in &self.slots {
-                        let mut g = s.param.grad();
-                        if g.defined() {
-                            let _ = g.g_mul_scalar_(coef);
-                        }
-                    }
+                    bert::torch_ext::scale_(&refs, coef)?;
                 }
             }
             Ok(total)
         })
     }
 
-    /// One AdamW step at learning rate `lr` with the current gradients.
-    pub fn step(&mut self, lr: f64) {
+    /// One AdamW step at learning rate `lr` with the current gradients; parameters without a
+    /// gradient are left alone, as PyTorch does.
+    pub fn step(&mut self, lr: f64) -> Result<()> {
         self.steps += 1;
         let AdamWConfig {
             beta1,
@@ -135,31 +138,46 @@ impl AdamW {
             eps,
             weight_decay,
         } = self.config;
-        let t = self.steps as i32;
-        let bias1 = 1.0 - beta1.powi(t);
-        let bias2_sqrt = (1.0 - beta2.powi(t)).sqrt();
-        let step_size = lr / bias1;
+        let grads = self.grads();
+        let Some((first, _)) = grads.first() else {
+            return Ok(());
+        };
+        // The fused kernel reads the step count (for bias correction) from a float tensor on
+        // the parameters' device; one, shared by every parameter, refilled each step.
+        let device = self.slots[*first].param.device();
+        let step = match &mut self.step_tensor {
+            Some(t) if t.device() == device => t,
+            slot => slot.insert(Tensor::zeros([], (Kind::Float, device))),
+        };
+        let _ = step.fill_(self.steps as f64);
         tch::no_grad(|| {
-            for s in &mut self.slots {
-                let grad = s.param.grad();
-                if !grad.defined() {
+            for decay in [true, false] {
+                let group: Vec<(&Slot, &Tensor)> = grads
+                    .iter()
+                    .map(|(i, g)| (&self.slots[*i], g))
+                    .filter(|(s, _)| s.decay == decay)
+                    .collect();
+                if group.is_empty() {
                     continue;
                 }
-                if s.decay && weight_decay != 0.0 {
-                    let _ = s.param.g_mul_scalar_(1.0 - lr * weight_decay);
-                }
-                let _ = s.exp_avg.lerp_(&grad, 1.0 - beta1);
-                let _ = s.exp_avg_sq.g_mul_scalar_(beta2);
-                let _ = s.exp_avg_sq.addcmul_(&(&grad * (1.0 - beta2)), &grad);
-                let denom = s
-                    .exp_avg_sq
-                    .sqrt()
-                    .g_div_scalar_(bias2_sqrt)
-                    .g_add_scalar_(eps);
-                let update = (&s.exp_avg / &denom).g_mul_scalar_(-step_size);
-                let _ = s.param.g_add_(&update);
+                let params: Vec<&Tensor> = group.iter().map(|(s, _)| &s.param).collect();
+                let grads: Vec<&Tensor> = group.iter().map(|(_, g)| *g).collect();
+                let exp_avgs: Vec<&Tensor> = group.iter().map(|(s, _)| &s.exp_avg).collect();
+                let exp_avg_sqs: Vec<&Tensor> = group.iter().map(|(s, _)| &s.exp_avg_sq).collect();
+                bert::torch_ext::fused_adamw_(
+                    &params,
+                    &grads,
+                    &exp_avgs,
+                    &exp_avg_sqs,
+                    step,
+                    lr,
+                    (beta1, beta2),
+                    if decay { weight_decay } else { 0.0 },
+                    eps,
+                )?;
             }
-        });
+            Ok(())
+        })
     }
 
     /// Saves the moments (`exp_avg.<name>`, `exp_avg_sq.<name>`) as safetensors.
@@ -309,13 +327,77 @@ mod tests {
         let mut opt = AdamW::new([("w".to_string(), p.shallow_clone())], config);
         let expected = [[0.85f32, -2.0], [0.844_110_37, -1.982_146_5]];
         for (grad, want) in [[0.5f32, 0.25], [-1.0, 2.0]].iter().zip(expected) {
-            opt.zero_grad();
+            opt.zero_grad().unwrap();
             (&p * Tensor::from_slice(grad)).sum(Kind::Float).backward();
-            opt.step(0.1);
+            opt.step(0.1).unwrap();
             let got = Vec::<f32>::try_from(&p.detach()).unwrap();
             for (a, b) in got.iter().zip(want) {
                 assert!((a - b).abs() < 1e-6, "{got:?} vs {want:?}");
             }
         }
+    }
+
+    /// `clip_grad_norm_`: the norm of all gradients together, scaled to `max_norm` only
+    /// when above it.
+    #[test]
+    fn clipping_scales_all_gradients_by_the_global_norm() {
+        let a = Tensor::from_slice(&[1.0f32, 1.0]).set_requires_grad(true);
+        let b = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let config = AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
+        let mut opt = AdamW::new(
+            [
+                ("a".to_string(), a.shallow_clone()),
+                ("b".to_string(), b.shallow_clone()),
+            ],
+            config,
+        );
+        let backward = || {
+            let loss = (&a * Tensor::from_slice(&[3.0f32, 4.0])).sum(Kind::Float)
+                + (&b * Tensor::from_slice(&[12.0f32])).sum(Kind::Float);
+            loss.backward();
+        };
+        backward();
+        assert!((opt.clip_grad_norm(0.0).unwrap() - 13.0).abs() < 1e-5);
+        assert_eq!(Vec::<f32>::try_from(&a.grad()).unwrap(), [3.0, 4.0]);
+        assert!((opt.clip_grad_norm(26.0).unwrap() - 13.0).abs() < 1e-5);
+        assert_eq!(Vec::<f32>::try_from(&b.grad()).unwrap(), [12.0]);
+        assert!((opt.clip_grad_norm(1.0).unwrap() - 13.0).abs() < 1e-5);
+        let scaled = Vec::<f32>::try_from(&a.grad()).unwrap();
+        let want = [3.0 / (13.0 + 1e-6), 4.0 / (13.0 + 1e-6)];
+        assert!((scaled[0] - want[0]).abs() < 1e-6 && (scaled[1] - want[1]).abs() < 1e-6);
+        // set_to_none: no gradient at all until the next backward pass.
+        opt.zero_grad().unwrap();
+        assert!(!a.grad().defined() && !b.grad().defined());
+        assert_eq!(opt.clip_grad_norm(1.0).unwrap(), 0.0);
+    }
+
+    /// A parameter that took no part in the loss has no gradient: PyTorch leaves it (and its
+    /// moments) alone, weight decay included.
+    #[test]
+    fn parameters_without_gradients_are_left_alone() {
+        let used = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let unused = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let config = AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.5,
+        };
+        let mut opt = AdamW::new(
+            [
+                ("used.weight".to_string(), used.shallow_clone()),
+                ("unused.weight".to_string(), unused.shallow_clone()),
+            ],
+            config,
+        );
+        (&used * 2.0).sum(Kind::Float).backward();
+        opt.step(0.1).unwrap();
+        assert!(Vec::<f32>::try_from(&used.detach()).unwrap()[0] < 1.0);
+        assert_eq!(Vec::<f32>::try_from(&unused.detach()).unwrap(), [1.0]);
     }
 }

@@ -569,7 +569,7 @@ pub fn train(
             let grad_norm = opt.clip_grad_norm(params.max_grad_norm)?;
             if !grad_norm.is_finite() {
                 bar.abandon();
-                opt.zero_grad();
+                opt.zero_grad()?;
                 let kept =
                     keep_good_checkpoint(&model, &vs, &opt, &state, &history, paths, &checkpoints)?;
                 return Err(TrainError::NonFinite {
@@ -579,8 +579,8 @@ pub fn train(
                     kept,
                 });
             }
-            opt.step(lr);
-            opt.zero_grad();
+            opt.step(lr)?;
+            opt.zero_grad()?;
             state.global_step += 1;
             state.group += 1;
             state.tokens += step_tokens as u64;
