@@ -312,18 +312,23 @@ mod tests {
         assert!(decays("classifier.weight"));
     }
 
+    /// PyTorch's default betas and epsilon.
+    fn adamw_config(weight_decay: f64) -> AdamWConfig {
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+        }
+    }
+
     /// Reference values from PyTorch (`scripts/fixtures/train/adamw.py` prints them):
     /// `torch.optim.AdamW([p], lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.5)`
     /// on p = [1, -2], two steps with gradients [0.5, 0.25] then [-1, 2].
     #[test]
     fn adamw_matches_torch() {
         let p = Tensor::from_slice(&[1.0f32, -2.0]).set_requires_grad(true);
-        let config = AdamWConfig {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.5,
-        };
+        let config = adamw_config(0.5);
         let mut opt = AdamW::new([("w".to_string(), p.shallow_clone())], config);
         let expected = [[0.85f32, -2.0], [0.844_110_37, -1.982_146_5]];
         for (grad, want) in [[0.5f32, 0.25], [-1.0, 2.0]].iter().zip(expected) {
@@ -343,12 +348,7 @@ mod tests {
     fn clipping_scales_all_gradients_by_the_global_norm() {
         let a = Tensor::from_slice(&[1.0f32, 1.0]).set_requires_grad(true);
         let b = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
-        let config = AdamWConfig {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        };
+        let config = adamw_config(0.0);
         let mut opt = AdamW::new(
             [
                 ("a".to_string(), a.shallow_clone()),
@@ -382,12 +382,7 @@ mod tests {
     fn parameters_without_gradients_are_left_alone() {
         let used = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
         let unused = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
-        let config = AdamWConfig {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.5,
-        };
+        let config = adamw_config(0.5);
         let mut opt = AdamW::new(
             [
                 ("used.weight".to_string(), used.shallow_clone()),
