@@ -464,6 +464,26 @@ impl CostMatrix {
         Ok(())
     }
 
+    /// The label of least expected cost for one example: the `k` minimising
+    /// `sum_j probs[j] * cost(labels[j], labels[k])` (the Bayes decision under the model's
+    /// probabilities; `probs` follow `labels`). Ties go to the earlier label.
+    pub fn least_expected_cost(&self, labels: &[String], probs: &[f32]) -> usize {
+        let expected = |k: usize| -> f64 {
+            labels
+                .iter()
+                .zip(probs)
+                .map(|(gold, &p)| f64::from(p) * self.cost(gold, &labels[k]))
+                .sum()
+        };
+        (0..labels.len()).fold(0, |best, k| {
+            if expected(k) < expected(best) {
+                k
+            } else {
+                best
+            }
+        })
+    }
+
     /// Total and mean cost of predictions.
     pub fn evaluate<S: AsRef<str>>(&self, y_true: &[S], y_pred: &[S]) -> Result<CostSummary> {
         resolve_labels(y_true, y_pred, None)?;

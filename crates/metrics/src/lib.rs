@@ -27,4 +27,4 @@ pub use entity::{EntityReport, Mode, entity_report, token_accuracy};
 pub use error::{MetricsError, Result};
 pub use predictions::{PredictionRow, Predictions, Sentence};
 pub use report::{Prfs, ZeroDivision};
-pub use summary::{SplitMetrics, Summary, SummaryOptions, summarize};
+pub use summary::{MinCostDecision, SplitMetrics, Summary, SummaryOptions, summarize};
