@@ -142,6 +142,19 @@ fn resume_with_another_recipe_is_refused() {
     assert!(err.contains("another recipe"), "{err}");
 }
 
+/// Three steps without dropout or evaluation, for comparing the weights of two runs.
+fn three_comparable_steps() -> TrainParams {
+    TrainParams {
+        max_steps: Some(3),
+        dropout: Some(0.0),
+        // Adam divides by the root of the second moment: a large epsilon keeps it from
+        // blowing float-summation noise in near-zero gradients up to full-size updates.
+        adam_epsilon: 1e-3,
+        eval_every: EvalEvery::Never,
+        ..small_params()
+    }
+}
+
 /// The token loss is normalised by the labelled tokens of the whole accumulated batch: two
 /// micro-batches of 4 accumulated give the same update as one batch of 8.
 #[test]
@@ -150,14 +163,8 @@ fn accumulation_equals_one_big_batch() {
     let data = token_data();
     let model = tiny_model(root.path(), &data.labels, 3);
     let base = TrainParams {
-        max_steps: Some(3),
-        dropout: Some(0.0),
-        // Adam divides by the root of the second moment: a large epsilon keeps it from
-        // blowing float-summation noise in near-zero gradients up to full-size updates.
-        adam_epsilon: 1e-3,
         group_by_length: false,
-        eval_every: EvalEvery::Never,
-        ..small_params()
+        ..three_comparable_steps()
     };
     let big = TrainParams {
         batch_size: 8,
@@ -196,13 +203,7 @@ fn bf16_autocast_trains_close_to_fp32() {
     let root = tempfile::tempdir().unwrap();
     let data = token_data();
     let model = tiny_model(root.path(), &data.labels, 3);
-    let fp32 = TrainParams {
-        max_steps: Some(3),
-        dropout: Some(0.0),
-        adam_epsilon: 1e-3,
-        eval_every: EvalEvery::Never,
-        ..small_params()
-    };
+    let fp32 = three_comparable_steps();
     let bf16 = TrainParams {
         precision: train::Precision::Bf16,
         ..fp32.clone()
