@@ -312,14 +312,20 @@ mod tests {
         assert!(decays("classifier.weight"));
     }
 
-    /// PyTorch's default betas and epsilon.
-    fn adamw_config(weight_decay: f64) -> AdamWConfig {
-        AdamWConfig {
+    /// AdamW with PyTorch's default betas and epsilon over named leaf tensors.
+    fn optimizer(params: &[(&str, &Tensor)], weight_decay: f64) -> AdamW {
+        let config = AdamWConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             weight_decay,
-        }
+        };
+        AdamW::new(
+            params
+                .iter()
+                .map(|(name, t)| (name.to_string(), t.shallow_clone())),
+            config,
+        )
     }
 
     /// Reference values from PyTorch (`scripts/fixtures/train/adamw.py` prints them):
@@ -328,8 +334,7 @@ mod tests {
     #[test]
     fn adamw_matches_torch() {
         let p = Tensor::from_slice(&[1.0f32, -2.0]).set_requires_grad(true);
-        let config = adamw_config(0.5);
-        let mut opt = AdamW::new([("w".to_string(), p.shallow_clone())], config);
+        let mut opt = optimizer(&[("w", &p)], 0.5);
         let expected = [[0.85f32, -2.0], [0.844_110_37, -1.982_146_5]];
         for (grad, want) in [[0.5f32, 0.25], [-1.0, 2.0]].iter().zip(expected) {
             opt.zero_grad().unwrap();
@@ -348,20 +353,10 @@ mod tests {
     fn clipping_scales_all_gradients_by_the_global_norm() {
         let a = Tensor::from_slice(&[1.0f32, 1.0]).set_requires_grad(true);
         let b = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
-        let config = adamw_config(0.0);
-        let mut opt = AdamW::new(
-            [
-                ("a".to_string(), a.shallow_clone()),
-                ("b".to_string(), b.shallow_clone()),
-            ],
-            config,
-        );
-        let backward = || {
-            let loss = (&a * Tensor::from_slice(&[3.0f32, 4.0])).sum(Kind::Float)
-                + (&b * Tensor::from_slice(&[12.0f32])).sum(Kind::Float);
-            loss.backward();
-        };
-        backward();
+        let mut opt = optimizer(&[("a", &a), ("b", &b)], 0.0);
+        let loss = (&a * Tensor::from_slice(&[3.0f32, 4.0])).sum(Kind::Float)
+            + (&b * Tensor::from_slice(&[12.0f32])).sum(Kind::Float);
+        loss.backward();
         assert!((opt.clip_grad_norm(0.0).unwrap() - 13.0).abs() < 1e-5);
         assert_eq!(Vec::<f32>::try_from(&a.grad()).unwrap(), [3.0, 4.0]);
         assert!((opt.clip_grad_norm(26.0).unwrap() - 13.0).abs() < 1e-5);
@@ -382,14 +377,7 @@ mod tests {
     fn parameters_without_gradients_are_left_alone() {
         let used = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
         let unused = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
-        let config = adamw_config(0.5);
-        let mut opt = AdamW::new(
-            [
-                ("used.weight".to_string(), used.shallow_clone()),
-                ("unused.weight".to_string(), unused.shallow_clone()),
-            ],
-            config,
-        );
+        let mut opt = optimizer(&[("used.weight", &used), ("unused.weight", &unused)], 0.5);
         (&used * 2.0).sum(Kind::Float).backward();
         opt.step(0.1).unwrap();
         assert!(Vec::<f32>::try_from(&used.detach()).unwrap()[0] < 1.0);

@@ -55,7 +55,7 @@ fn autocast_to_fp32_is_refused() {
 
 /// The tiny token classifier under CPU bf16 autocast against `transformers` under
 /// `torch.autocast("cpu", dtype=torch.bfloat16)` on the same weights and inputs
-/// (`scripts/fixtures/bert/make_autocast_fixture.py`): the same ops are cast, so the
+/// (`scripts/fixtures/bert/autocast_fixture.py`): the same ops are cast, so the
 /// logits agree far more closely than either does with fp32.
 #[test]
 fn bf16_logits_match_transformers_under_autocast() {
