@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-CONLL=../shared/data/wnut17/wnut17train.conll
+CONLL=data/wnut17/wnut17train.conll
 MODEL=models/all-MiniLM-L6-v2
 MIN_WORDS=${MIN_WORDS:-1000000}
 ROUNDS=${ROUNDS:-3}

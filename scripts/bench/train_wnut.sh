@@ -15,12 +15,12 @@ EPOCHS=${1:-3}
 MAX_STEPS=${2:-}
 THREADS=${3:-$(nproc)}
 MODEL=models/all-MiniLM-L6-v2
-DATA=../shared/data/wnut17
+DATA=data/wnut17
 PY=.venv/bin/python
 BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}
 ART=${ART:-/tmp/train-bench-artifacts}
 [[ -f $MODEL/model.safetensors ]] || { echo "missing $MODEL: run make setup" >&2; exit 1; }
-[[ -d $DATA ]] || { echo "missing $DATA (../shared/data)" >&2; exit 1; }
+[[ -d $DATA ]] || { echo "missing $DATA (data/wnut17 in the project)" >&2; exit 1; }
 
 ing=$("$BIN_DIR/ingest" --artifacts "$ART" --pipeline wnut --format conll --task token \
   --train "$DATA/wnut17train.conll" --dev "$DATA/emerging.dev.conll" \

@@ -1,17 +1,23 @@
-"""HF `Trainer` peer of the train stage for sequence classification (German Credit).
+"""HF `Trainer` peer of the train stage for sequence classification.
 
-Reads the *same* rendered text and the *same* seeded split as our pipeline: the train, dev and
-test Parquet files of an ingest artifact (`artifacts/credit-risk/ingest/<fingerprint>/`,
-written by `cargo run -p pipeline -- run pipelines/credit-risk.toml`). Same recipe as
-pipelines/credit-risk.toml: AdamW lr 5e-5, batch 16, 3 epochs, linear schedule with warmup
-ratio 0.1, weight decay 0.01, max_length 256 (truncation), balanced class weights
-(n / (k * count), scikit-learn's rule, on the train split), fp32 CPU, final model.
+Reads the *same* examples as our pipeline: the train, dev and test Parquet files of an ingest
+artifact (`--data`, default the latest `artifacts/credit-risk/ingest/<fingerprint>/`), or, with
+`--files TRAIN DEV TEST`, JSONL files of `{"text", "label"}` lines (data/clinc150/*.jsonl).
 
-Prints one JSON line with test accuracy, macro F1, ROC-AUC (positive class "bad"), the
-cost-weighted error per example (bad predicted good costs 5, good predicted bad 1, as the
-pipeline's cost_matrix), the same on dev, steps, train seconds and non-pad tokens/s.
+Defaults are the recipe of pipelines/credit-risk.toml: AdamW lr 5e-5, batch 16, 3 epochs,
+linear schedule with warmup ratio 0.1, weight decay 0.01, max_length 256 (truncation), balanced
+class weights (n / (k * count), scikit-learn's rule, on the train split), fp32 CPU, final model.
+`--sampler random` is HF's default training order; `--sampler group` sets `group_by_length`.
 
-Usage: python scripts/peers/train_hf_seq.py [--data DIR] [--seed 42] [--threads N]
+Prints one JSON line with test and dev accuracy and macro F1 and, for German Credit (labels
+good/bad), ROC-AUC (positive class "bad") and the cost-weighted error per example (bad
+predicted good costs 5, good predicted bad 1, as the pipeline's cost_matrix); steps, the loss
+every 50 steps, train seconds and non-pad tokens/s. Predictions are scored against the
+`label_ids` that `Trainer.predict` returns (a length-grouped eval sampler reorders them).
+
+Usage: python scripts/peers/train_hf_seq.py [--data DIR | --files TRAIN DEV TEST] [--seed 42]
+       [--threads N] [--batch 16] [--max-length 256] [--class-weights balanced|none]
+       [--sampler random|group]
 Benchmarks only: never used at product run time. Needs pyarrow (scripts/peers/requirements.txt).
 """
 
@@ -52,6 +58,17 @@ def read_split(data, split):
     return t.to_pydict()
 
 
+def read_jsonl(path):
+    rows = {"text": [], "label": []}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                rows["text"].append(row["text"])
+                rows["label"].append(row["label"])
+    return rows
+
+
 class WeightedTrainer(Trainer):
     """Cross-entropy with class weights, as our `class_weights = "balanced"`."""
 
@@ -69,23 +86,31 @@ class WeightedTrainer(Trainer):
 def scores(labels, gold, logits):
     probs = torch.softmax(torch.tensor(logits, dtype=torch.float64), dim=-1).numpy()
     pred = [labels[int(i)] for i in probs.argmax(-1)]
-    pos = labels.index(POSITIVE)
-    cost = sum(COST.get((g, p), 0.0) for g, p in zip(gold, pred))
-    return {
+    out = {
         "examples": len(gold),
         "accuracy": accuracy_score(gold, pred),
         "macro_f1": f1_score(gold, pred, average="macro"),
-        "roc_auc": roc_auc_score([g == POSITIVE for g in gold], probs[:, pos]),
-        "cost_per_example": cost / len(gold),
-        # rows gold, columns predicted, both in label order
-        "confusion": [[sum(g == a and p == b for g, p in zip(gold, pred)) for b in labels]
-                      for a in labels],
     }
+    if sorted(labels) == ["bad", "good"]:
+        pos = labels.index(POSITIVE)
+        cost = sum(COST.get((g, p), 0.0) for g, p in zip(gold, pred))
+        out["roc_auc"] = roc_auc_score([g == POSITIVE for g in gold], probs[:, pos])
+        out["cost_per_example"] = cost / len(gold)
+        # rows gold, columns predicted, both in label order
+        out["confusion"] = [[sum(g == a and p == b for g, p in zip(gold, pred)) for b in labels]
+                            for a in labels]
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", help="ingest artifact directory (default: latest credit-risk)")
+    ap.add_argument("--files", nargs=3, metavar=("TRAIN", "DEV", "TEST"),
+                    help="JSONL files of {text, label} lines instead of an ingest artifact")
+    ap.add_argument("--class-weights", choices=["balanced", "none"], default="balanced")
+    ap.add_argument("--sampler", choices=["random", "group"], default="random")
+    ap.add_argument("--warmup-ratio", type=float, default=0.1)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "all-MiniLM-L6-v2"))
     ap.add_argument("--epochs", type=float, default=3)
     ap.add_argument("--batch", type=int, default=16)
@@ -96,12 +121,18 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = args.data or latest_ingest("credit-risk")
-    train, dev, test = (read_split(data, s) for s in ("train", "dev", "test"))
+    if args.files:
+        data = os.path.dirname(os.path.abspath(args.files[0]))
+        train, dev, test = (read_jsonl(f) for f in args.files)
+    else:
+        data = args.data or latest_ingest("credit-risk")
+        train, dev, test = (read_split(data, s) for s in ("train", "dev", "test"))
     labels = sorted(set(train["label"]))
     label2id = {l: i for i, l in enumerate(labels)}
     counts = np.array([train["label"].count(l) for l in labels], dtype=np.float64)
-    weights = torch.tensor(len(train["label"]) / (len(labels) * counts), dtype=torch.float32)
+    weights = None
+    if args.class_weights == "balanced":
+        weights = torch.tensor(len(train["label"]) / (len(labels) * counts), dtype=torch.float32)
 
     set_seed(args.seed)
     tok = AutoTokenizer.from_pretrained(args.model)
@@ -122,12 +153,15 @@ def main():
     out = tempfile.mkdtemp(prefix="train_hf_seq_")
     targs = TrainingArguments(
         output_dir=out, learning_rate=args.lr, per_device_train_batch_size=args.batch,
-        per_device_eval_batch_size=32, num_train_epochs=args.epochs, warmup_ratio=0.1,
-        weight_decay=0.01, lr_scheduler_type="linear", seed=args.seed, eval_strategy="no",
+        per_device_eval_batch_size=32, num_train_epochs=args.epochs, warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay, group_by_length=args.sampler == "group", lr_scheduler_type="linear", seed=args.seed, eval_strategy="no",
         save_strategy="no", logging_steps=50, report_to=[], use_cpu=True,
         dataloader_num_workers=0, disable_tqdm=True)
-    trainer = WeightedTrainer(model=model, args=targs, train_dataset=Rows(train_rows),
-                              data_collator=DataCollatorWithPadding(tok), class_weights=weights)
+    common_args = dict(model=model, args=targs, train_dataset=Rows(train_rows),
+                       data_collator=DataCollatorWithPadding(tok))
+    # Without class weights, HF's own loss path (the model's mean cross-entropy).
+    trainer = (Trainer(**common_args) if weights is None
+               else WeightedTrainer(**common_args, class_weights=weights))
     t0 = time.time()
     result = trainer.train()
     seconds = time.time() - t0
@@ -137,13 +171,18 @@ def main():
     tokens = per_epoch * epochs_done
 
     out_scores = {}
-    for name, rows, split in (("dev", dev_rows, dev), ("test", test_rows, test)):
-        logits = trainer.predict(Rows(rows)).predictions
-        out_scores[name] = scores(labels, split["label"], logits)
+    for name, rows in (("dev", dev_rows), ("test", test_rows)):
+        pred = trainer.predict(Rows(rows))
+        gold = [labels[int(i)] for i in pred.label_ids]
+        out_scores[name] = scores(labels, gold, pred.predictions)
+    losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history
+              if "loss" in h]
     print(json.dumps({
         "peer": "hf-trainer", "task": "sequence", "data": os.path.relpath(data, ROOT),
         "transformers": __import__("transformers").__version__, "seed": args.seed,
-        "threads": torch.get_num_threads(), "class_weights": [round(float(w), 6) for w in weights],
+        "threads": torch.get_num_threads(), "sampler": args.sampler,
+        "class_weights": None if weights is None else [round(float(w), 6) for w in weights],
+        "losses": losses,
         "train_truncated": trunc, "steps": steps, "train_seconds": round(seconds, 2),
         "train_tokens": int(tokens), "tokens_per_s": round(tokens / seconds, 1), **out_scores,
     }))

@@ -1,7 +1,7 @@
 //! Benchmark: the baselines on WNUT-17 and on German Credit rendered to text.
 //!
 //! `cargo run --release -p baseline --example real_data -- [DATA_DIR] [OUT_DIR]`
-//! (defaults: `../shared/data`, `target/bench-baseline`). Prints a markdown table of test
+//! (defaults: the project's `data/`, `target/bench-baseline`). Prints a markdown table of test
 //! (and dev) scores and training times.
 //!
 //! Until the ingest stage's output is used here, this example builds ingest-shaped artifacts
@@ -181,9 +181,7 @@ fn main() -> anyhow::Result<()> {
     flowcore::logging::init(0, true);
     let args: Vec<String> = std::env::args().collect();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let data = args
-        .get(1)
-        .map_or_else(|| root.join("../shared/data"), PathBuf::from);
+    let data = args.get(1).map_or_else(|| root.join("data"), PathBuf::from);
     let out = args
         .get(2)
         .map_or_else(|| root.join("target/bench-baseline"), PathBuf::from);

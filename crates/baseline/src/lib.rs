@@ -46,14 +46,15 @@ pub fn argmax(values: &[f32]) -> usize {
     best
 }
 
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-pub(crate) fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {elapsed}")
-    {
-        bar.set_style(style);
-    }
+/// Progress on stderr: a bar on a terminal, a plain line every 30 s otherwise.
+pub(crate) fn progress(len: u64, what: &str) -> flowcore::progress::Progress {
+    let bar = flowcore::progress::Progress::new(
+        "baseline",
+        "step",
+        len,
+        "{msg} {bar:30} {pos}/{len} {elapsed}",
+        true,
+    );
     bar.set_message(what.to_string());
     bar
 }

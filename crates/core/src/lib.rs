@@ -10,11 +10,13 @@
 //! - [`schema`]: the file and column names that make up the contract between stages.
 //! - [`hash`]: content hashes and canonical JSON fingerprints.
 //! - [`logging`]: `tracing` set-up shared by every binary (stderr, `-v`/`-q`, `RUST_LOG`).
+//! - [`progress`]: progress of long loops: a bar on a terminal, a plain line every 30 s in a log.
 
 pub mod error;
 pub mod hash;
 pub mod logging;
 pub mod params;
+pub mod progress;
 pub mod schema;
 pub mod stage;
 pub mod store;

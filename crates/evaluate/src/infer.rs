@@ -17,8 +17,8 @@
 use std::collections::HashMap;
 
 use bert::{BertClassifier, Inputs};
+use flowcore::progress::Progress;
 use flowcore::{LabelMap, TaskKind};
-use indicatif::{ProgressBar, ProgressStyle};
 use metrics::{PredictionRow, Predictions};
 use tch::{Device, Kind, Tensor};
 use tokenize::{IGNORE, Window};
@@ -95,17 +95,14 @@ pub fn infer(
     Ok(outputs)
 }
 
-fn progress_bar(len: usize, enabled: bool) -> ProgressBar {
-    if !enabled || len < PROGRESS_MIN_WINDOWS {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("inference {bar:40} {pos}/{len} windows ({per_sec}, {eta})")
-    {
-        bar.set_style(style);
-    }
-    bar
+fn progress_bar(len: usize, enabled: bool) -> Progress {
+    Progress::new(
+        "inference",
+        "window",
+        len as u64,
+        "inference {bar:40} {pos}/{len} windows ({per_sec}, {eta})",
+        enabled && len >= PROGRESS_MIN_WINDOWS,
+    )
 }
 
 /// Probabilities of one batch, on the CPU, flattened row-major.

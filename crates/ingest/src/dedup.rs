@@ -23,7 +23,13 @@ pub struct DedupReport {
     pub duplicates_found: Vec<u64>,
     /// Examples in conflicting groups whose label lost (rejected unless de-duplication is off).
     pub conflicts_found: Vec<u64>,
+    /// Ids of the duplicates and losing conflict copies found but kept (pools where nothing
+    /// is applied), the first [`MAX_REPORTED_IDS`] per pool.
+    pub kept_ids: Vec<Vec<String>>,
 }
+
+/// How many example ids a report lists per pool or split.
+pub const MAX_REPORTED_IDS: usize = 20;
 
 fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> IngestError + use<> {
     let context = context.to_string();
@@ -34,9 +40,9 @@ fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> IngestError + use<> 
     }
 }
 
-/// Remove duplicates within each pool and resolve label conflicts by `policy`.
-/// With `apply = false` duplicates and conflicts are only counted; nothing is removed.
-pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: bool) -> Result<DedupReport> {
+/// Remove duplicates within each pool and resolve label conflicts by `policy`, in the pools
+/// where `apply[pool]` holds; elsewhere duplicates and conflicts are only counted.
+pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: &[bool]) -> Result<DedupReport> {
     let n_pools = out.pools.len();
     let mut report = DedupReport {
         duplicates: vec![0; n_pools],
@@ -44,6 +50,7 @@ pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: bool) -> Result
         conflict_rejects: vec![0; n_pools],
         duplicates_found: vec![0; n_pools],
         conflicts_found: vec![0; n_pools],
+        kept_ids: vec![Vec::new(); n_pools],
     };
     if out.examples.is_empty() {
         return Ok(report);
@@ -129,6 +136,7 @@ pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: bool) -> Result
     let mut seen_groups = HashSet::new();
     for i in 0..keep.len() {
         let pool = out.examples[i].pool;
+        let apply = apply.get(pool).copied().unwrap_or(false);
         let first_of_label = label_first[i] == i as u64;
         if n_labels[i] > 1 {
             if seen_groups.insert(group_first[i]) {
@@ -141,11 +149,14 @@ pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: bool) -> Result
                     if apply {
                         keep[i] = false;
                         report.duplicates[pool] += 1;
+                    } else {
+                        note_kept(&mut report.kept_ids[pool], &out.examples[i].id);
                     }
                 }
             } else {
                 report.conflicts_found[pool] += 1;
                 if !apply {
+                    note_kept(&mut report.kept_ids[pool], &out.examples[i].id);
                     continue;
                 }
                 keep[i] = false;
@@ -171,6 +182,8 @@ pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: bool) -> Result
             if apply {
                 keep[i] = false;
                 report.duplicates[pool] += 1;
+            } else {
+                note_kept(&mut report.kept_ids[pool], &out.examples[i].id);
             }
         }
     }
@@ -184,6 +197,39 @@ pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: bool) -> Result
         keep[i - 1]
     });
     Ok(report)
+}
+
+fn note_kept(ids: &mut Vec<String>, id: &str) {
+    if ids.len() < MAX_REPORTED_IDS {
+        ids.push(id.to_string());
+    }
+}
+
+/// Examples of `split` whose text also occurs in `train`: how many, and the first `max_ids`
+/// of their ids (reported for dev and test, never removed from them).
+pub fn overlap_with(
+    out: &Collected,
+    train: usize,
+    split: usize,
+    max_ids: usize,
+) -> (u64, Vec<String>) {
+    let train_texts: HashSet<String> = out
+        .examples
+        .iter()
+        .filter(|e| e.split == train)
+        .map(|e| e.text_key())
+        .collect();
+    let mut n = 0;
+    let mut ids = Vec::new();
+    for e in out.examples.iter().filter(|e| e.split == split) {
+        if train_texts.contains(&e.text_key()) {
+            n += 1;
+            if ids.len() < max_ids {
+                ids.push(e.id.clone());
+            }
+        }
+    }
+    (n, ids)
 }
 
 /// Texts of train that also occur in dev or test: how many, and (optionally) remove them

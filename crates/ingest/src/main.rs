@@ -162,6 +162,10 @@ struct Cli {
     /// Remove from train the texts that also occur in dev or test.
     #[arg(long, help_heading = "Cleaning")]
     remove_leakage: bool,
+    /// Also de-duplicate given dev and test files (by default they are scored as given and
+    /// their duplicates are only reported).
+    #[arg(long, help_heading = "Cleaning")]
+    clean_eval_splits: bool,
 }
 
 impl Cli {
@@ -240,6 +244,10 @@ impl Cli {
             self.conflict_policy.as_ref().map(|v| json!(v)),
         );
         set("remove_leakage", self.remove_leakage.then_some(json!(true)));
+        set(
+            "clean_eval_splits",
+            self.clean_eval_splits.then_some(json!(true)),
+        );
         if let (Some(pattern), Some(replacement)) =
             (&self.token_rewrite_pattern, &self.token_rewrite_replacement)
         {

@@ -240,8 +240,13 @@ pub struct IngestParams {
     pub strip_control: bool,
     /// Collapse runs of whitespace to one space (text is always trimmed).
     pub collapse_whitespace: bool,
-    /// Remove exact duplicates (after cleaning) within a split.
+    /// Remove exact duplicates (after cleaning) within train, and resolve its label conflicts
+    /// by `conflict_policy`. With one `file` split here, the whole file before splitting.
     pub dedup: bool,
+    /// Also de-duplicate and resolve conflicts inside given dev and test files. Off by default:
+    /// a benchmark's evaluation splits are scored exactly as given (comparable with published
+    /// numbers); their duplicates, conflicts and overlap with train are reported, not removed.
+    pub clean_eval_splits: bool,
     /// How duplicates with conflicting labels are resolved.
     pub conflict_policy: ConflictPolicy,
     /// Remove from train the examples whose text also occurs in dev or test.
@@ -285,6 +290,7 @@ impl Default for IngestParams {
             strip_control: true,
             collapse_whitespace: true,
             dedup: true,
+            clean_eval_splits: false,
             conflict_policy: ConflictPolicy::KeepMajority,
             remove_leakage: false,
         }

@@ -259,7 +259,15 @@ pub fn markdown(p: &Value) -> String {
     s += "\n## Cleaning\n\n";
     for (label, k) in [
         ("Exact duplicates removed", "duplicates"),
+        (
+            "Exact duplicates found (removed or not)",
+            "duplicates_found",
+        ),
         ("Label conflicts", "conflicts"),
+        (
+            "Duplicates and conflicting copies kept (evaluation splits are scored as given)",
+            "kept_duplicate_ids",
+        ),
         ("Leakage (train texts also in dev/test)", "leakage"),
         ("Tag repairs", "tag_repairs"),
         ("Rejects by reason", "rejects"),

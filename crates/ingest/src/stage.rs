@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
+use flowcore::progress::Progress;
 use flowcore::schema::{self, SPLITS};
 use flowcore::{
     Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome, TaskKind,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
 use serde_json::{Value, json};
 
@@ -77,11 +77,14 @@ pub struct Summary {
     pub rows: BTreeMap<String, u64>,
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} ({per_sec})") {
-        pb.set_style(style);
-    }
+fn bar(len: u64, what: &str) -> Progress {
+    let pb = Progress::new(
+        "ingest",
+        "example",
+        len,
+        "{msg} {bar:30} {pos}/{len} ({per_sec})",
+        true,
+    );
     pb.set_message(what.to_string());
     pb
 }
@@ -339,8 +342,15 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
         out.count("tokens_removed_by_cleaning", emptied_tokens);
     }
 
-    // 3. Duplicates and conflicts within each pool.
-    let report = dedup::dedup(&mut out, p.conflict_policy, p.dedup)?;
+    // 3. Duplicates and conflicts within each pool: cleaned in train (or in the one file that
+    // is split here), only counted in given dev and test files unless asked.
+    let apply: Vec<bool> = (0..out.pools.len())
+        .map(|pool| match &sources {
+            Sources::Seeded(_) => p.dedup,
+            Sources::PerSplit(_) => p.dedup && (pool == 0 || p.clean_eval_splits),
+        })
+        .collect();
+    let report = dedup::dedup(&mut out, p.conflict_policy, &apply)?;
 
     // 4. Seeded split.
     if matches!(sources, Sources::Seeded(_)) {
@@ -349,6 +359,10 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
 
     // 5. Leakage.
     let (leaked, removed) = dedup::leakage(&mut out, 0, &[1, 2], p.remove_leakage);
+    let in_train: Vec<(u64, Vec<String>)> = [1, 2]
+        .iter()
+        .map(|&s| dedup::overlap_with(&out, 0, s, dedup::MAX_REPORTED_IDS))
+        .collect();
 
     // 6. Label map.
     let labels = label_list(task, &out, p.labels.as_deref());
@@ -433,6 +447,15 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
+    let per_pool_ids = |v: &[Vec<String>]| -> Value {
+        out.pools
+            .iter()
+            .zip(v)
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(p, ids)| (p.clone(), json!(ids)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
     let mut metrics = json!({
         "task": task.to_string(),
         "accounting": accounting,
@@ -446,7 +469,16 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
             "losing_copies_found": per_pool(&report.conflicts_found),
             "policy": p.conflict_policy,
         },
-        "leakage": {"train_texts_in_dev_or_test": leaked, "removed": removed},
+        "leakage": {
+            "train_texts_in_dev_or_test": leaked,
+            "removed": removed,
+            "dev_in_train": in_train[0].0,
+            "test_in_train": in_train[1].0,
+            "dev_in_train_ids": in_train[0].1,
+            "test_in_train_ids": in_train[1].1,
+        },
+        "eval_splits_cleaned": p.clean_eval_splits,
+        "kept_duplicate_ids": per_pool_ids(&report.kept_ids),
         "labels": label_map.len(),
         "counters": out.counters,
     });

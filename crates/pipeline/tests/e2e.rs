@@ -79,7 +79,7 @@ fn demo(pipeline_file: &str, task: flowcore::TaskKind) {
 
 #[test]
 fn demo_ner_pipeline_runs_skips_and_reruns_only_evaluation() {
-    demo("pipelines/demo.toml", flowcore::TaskKind::Token);
+    demo("pipelines/demo-template.toml", flowcore::TaskKind::Token);
 }
 
 #[test]

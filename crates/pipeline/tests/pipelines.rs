@@ -2,7 +2,7 @@
 //! baseline, evaluate, reflect — with a tiny random-weight model and 2 training steps, so a
 //! pipeline a user reaches for first is known to parse, plan and run, not only the demo.
 //!
-//! The real data sets that ship in `../shared/data` (WNUT-17, Weibo NER, German Credit) are
+//! The real data sets that are vendored in `data/` (WNUT-17, Weibo NER, German Credit) are
 //! read from there. CoNLL-2003 and Financial PhraseBank are not redistributable, so their
 //! pipelines run on small files written here in exactly their formats: CoNLL-2003's four
 //! space-separated columns with IOB1 tags and `-DOCSTART-` lines, PhraseBank's
@@ -118,6 +118,33 @@ fn wnut17_pipeline_runs() {
 }
 
 #[test]
+fn demo_pipeline_runs_on_the_vendored_wnut17() {
+    let run = run_pipeline("demo", flowcore::TaskKind::Token, &[]);
+    let (_, rows) = run.ingest_counts();
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 3394, "dev": 1009, "test": 1287})
+    );
+}
+
+#[test]
+fn clinc150_pipeline_runs() {
+    let run = run_pipeline("clinc150", flowcore::TaskKind::Sequence, &[]);
+    let (total, rows) = run.ingest_counts();
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 15000, "dev": 3000, "test": 4500})
+    );
+    assert_eq!(total["rejected"], 0);
+    let labels = read_json(&run.stage("ingest").join("labels.json"));
+    assert_eq!(
+        labels["labels"].as_array().map(Vec::len),
+        Some(150),
+        "{labels}"
+    );
+}
+
+#[test]
 fn weibo_ner_pipeline_runs() {
     let run = run_pipeline("weibo-ner", flowcore::TaskKind::Token, &[]);
     let (_, rows) = run.ingest_counts();
@@ -213,6 +240,74 @@ fn conll2003_pipeline_runs_on_the_conll2003_format() {
     );
 }
 
+/// A benchmark's test file is scored exactly as given: duplicate sentences and a copy with
+/// other tags stay in test (and are reported), while train is still de-duplicated.
+#[test]
+fn conll2003_test_duplicates_are_all_scored_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |f: &str| tmp.path().join(f).display().to_string();
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    // train: 10 documents, then its first document again (4 duplicate sentences).
+    write_conll2003(&tmp.path().join("a"), 10, 0);
+    write_conll2003(&tmp.path().join("b"), 1, 0);
+    std::fs::write(tmp.path().join("eng.train"), read("a") + &read("b")).unwrap();
+    // dev: 3 documents, one sentence of which also occurs in train.
+    write_conll2003(&tmp.path().join("c"), 3, 40);
+    write_conll2003(&tmp.path().join("d"), 1, 0);
+    std::fs::write(tmp.path().join("eng.testa"), read("c") + &read("d")).unwrap();
+    // test: 3 documents, 2 of them again (8 duplicate sentences), and one sentence of the first
+    // with other tags (a label conflict): 21 sentences in all.
+    write_conll2003(&tmp.path().join("e"), 3, 52);
+    write_conll2003(&tmp.path().join("f"), 2, 52);
+    let conflict = read("f")
+        .split("\n\n")
+        .nth(1)
+        .unwrap()
+        .replace("I-PER", "I-ORG");
+    let test = read("e") + &read("f") + &conflict + "\n\n";
+    std::fs::write(tmp.path().join("eng.testb"), &test).unwrap();
+    let sentences_in_test = 21;
+    let run = run_pipeline(
+        "conll2003",
+        flowcore::TaskKind::Token,
+        &[
+            format!("ingest.train={:?}", p("eng.train")),
+            format!("ingest.dev={:?}", p("eng.testa")),
+            format!("ingest.test={:?}", p("eng.testb")),
+        ],
+    );
+    let (total, rows) = run.ingest_counts();
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 40, "dev": 16, "test": sentences_in_test})
+    );
+    assert_eq!(
+        total["duplicates"], 4,
+        "only train's duplicates are removed"
+    );
+    let preds = metrics::Predictions::read(
+        &run.stage("evaluate")
+            .join(flowcore::schema::predictions::file("test")),
+    )
+    .unwrap();
+    let ids: std::collections::HashSet<&str> = preds.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        sentences_in_test,
+        "every test sentence is scored"
+    );
+    let m = read_json(&run.stage("ingest").join("manifest.json"))["metrics"].clone();
+    assert_eq!(m["duplicates_found"]["test"], 8, "{m}");
+    assert_eq!(m["conflicts"]["losing_copies_found"]["test"], 1, "{m}");
+    assert_eq!(m["conflicts"]["rejected"]["test"], 0, "{m}");
+    assert_eq!(m["leakage"]["dev_in_train"], 4, "{m}");
+    assert_eq!(
+        m["kept_duplicate_ids"]["test"].as_array().map(Vec::len),
+        Some(9),
+        "{m}"
+    );
+}
+
 #[test]
 fn financial_sentiment_pipeline_runs_on_mixed_encodings() {
     let tmp = tempfile::tempdir().unwrap();
@@ -299,12 +394,14 @@ fn demo_classical_pipeline_runs_without_a_model() {
 #[test]
 fn every_shipped_pipeline_file_is_tested() {
     let tested = [
-        "demo",           // e2e.rs
+        "demo",           // here, and with the real model in wnut_real.rs
+        "demo-template",  // e2e.rs
         "demo-sentiment", // e2e.rs
         "demo-classical",
         "wnut17",
         "weibo-ner",
         "credit-risk",
+        "clinc150",
         "conll2003",
         "financial-sentiment",
     ];
@@ -324,4 +421,67 @@ fn every_shipped_pipeline_file_is_tested() {
             "pipelines/{file}.toml has no end-to-end test"
         );
     }
+}
+
+/// A clone anywhere must pass its tests: no tracked file may reach for the folder next to the
+/// checkout that holds the team's shared data (the data sets are vendored under `data/`).
+#[test]
+fn no_tracked_file_reads_outside_the_clone() {
+    let root = project_root();
+    let needle = ["..", "/shared"].concat();
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(&root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    let files: Vec<PathBuf> = match listed {
+        Some(out) => out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+            .collect(),
+        // Not a git checkout (an exported tree): every file but build outputs and caches.
+        None => {
+            let skip = [
+                "target",
+                ".git",
+                "artifacts",
+                "models",
+                ".venv",
+                ".libtorch",
+            ];
+            let mut stack = vec![root.clone()];
+            let mut files = Vec::new();
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                    let path = entry.path();
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    if path.is_dir() {
+                        if !skip.contains(&name.as_str()) {
+                            stack.push(path);
+                        }
+                    } else {
+                        files.push(path);
+                    }
+                }
+            }
+            files
+        }
+    };
+    assert!(files.len() > 50, "only {} files found", files.len());
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .map(|bytes| String::from_utf8_lossy(&bytes).contains(&needle))
+                .unwrap_or(false)
+        })
+        .map(|p| p.strip_prefix(&root).unwrap_or(p).display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "these files refer to {needle}, which a clone elsewhere does not have: {offenders:?}"
+    );
 }

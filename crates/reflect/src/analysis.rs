@@ -75,6 +75,57 @@ pub struct Inputs {
     pub probes: Vec<Split>,
     /// The train history.
     pub history: Option<History>,
+    /// Duplicates, label conflicts and train overlap that ingest found in the evaluated split.
+    pub split_quality: Option<SplitQuality>,
+}
+
+/// What ingest found (and, by default, left in place) in the evaluated split: exact
+/// duplicates, copies with another label, and texts that also occur in train.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitQuality {
+    /// Whether ingest removed them (`clean_eval_splits`); by default it only reports them.
+    pub cleaned: bool,
+    /// Exact duplicates of an earlier example of the split.
+    pub duplicates: u64,
+    /// Copies whose label differs from the majority label of their text.
+    pub conflicting: u64,
+    /// Ids of some duplicates and conflicting copies.
+    pub duplicate_ids: Vec<String>,
+    /// Examples whose text also occurs in train.
+    pub in_train: u64,
+    /// Ids of some of them.
+    pub in_train_ids: Vec<String>,
+}
+
+impl SplitQuality {
+    /// Reads the counts for `split` from an ingest manifest's metrics; `None` when that
+    /// ingest predates these counts.
+    pub fn from_ingest_metrics(metrics: &serde_json::Value, split: &str) -> Option<Self> {
+        let leakage = metrics.get("leakage")?;
+        let in_train = leakage.get(format!("{split}_in_train"))?.as_u64()?;
+        let ids = |v: Option<&serde_json::Value>| -> Vec<String> {
+            v.and_then(serde_json::Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let count = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_u64);
+        Some(Self {
+            cleaned: metrics
+                .get("eval_splits_cleaned")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            duplicates: count(metrics.pointer(&format!("/duplicates_found/{split}"))).unwrap_or(0),
+            conflicting: count(metrics.pointer(&format!("/conflicts/losing_copies_found/{split}")))
+                .unwrap_or(0),
+            duplicate_ids: ids(metrics.pointer(&format!("/kept_duplicate_ids/{split}"))),
+            in_train,
+            in_train_ids: ids(leakage.get(format!("{split}_in_train_ids"))),
+        })
+    }
 }
 
 /// A metric with its interval.
@@ -230,6 +281,9 @@ pub struct Analysis {
     pub baseline: Option<Comparison>,
     /// Slices.
     pub slices: Vec<Slice>,
+    /// Duplicates and train overlap of the evaluated split, as ingest reported them.
+    #[serde(default)]
+    pub split_quality: Option<SplitQuality>,
     /// NER error taxonomy.
     pub taxonomy: Option<Taxonomy>,
     /// Confusion matrix (entity types + `O` for token tasks).
@@ -544,6 +598,7 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
         temperature_split,
         baseline,
         slices,
+        split_quality: inputs.split_quality.clone(),
         taxonomy,
         confusion,
         suspects,

@@ -156,6 +156,7 @@ pub fn findings(a: &Analysis, predictions_file: &str, boot: Bootstrap) -> Vec<Fi
         calibration(&mut b, c, "calibration.entity");
     }
     baseline(&mut b);
+    split_quality(&mut b);
     slices(&mut b);
     taxonomy(&mut b, boot);
     suspects(&mut b);
@@ -384,6 +385,56 @@ fn baseline(b: &mut Builder<'_>) {
         ));
     }
     f.action = action;
+    b.push(f);
+}
+
+/// Duplicates and train overlap in the evaluated split: scored as given (comparable with
+/// published numbers), so the reader should know how much of the score they carry.
+fn split_quality(b: &mut Builder<'_>) {
+    let a = b.a;
+    let Some(q) = &a.split_quality else { return };
+    let n = a.examples.max(1) as f64;
+    let repeated = q.duplicates + q.conflicting;
+    if repeated + q.in_train == 0 {
+        return;
+    }
+    let share = (repeated + q.in_train) as f64 / n;
+    let severity = if share >= 0.05 {
+        Severity::Medium
+    } else {
+        Severity::Low
+    };
+    let state = if q.cleaned {
+        "were removed by ingest (`clean_eval_splits`)"
+    } else {
+        "are kept and scored: the split is evaluated exactly as given"
+    };
+    let mut f = finding(
+        format!("data.{}.repeats", a.split),
+        severity,
+        "data",
+        format!(
+            "{} of {} {} examples repeat another one ({} exact duplicates, {} with another label) and {} also occur in train",
+            repeated, a.examples, a.split, q.duplicates, q.conflicting, q.in_train
+        ),
+    );
+    f.metric = "share of repeated or train-seen examples".into();
+    f.value = share;
+    f.detail = format!(
+        "{} {state}; repeated texts weigh more in the score, and texts seen in train measure memory as much as generalisation. Ingest lists them in its profile ({} of the duplicates, {} of the train overlap shown here).",
+        pct(share),
+        q.duplicate_ids.len(),
+        q.in_train_ids.len()
+    );
+    let mut ids = q.duplicate_ids.clone();
+    ids.extend(q.in_train_ids.iter().cloned());
+    f.evidence = b.ids(&ids);
+    f.action = if q.cleaned {
+        "Scores no longer compare with published numbers on this split; say so wherever they are quoted.".into()
+    } else {
+        "Quote scores on the split as given (comparable with published numbers); to see the score without repeats, re-run ingest with `clean_eval_splits = true` and compare.".into()
+    };
+    f.score = share;
     b.push(f);
 }
 

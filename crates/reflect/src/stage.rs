@@ -292,6 +292,9 @@ pub fn load_inputs(
         }
         None => None,
     };
+    let split_quality = ingest.and_then(|ing| {
+        analysis::SplitQuality::from_ingest_metrics(&ing.manifest.metrics, &params.split)
+    });
     let (context, train_support) = match ingest {
         Some(ing) => {
             let table_path = ing.file(&schema::split_file(&params.split))?;
@@ -333,6 +336,7 @@ pub fn load_inputs(
         train_support,
         probes,
         history,
+        split_quality,
     })
 }
 

@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use flowcore::progress::Progress;
 use flowcore::schema;
 use flowcore::{
     CoreError, Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome, TaskKind,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -252,14 +252,14 @@ pub fn tokenize_split(
     Ok(report)
 }
 
-fn progress(len: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} tokenizing {pos}/{len} examples [{elapsed}]")
-    {
-        bar.set_style(style);
-    }
-    bar
+fn progress(len: usize) -> Progress {
+    Progress::new(
+        "tokenize",
+        "example",
+        len as u64,
+        "{spinner} tokenizing {pos}/{len} examples [{elapsed}]",
+        true,
+    )
 }
 
 fn unknown_label(id: &str, label: &str, labels: &LabelMap) -> TokenizeError {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bert::{BertClassifier, ConfigOverrides};
+use flowcore::progress::Progress;
 use flowcore::{LabelMap, TaskKind};
-use indicatif::{ProgressBar, ProgressStyle};
 use metrics::{SplitMetrics, SummaryOptions};
 use serde_json::json;
 use tch::{Device, Kind, Reduction, Tensor, nn};
@@ -750,16 +750,14 @@ fn round4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 
-fn progress_bar(total: u64, done: u64, enabled: bool) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
+fn progress_bar(total: u64, done: u64, enabled: bool) -> Progress {
+    let bar = Progress::new(
+        "train",
+        "step",
+        total,
         "train {bar:30} step {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]",
-    ) {
-        bar.set_style(style);
-    }
+        enabled,
+    );
     bar.set_position(done);
     bar.reset_eta();
     bar

@@ -1,9 +1,9 @@
-//! Acceptance on ../shared/data: counts equal ../shared/data/README.md (sentences, rows) and
+//! Acceptance on the vendored real data (`data/`): counts equal data/README.md (sentences, rows) and
 //! the reference counts of `scripts/fixtures/ingest/real_data_counts.py` (tokens, entities).
 
 use serde_json::json;
 
-use crate::util::{accounting, lists, run_ok, shared_data, split, strings};
+use crate::util::{accounting, lists, real_data, run_ok, split, strings};
 
 fn token_and_entity_counts(dir: &std::path::Path, name: &str) -> (usize, usize, usize) {
     let b = split(dir, name);
@@ -22,7 +22,7 @@ fn token_and_entity_counts(dir: &std::path::Path, name: &str) -> (usize, usize, 
 }
 
 fn wnut(dedup: bool) -> serde_json::Value {
-    let d = shared_data().join("wnut17");
+    let d = real_data().join("wnut17");
     json!({
         "task": "token",
         "format": "conll",
@@ -101,7 +101,7 @@ fn wnut17_with_default_cleaning_reconciles() {
 
 #[test]
 fn weibo_strips_position_digits_and_keeps_replacement_characters() {
-    let d = shared_data().join("weibo_ner");
+    let d = real_data().join("weibo_ner");
     let (dir, s) = run_ok(json!({
         "task": "token",
         "train": d.join("weiboNER_2nd_conll.train"),
@@ -153,7 +153,7 @@ fn weibo_strips_position_digits_and_keeps_replacement_characters() {
 
 #[test]
 fn german_credit_renders_with_its_codebook() {
-    let d = shared_data().join("german_credit");
+    let d = real_data().join("german_credit");
     let codebook = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../data/codebooks/german_credit.toml");
     let (dir, s) = run_ok(json!({

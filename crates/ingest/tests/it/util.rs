@@ -1,4 +1,4 @@
-//! Helpers: a temp-dir runner, Parquet readers and the location of the shared data.
+//! Helpers: a temp-dir runner, Parquet readers and the location of the vendored real data.
 
 use std::path::{Path, PathBuf};
 
@@ -9,12 +9,12 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// `../shared/data` relative to the project root; panics with a clear message if missing.
-pub fn shared_data() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+/// The project's `data/` folder, which vendors the real data sets with their licenses.
+pub fn real_data() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
     assert!(
         dir.join("README.md").is_file(),
-        "the shared data sets are missing: expected them at {} (see ../shared/data/README.md)",
+        "the vendored data sets are missing: expected them at {} (see data/README.md)",
         dir.display()
     );
     dir

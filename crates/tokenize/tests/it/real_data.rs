@@ -1,4 +1,4 @@
-//! WNUT-17 and Weibo NER from `../shared/data`: every word kept at `max_length` 32 (which
+//! WNUT-17 and Weibo NER vendored in `data/`: every word kept at `max_length` 32 (which
 //! forces windows) and 128, with the round-trip checks on every sentence.
 
 use std::path::PathBuf;

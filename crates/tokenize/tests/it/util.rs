@@ -18,12 +18,12 @@ pub fn model_dir() -> PathBuf {
     dir
 }
 
-/// `../shared/data` relative to the project root.
+/// The project's `data/` folder, which vendors the real data sets with their licenses.
 pub fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
     assert!(
         dir.join("README.md").is_file(),
-        "{}: the shared real data sets are missing (expected ../shared/data next to the project)",
+        "{}: the vendored real data sets are missing (see data/README.md)",
         dir.display()
     );
     dir
