@@ -20,6 +20,10 @@ pub enum EvaluateError {
     #[error(transparent)]
     Bert(#[from] bert::BertError),
 
+    /// Inference or the merge of windows failed.
+    #[error(transparent)]
+    Infer(#[from] infer::InferError),
+
     /// Encoding or reading tokenized data failed.
     #[error(transparent)]
     Tokenize(#[from] tokenize::TokenizeError),

@@ -3,7 +3,7 @@
 //! error listing the differences.
 
 use crate::error::{EvaluateError, Result};
-use crate::infer::WindowOutput;
+use infer::WindowOutput;
 
 /// For every data label (in data order), the index of the same label in the checkpoint's
 /// output. `checkpoint_place` / `data_place` name the sources in the error.

@@ -1,9 +1,10 @@
 //! The evaluate stage: predictions from a saved checkpoint, merged windows, metric reports,
 //! robustness probes, `compare`, and `predict` on new text.
 //!
-//! - [`infer`]: batched no-grad inference over [`tokenize::Window`]s and the merge into
-//!   word-level (or example-level) predictions; independent of artifacts (train uses it for
-//!   its dev evaluation).
+//! Batched inference and the merge of windows into word- or example-level predictions live
+//! one level down, in the `infer` crate (re-exported here), which train also uses for its dev
+//! metric.
+//!
 //! - [`labels`]: mapping a checkpoint's label order onto the data's by name.
 //! - [`stage`]: [`EvaluateStage`] and [`evaluate_dirs`], which write the predictions,
 //!   `metrics.json` and `report.txt` of every split (metrics come from the `metrics` crate).
@@ -12,7 +13,6 @@
 //! - [`text`]: punctuation and word splitting with character offsets.
 
 pub mod error;
-pub mod infer;
 pub mod labels;
 pub mod predict;
 pub mod probes;
@@ -21,7 +21,7 @@ pub mod text;
 
 pub use error::{EvaluateError, Result};
 pub use infer::{
-    ExampleOutput, InferOptions, WindowOutput, argmax, infer, merge, predict_windows,
+    ExampleOutput, InferError, InferOptions, WindowOutput, argmax, infer, merge, predict_windows,
     to_predictions,
 };
 pub use predict::Predictor;

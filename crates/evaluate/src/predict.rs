@@ -25,8 +25,8 @@ use serde::Serialize;
 use tokenize::{EncodeOptions, Encoder, Window};
 
 use crate::error::{EvaluateError, Result};
-use crate::infer::{InferOptions, argmax, infer, merge};
 use crate::text::{Word, split_words};
+use infer::{InferOptions, argmax, infer, merge};
 
 /// Lines encoded and run together.
 const CHUNK_LINES: usize = 256;
@@ -150,7 +150,7 @@ impl Predictor {
             windows.extend(self.encoder.encode_words(&i.to_string(), &texts)?);
         }
         let merged = self.score(&windows)?;
-        let mut by_line: BTreeMap<usize, &crate::infer::ExampleOutput> = BTreeMap::new();
+        let mut by_line: BTreeMap<usize, &infer::ExampleOutput> = BTreeMap::new();
         for ex in &merged {
             if let Ok(i) = ex.id.parse::<usize>() {
                 by_line.insert(i, ex);
@@ -175,7 +175,7 @@ impl Predictor {
         &self,
         line: &str,
         words: &[Word],
-        ex: &crate::infer::ExampleOutput,
+        ex: &infer::ExampleOutput,
     ) -> Result<Vec<EntitySpan>> {
         let pred = ex.pred();
         let tags: Vec<&str> = pred
@@ -242,12 +242,12 @@ impl Predictor {
         Ok(out)
     }
 
-    fn score(&self, windows: &[Window]) -> Result<Vec<crate::infer::ExampleOutput>> {
+    fn score(&self, windows: &[Window]) -> Result<Vec<infer::ExampleOutput>> {
         if windows.is_empty() {
             return Ok(Vec::new());
         }
         let outputs = infer(&self.model, windows, &self.opts)?;
-        merge(self.task, windows, &outputs)
+        Ok(merge(self.task, windows, &outputs)?)
     }
 
     /// Reads lines from `input` (named `source` in errors) and writes one JSON line per input

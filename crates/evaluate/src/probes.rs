@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 use tokenize::Encoder;
 
 use crate::error::{EvaluateError, Result};
-use crate::infer::argmax;
 use crate::stage::{Scorer, SplitText};
 use crate::text::{is_punct, is_punct_word};
+use infer::argmax;
 
 /// One robustness probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -342,7 +342,7 @@ fn score_token(ctx: &ProbeContext<'_>, perturbed: &[PerturbedWords]) -> Result<P
         windows.extend(ctx.encoder.encode_words(&p.id, &p.words)?);
     }
     let examples = ctx.scorer.score(&windows)?;
-    let by_id: HashMap<&str, &crate::infer::ExampleOutput> =
+    let by_id: HashMap<&str, &infer::ExampleOutput> =
         examples.iter().map(|e| (e.id.as_str(), e)).collect();
     let labels = &ctx.scorer.labels;
     let mut out = Predictions::for_labels(labels);

@@ -21,9 +21,9 @@ use tch::Device;
 use tokenize::table::{TextExample, TokenExample, read_text_examples, read_token_examples};
 
 use crate::error::{EvaluateError, Result};
-use crate::infer::{ExampleOutput, InferOptions, infer, merge, to_predictions};
 use crate::labels::{reconcile, reorder};
 use crate::probes::{self, Probe};
+use infer::{ExampleOutput, InferOptions, infer, merge, to_predictions};
 
 /// Output format version of the stage; bump when the files change meaning.
 pub const STAGE_VERSION: u32 = 1;
@@ -311,7 +311,7 @@ impl Scorer {
     pub fn score(&self, windows: &[tokenize::Window]) -> Result<Vec<ExampleOutput>> {
         let mut outputs = infer(&self.model, windows, &self.opts)?;
         reorder(&mut outputs, &self.perm);
-        merge(self.labels.task, windows, &outputs)
+        Ok(merge(self.labels.task, windows, &outputs)?)
     }
 }
 

@@ -114,7 +114,7 @@ pub enum TrainError {
 
     /// Dev inference failed.
     #[error(transparent)]
-    Evaluate(#[from] evaluate::EvaluateError),
+    Infer(#[from] infer::InferError),
 
     /// The metric code failed.
     #[error(transparent)]

@@ -5,7 +5,7 @@
 //! - [`optim`]: AdamW with saveable moments, the learning-rate schedule, gradient clipping.
 //! - [`checkpoint`]: `checkpoints/{best,last}` = HF model directory + `trainer_state/`.
 //! - [`trainer`]: the loop ([`train`]): accumulation, loss normalisation, dev evaluation
-//!   through `evaluate::infer` (the same code as the evaluate stage), early stopping,
+//!   through the `infer` crate (the same code as the evaluate stage), early stopping,
 //!   history, NaN guard, resume.
 //! - [`stage`]: [`TrainStage`], the `Stage` implementation the pipeline runner registers.
 

@@ -237,12 +237,12 @@ pub fn dev_metrics(
     batch_size: usize,
     device: Device,
 ) -> Result<SplitMetrics> {
-    let opts = evaluate::InferOptions {
+    let opts = infer::InferOptions {
         batch_size,
         device,
         progress: false,
     };
-    let preds = evaluate::predict_windows(model, dev, labels, &opts)?;
+    let preds = infer::predict_windows(model, dev, labels, &opts)?;
     Ok(metrics::summarize(&preds, &SummaryOptions::default())?.metrics)
 }
 

@@ -13,6 +13,10 @@
 //!   the word is most central), words restored in order.
 //! - [`to_predictions`] / [`predict_windows`]: the merged outputs as the shared
 //!   [`metrics::Predictions`] (what train's dev evaluation and the evaluate stage score).
+//!
+//! A library below the stages: `train` (dev metric) and `evaluate` (predictions, probes,
+//! `predict`) both call it, so the two compute the same numbers by the same code and neither
+//! stage depends on the other.
 
 use std::collections::HashMap;
 
@@ -23,7 +27,28 @@ use metrics::{PredictionRow, Predictions};
 use tch::{Device, Kind, Tensor};
 use tokenize::{IGNORE, Window};
 
-use crate::error::{EvaluateError, Result};
+/// Result alias of this crate.
+pub type Result<T, E = InferError> = std::result::Result<T, E>;
+
+/// What can go wrong while running the model over windows or merging its outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    /// The model failed to run.
+    #[error(transparent)]
+    Bert(#[from] bert::BertError),
+
+    /// libtorch raised an error.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+
+    /// The predictions could not be built.
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
+
+    /// Inputs that do not fit together (windows vs. labels, ids, lengths).
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// Windows above which a progress bar is drawn (when enabled).
 const PROGRESS_MIN_WINDOWS: usize = 2_000;
@@ -71,9 +96,7 @@ pub fn infer(
     opts: &InferOptions,
 ) -> Result<Vec<WindowOutput>> {
     if opts.batch_size == 0 {
-        return Err(EvaluateError::Invalid(
-            "batch_size must be at least 1".into(),
-        ));
+        return Err(InferError::Invalid("batch_size must be at least 1".into()));
     }
     let task = model.task();
     let mut order: Vec<usize> = (0..windows.len()).collect();
@@ -127,7 +150,7 @@ impl BatchProbs {
                 for (pos, word) in window.first_subwords() {
                     let at = (row * self.seq_len + pos) * c;
                     let slice = self.values.get(at..at + c).ok_or_else(|| {
-                        EvaluateError::Invalid(format!(
+                        InferError::Invalid(format!(
                             "example `{}` window {}: position {pos} outside the batch",
                             window.id, window.window
                         ))
@@ -145,7 +168,7 @@ impl BatchProbs {
 fn forward_batch(model: &BertClassifier, rows: &[&Window], device: Device) -> Result<BatchProbs> {
     let seq_len = rows.iter().map(|w| w.input_ids.len()).max().unwrap_or(0);
     if let Some(empty) = rows.iter().find(|w| w.input_ids.is_empty()) {
-        return Err(EvaluateError::Invalid(format!(
+        return Err(InferError::Invalid(format!(
             "example `{}` window {} has no sub-words (not even special tokens)",
             empty.id, empty.window
         )));
@@ -156,7 +179,7 @@ fn forward_batch(model: &BertClassifier, rows: &[&Window], device: Device) -> Re
     let mut types = vec![0i64; b * seq_len];
     for (r, w) in rows.iter().enumerate() {
         if w.type_ids.len() != w.input_ids.len() && !w.type_ids.is_empty() {
-            return Err(EvaluateError::Invalid(format!(
+            return Err(InferError::Invalid(format!(
                 "example `{}` window {}: {} type ids for {} input ids",
                 w.id,
                 w.window,
@@ -237,7 +260,7 @@ pub fn merge(
     outputs: &[WindowOutput],
 ) -> Result<Vec<ExampleOutput>> {
     if windows.len() != outputs.len() {
-        return Err(EvaluateError::Invalid(format!(
+        return Err(InferError::Invalid(format!(
             "{} windows but {} outputs",
             windows.len(),
             outputs.len()
@@ -268,14 +291,14 @@ fn merge_sequence(
 ) -> Result<ExampleOutput> {
     let first = members[0];
     if members.len() > 1 {
-        return Err(EvaluateError::Invalid(format!(
+        return Err(InferError::Invalid(format!(
             "sequence example `{}` has {} windows; expected one",
             windows[first].id,
             members.len()
         )));
     }
     let probs = outputs[first].probs.first().cloned().ok_or_else(|| {
-        EvaluateError::Invalid(format!("example `{}`: no output row", windows[first].id))
+        InferError::Invalid(format!("example `{}`: no output row", windows[first].id))
     })?;
     Ok(ExampleOutput {
         id: windows[first].id.clone(),
@@ -306,7 +329,7 @@ fn merge_token(
         let w = &windows[i];
         let out = &outputs[i];
         if out.words.len() != out.probs.len() {
-            return Err(EvaluateError::Invalid(format!(
+            return Err(InferError::Invalid(format!(
                 "example `{id}` window {}: {} words but {} probability rows",
                 w.window,
                 out.words.len(),
@@ -361,7 +384,7 @@ pub fn to_predictions(
     let mut out = Predictions::for_labels(labels);
     let name = |i: usize| -> Result<String> {
         labels.name(i).map(str::to_owned).ok_or_else(|| {
-            EvaluateError::Invalid(format!(
+            InferError::Invalid(format!(
                 "label id {i} outside the {} labels {:?}",
                 labels.len(),
                 labels.labels
@@ -372,7 +395,7 @@ pub fn to_predictions(
         let text = words.and_then(|w| w.get(&ex.id));
         for (k, (probs, gold)) in ex.probs.iter().zip(&ex.gold).enumerate() {
             if probs.len() != labels.len() {
-                return Err(EvaluateError::Invalid(format!(
+                return Err(InferError::Invalid(format!(
                     "example `{}`: the model gives {} probabilities, the data has {} labels",
                     ex.id,
                     probs.len(),
@@ -380,7 +403,7 @@ pub fn to_predictions(
                 )));
             }
             let gold = gold.ok_or_else(|| {
-                EvaluateError::Invalid(format!(
+                InferError::Invalid(format!(
                     "example `{}`{}: no gold label in the windows",
                     ex.id,
                     match labels.task {

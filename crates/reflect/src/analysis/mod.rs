@@ -1,0 +1,382 @@
+//! Every analysis of the report, run on in-memory inputs (no IO here).
+//!
+//! [`analyze`] takes the evaluated split's predictions (plus, when available, dev predictions
+//! for temperature fitting, a baseline's predictions, ingest context, probe predictions and the
+//! train history), prepares what every analysis shares ([`Prepared`]: the scorer, the
+//! resampling units, the headline numbers) and runs each analysis, one module each, all with
+//! the same signature `run(&Prepared, &Options, &mut notes) -> Result<section>`:
+//!
+//! - [`calibration`]: reliability, ECE / MCE / Brier / NLL, temperature scaling;
+//! - [`baseline`]: paired bootstrap and McNemar against a baseline's predictions;
+//! - [`slices`]: the primary metric per length, OOV rate, type / class and metadata slice;
+//! - [`confusion`]: the confusion matrix;
+//! - [`suspects`]: candidate label errors;
+//! - [`probes`]: flip rates and metric changes under robustness probes;
+//! - [`quality`]: duplicates and train overlap of the split, as ingest reported them.
+//!
+//! Adding an analysis is one module and one line in [`analyze`]. It returns an [`Analysis`]:
+//! numbers with intervals and the rows behind them. [`crate::findings`] turns it into ranked
+//! findings; [`crate::report`] renders both.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use flowcore::TaskKind;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Context, Split};
+use crate::error::{ReflectError, Result};
+use crate::history::History;
+use crate::ner::{self, EntityConfidence, Spans, Taxonomy};
+use crate::scores::{Metric, Scorer};
+use crate::stats::bootstrap::{Bootstrap, Interval, Units};
+use crate::stats::calibration::Temperature;
+
+pub mod baseline;
+pub mod calibration;
+pub mod confusion;
+pub mod probes;
+pub mod quality;
+pub mod slices;
+pub mod suspects;
+
+pub use baseline::Comparison;
+pub use calibration::CalibrationReport;
+pub use confusion::Confusion;
+pub use probes::Probe;
+pub use quality::SplitQuality;
+pub use slices::{Slice, bucket_names, bucket_of, quantile_edges};
+pub use suspects::Suspect;
+
+/// Knobs of the analyses (the stage's params, resolved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    /// Calibration bins.
+    pub bins: usize,
+    /// Bootstrap settings.
+    pub bootstrap: Bootstrap,
+    /// Examples kept per error category.
+    pub max_examples: usize,
+    /// Suspect labels listed.
+    pub suspects: usize,
+    /// Slices with fewer examples are shown but never flagged.
+    pub min_slice_support: usize,
+    /// Resample documents instead of sentences when `doc_id` groups sentences.
+    pub document_bootstrap: bool,
+    /// How an entity's confidence is made from its words'.
+    pub entity_confidence: EntityConfidence,
+    /// Buckets per numeric slice family (length, OOV rate, numeric metadata).
+    pub buckets: usize,
+    /// Categorical metadata columns with more distinct values than this are skipped.
+    pub max_categories: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            bins: 15,
+            bootstrap: Bootstrap::default(),
+            max_examples: 5,
+            suspects: 50,
+            min_slice_support: 30,
+            document_bootstrap: true,
+            entity_confidence: EntityConfidence::Mean,
+            buckets: 4,
+            max_categories: 20,
+        }
+    }
+}
+/// Everything the analyses read.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The evaluated split (usually test).
+    pub split: Split,
+    /// The split the temperature is fitted on (usually dev).
+    pub fit: Option<Split>,
+    /// A baseline's predictions on the same split.
+    pub baseline: Option<Split>,
+    /// Ingest context of the evaluated split (doc ids, words, metadata, train vocabulary).
+    pub context: Option<Context>,
+    /// Train-set support per entity type / class, for "collect more data" advice.
+    pub train_support: BTreeMap<String, usize>,
+    /// Predictions on perturbed copies of the split, named by probe.
+    pub probes: Vec<Split>,
+    /// The train history.
+    pub history: Option<History>,
+    /// Duplicates, label conflicts and train overlap that ingest found in the evaluated split.
+    pub split_quality: Option<SplitQuality>,
+}
+
+/// A metric with its interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricCi {
+    /// Metric name.
+    pub name: String,
+    /// Value and bootstrap interval.
+    pub ci: Interval,
+}
+/// The results of every analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Task kind.
+    pub task: TaskKind,
+    /// Evaluated split.
+    pub split: String,
+    /// Examples (sentences or texts).
+    pub examples: usize,
+    /// Items (words or texts).
+    pub items: usize,
+    /// What the bootstrap resampled: `sentence`, `document` or `example`.
+    pub unit: String,
+    /// Resampled units.
+    pub units: usize,
+    /// Bootstrap settings used.
+    pub bootstrap: Bootstrap,
+    /// Headline metrics, primary first.
+    pub headline: Vec<MetricCi>,
+    /// Primary metric on the fitting split (dev), when given.
+    pub fit_metric: Option<MetricCi>,
+    /// Calibration of words / examples (with temperature scaling).
+    pub calibration: Option<CalibrationReport>,
+    /// Calibration of predicted entities (token tasks).
+    pub entity_calibration: Option<CalibrationReport>,
+    /// The fitted temperature.
+    pub temperature: Option<Temperature>,
+    /// Split the temperature was fitted on.
+    pub temperature_split: Option<String>,
+    /// Significance against the baseline.
+    pub baseline: Option<Comparison>,
+    /// Slices.
+    pub slices: Vec<Slice>,
+    /// Duplicates and train overlap of the evaluated split, as ingest reported them.
+    #[serde(default)]
+    pub split_quality: Option<SplitQuality>,
+    /// NER error taxonomy.
+    pub taxonomy: Option<Taxonomy>,
+    /// Confusion matrix (entity types + `O` for token tasks).
+    pub confusion: Confusion,
+    /// Suspect labels, most suspicious first (at most `options.suspects`).
+    pub suspects: Vec<Suspect>,
+    /// All suspects found before truncation.
+    pub suspects_total: usize,
+    /// Items the suspect search looked at.
+    pub suspects_scanned: usize,
+    /// Robustness probes.
+    pub probes: Vec<Probe>,
+    /// Train history.
+    pub history: Option<History>,
+    /// Train support per entity type / class.
+    pub train_support: BTreeMap<String, usize>,
+    /// Notes about analyses that were skipped and why.
+    pub notes: Vec<String>,
+}
+
+/// What every analysis shares: the evaluated split, its scorer, its resampling units and the
+/// primary metric on the whole split.
+pub struct Prepared<'a> {
+    /// Everything the analyses read.
+    pub inputs: &'a Inputs,
+    /// The evaluated split.
+    pub split: &'a Split,
+    /// Scores the split and its resamples.
+    pub scorer: Scorer,
+    /// Gold and predicted entities (token tasks).
+    pub spans: Option<Spans>,
+    /// Per-example statistics, before grouping into documents.
+    pub base_units: Units,
+    /// Document of every example, when the bootstrap resamples documents.
+    pub doc_keys: Option<Vec<String>>,
+    /// The primary metric.
+    pub primary: Metric,
+    /// Its value on the whole split.
+    pub overall: f64,
+}
+
+impl Prepared<'_> {
+    /// `u` grouped by document when the bootstrap resamples documents, else as is.
+    pub fn cluster(&self, u: &Units) -> Units {
+        match &self.doc_keys {
+            Some(keys) => group_units(u, keys),
+            None => u.clone(),
+        }
+    }
+}
+
+/// Sum unit rows that share a key (documents), in order of first appearance.
+pub(crate) fn group_units(units: &Units, keys: &[String]) -> Units {
+    let mut order: Vec<&str> = Vec::new();
+    let mut sums: HashMap<&str, Vec<f64>> = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        let row = units.row(i);
+        let e = sums.entry(k.as_str()).or_insert_with(|| {
+            order.push(k.as_str());
+            vec![0.0; row.len()]
+        });
+        for (s, r) in e.iter_mut().zip(row) {
+            *s += r;
+        }
+    }
+    let mut out = Units::new(units.dim());
+    for k in order {
+        out.push(&sums[k]);
+    }
+    out
+}
+/// Run every analysis.
+pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
+    let split = &inputs.split;
+    let boot = opts.bootstrap;
+    let scorer = Scorer::new(split);
+    let mut notes = Vec::new();
+    let spans = match split.task {
+        TaskKind::Token => Some(Spans::of(split)?),
+        TaskKind::Sequence => None,
+    };
+    let base_units = scorer.units(split, spans.as_ref());
+
+    // Resampling unit: documents when doc ids group sentences, else examples.
+    let doc_keys: Option<Vec<String>> = match (&inputs.context, split.task, opts.document_bootstrap)
+    {
+        (Some(ctx), TaskKind::Token, true) if !ctx.doc_id.is_empty() => {
+            let keys: Vec<String> = split
+                .examples
+                .iter()
+                .map(|e| {
+                    ctx.doc_id
+                        .get(&e.id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("(no doc) {}", e.id))
+                })
+                .collect();
+            let distinct: HashSet<&String> = keys.iter().collect();
+            if distinct.len() < split.examples.len() && distinct.len() >= 20 {
+                Some(keys)
+            } else {
+                if distinct.len() < 20 && distinct.len() < split.examples.len() {
+                    notes.push(format!(
+                        "only {} documents: resampling sentences instead (a document bootstrap needs at least 20)",
+                        distinct.len()
+                    ));
+                }
+                None
+            }
+        }
+        _ => None,
+    };
+    let cluster = |u: &Units| -> Units {
+        match &doc_keys {
+            Some(keys) => group_units(u, keys),
+            None => u.clone(),
+        }
+    };
+    let units = cluster(&base_units);
+    let unit = match (&doc_keys, split.task) {
+        (Some(_), _) => "document",
+        (None, TaskKind::Token) => "sentence",
+        (None, TaskKind::Sequence) => "example",
+    }
+    .to_string();
+
+    let headline: Vec<MetricCi> = scorer
+        .headline_metrics()
+        .into_iter()
+        .map(|m| MetricCi {
+            name: scorer.name(m),
+            ci: boot.ci(&units, |s| scorer.value(m, s)),
+        })
+        .collect();
+    let primary = scorer.primary();
+    let overall = headline.first().map_or(f64::NAN, |h| h.ci.estimate);
+
+    let fit_metric = match &inputs.fit {
+        Some(fit) => {
+            check_same_labels(split, fit)?;
+            let fit_spans = match fit.task {
+                TaskKind::Token => Some(Spans::of(fit)?),
+                TaskKind::Sequence => None,
+            };
+            let u = scorer.units(fit, fit_spans.as_ref());
+            Some(MetricCi {
+                name: scorer.name(primary),
+                ci: boot.ci(&u, |s| scorer.value(primary, s)),
+            })
+        }
+        None => None,
+    };
+
+    let p = Prepared {
+        inputs,
+        split,
+        scorer,
+        spans,
+        base_units,
+        doc_keys,
+        primary,
+        overall,
+    };
+    let cal = calibration::run(&p, opts, &mut notes)?;
+    let baseline = baseline::run(&p, opts, &mut notes)?;
+    let slices = slices::run(&p, opts, &mut notes)?;
+    let taxonomy = p
+        .spans
+        .as_ref()
+        .map(|s| ner::taxonomy(split, s, opts.max_examples));
+    let confusion = confusion::run(&p, opts, &mut notes)?;
+    let (suspects, suspects_total, suspects_scanned) = suspects::run(&p, opts, &mut notes)?;
+    let probes = probes::run(&p, opts, &mut notes)?;
+
+    Ok(Analysis {
+        task: split.task,
+        split: split.name.clone(),
+        examples: split.examples.len(),
+        items: split.items(),
+        unit,
+        units: units.len(),
+        bootstrap: boot,
+        headline,
+        fit_metric,
+        calibration: cal.calibration,
+        entity_calibration: cal.entity_calibration,
+        temperature: cal.temperature,
+        temperature_split: cal.temperature_split,
+        baseline,
+        slices,
+        split_quality: inputs.split_quality.clone(),
+        taxonomy,
+        confusion,
+        suspects,
+        suspects_total,
+        suspects_scanned,
+        probes,
+        history: inputs.history.clone(),
+        train_support: inputs.train_support.clone(),
+        notes,
+    })
+}
+
+pub(crate) fn check_same_labels(a: &Split, b: &Split) -> Result<()> {
+    if a.labels != b.labels || a.task != b.task {
+        return Err(ReflectError::Invalid {
+            place: b.path.display().to_string(),
+            message: format!(
+                "label list or task differs from {} ({} vs {}); both must come from the same labels.json",
+                a.path.display(),
+                b.labels.join(","),
+                a.labels.join(",")
+            ),
+        });
+    }
+    Ok(())
+}
+/// Align a second prediction set on the first one's examples: for each example of `a`, the
+/// position of the same id in `b` (when its word count matches).
+pub(crate) fn align(a: &Split, b: &Split) -> Vec<Option<usize>> {
+    let pos = b.positions();
+    a.examples
+        .iter()
+        .map(|e| {
+            pos.get(e.id.as_str())
+                .copied()
+                .filter(|&j| b.examples[j].gold.len() == e.gold.len())
+        })
+        .collect()
+}
