@@ -42,10 +42,15 @@ impl Progress {
     /// `--quiet`).
     pub fn new(what: &str, unit: &str, total: u64, template: &str, enabled: bool) -> Self {
         let terminal = std::io::stderr().is_terminal();
-        let interval = std::env::var("BERTFLOW_PROGRESS_SECS")
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(DEFAULT_INTERVAL_SECS);
+        let interval = match std::env::var("BERTFLOW_PROGRESS_SECS") {
+            Ok(raw) => raw.trim().parse::<u64>().unwrap_or_else(|_| {
+                tracing::warn!(
+                    "BERTFLOW_PROGRESS_SECS = {raw:?} is not a whole number of seconds; using {DEFAULT_INTERVAL_SECS}"
+                );
+                DEFAULT_INTERVAL_SECS
+            }),
+            Err(_) => DEFAULT_INTERVAL_SECS,
+        };
         Self::with(
             what,
             unit,

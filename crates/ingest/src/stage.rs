@@ -477,7 +477,6 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
             "dev_in_train_ids": in_train[0].1,
             "test_in_train_ids": in_train[1].1,
         },
-        "eval_splits_cleaned": p.clean_eval_splits,
         "kept_duplicate_ids": per_pool_ids(&report.kept_ids),
         "labels": label_map.len(),
         "counters": out.counters,

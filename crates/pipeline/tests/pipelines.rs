@@ -178,7 +178,7 @@ fn credit_risk_pipeline_runs() {
 
 /// CoNLL-2003 layout: `token POS chunk NER`, IOB1 (I- starts an entity unless it follows one of
 /// the same type, where B- separates them), `-DOCSTART- -X- -X- O` then a blank line per document.
-fn write_conll2003(path: &Path, docs: usize, offset: usize) {
+fn conll2003_text(docs: usize, offset: usize) -> String {
     let names = ["Smith", "Jones", "Brown", "Miller", "Davis", "Garcia"];
     let places = ["Paris", "Berlin", "Lagos", "Lima", "Oslo", "Quito"];
     let orgs = ["Reuters", "Siemens", "Nokia", "Fiat", "Sony", "Audi"];
@@ -203,24 +203,31 @@ fn write_conll2003(path: &Path, docs: usize, offset: usize) {
             out.push('\n');
         }
     }
-    std::fs::write(path, out).unwrap();
+    out
+}
+
+/// Runs `pipelines/conll2003.toml` on these contents of `eng.train`, `eng.testa`, `eng.testb`.
+fn run_conll2003(train: &str, dev: &str, test: &str) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut set = Vec::new();
+    for (file, split, text) in [
+        ("eng.train", "train", train),
+        ("eng.testa", "dev", dev),
+        ("eng.testb", "test", test),
+    ] {
+        let path = tmp.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        set.push(format!("ingest.{split}={:?}", path.display().to_string()));
+    }
+    run_pipeline("conll2003", flowcore::TaskKind::Token, &set)
 }
 
 #[test]
 fn conll2003_pipeline_runs_on_the_conll2003_format() {
-    let tmp = tempfile::tempdir().unwrap();
-    let p = |f: &str| tmp.path().join(f).display().to_string();
-    write_conll2003(&tmp.path().join("eng.train"), 10, 0);
-    write_conll2003(&tmp.path().join("eng.testa"), 3, 40);
-    write_conll2003(&tmp.path().join("eng.testb"), 3, 52);
-    let run = run_pipeline(
-        "conll2003",
-        flowcore::TaskKind::Token,
-        &[
-            format!("ingest.train={:?}", p("eng.train")),
-            format!("ingest.dev={:?}", p("eng.testa")),
-            format!("ingest.test={:?}", p("eng.testb")),
-        ],
+    let run = run_conll2003(
+        &conll2003_text(10, 0),
+        &conll2003_text(3, 40),
+        &conll2003_text(3, 52),
     );
     let (_, rows) = run.ingest_counts();
     // -DOCSTART- lines are document boundaries, not sentences.
@@ -244,38 +251,21 @@ fn conll2003_pipeline_runs_on_the_conll2003_format() {
 /// other tags stay in test (and are reported), while train is still de-duplicated.
 #[test]
 fn conll2003_test_duplicates_are_all_scored_and_reported() {
-    let tmp = tempfile::tempdir().unwrap();
-    let p = |f: &str| tmp.path().join(f).display().to_string();
-    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
     // train: 10 documents, then its first document again (4 duplicate sentences).
-    write_conll2003(&tmp.path().join("a"), 10, 0);
-    write_conll2003(&tmp.path().join("b"), 1, 0);
-    std::fs::write(tmp.path().join("eng.train"), read("a") + &read("b")).unwrap();
-    // dev: 3 documents, one sentence of which also occurs in train.
-    write_conll2003(&tmp.path().join("c"), 3, 40);
-    write_conll2003(&tmp.path().join("d"), 1, 0);
-    std::fs::write(tmp.path().join("eng.testa"), read("c") + &read("d")).unwrap();
+    let train = conll2003_text(10, 0) + &conll2003_text(1, 0);
+    // dev: 3 documents, then one that also occurs in train (4 sentences).
+    let dev = conll2003_text(3, 40) + &conll2003_text(1, 0);
     // test: 3 documents, 2 of them again (8 duplicate sentences), and one sentence of the first
     // with other tags (a label conflict): 21 sentences in all.
-    write_conll2003(&tmp.path().join("e"), 3, 52);
-    write_conll2003(&tmp.path().join("f"), 2, 52);
-    let conflict = read("f")
+    let again = conll2003_text(2, 52);
+    let conflict = again
         .split("\n\n")
         .nth(1)
         .unwrap()
         .replace("I-PER", "I-ORG");
-    let test = read("e") + &read("f") + &conflict + "\n\n";
-    std::fs::write(tmp.path().join("eng.testb"), &test).unwrap();
+    let test = conll2003_text(3, 52) + &again + &conflict + "\n\n";
     let sentences_in_test = 21;
-    let run = run_pipeline(
-        "conll2003",
-        flowcore::TaskKind::Token,
-        &[
-            format!("ingest.train={:?}", p("eng.train")),
-            format!("ingest.dev={:?}", p("eng.testa")),
-            format!("ingest.test={:?}", p("eng.testb")),
-        ],
-    );
+    let run = run_conll2003(&train, &dev, &test);
     let (total, rows) = run.ingest_counts();
     assert_eq!(
         rows,
@@ -305,6 +295,19 @@ fn conll2003_test_duplicates_are_all_scored_and_reported() {
         m["kept_duplicate_ids"]["test"].as_array().map(Vec::len),
         Some(9),
         "{m}"
+    );
+    // Reflect says so, with the ids as evidence.
+    let findings = read_json(&run.stage("reflect").join("findings.json"));
+    let repeats = findings
+        .as_array()
+        .and_then(|f| f.iter().find(|x| x["id"] == "data.test.repeats"))
+        .unwrap_or_else(|| panic!("no data.test.repeats finding: {findings:#}"));
+    assert_eq!(repeats["evidence"].as_array().map(Vec::len), Some(9));
+    assert!(
+        repeats["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("kept and scored")),
+        "{repeats}"
     );
 }
 

@@ -292,9 +292,8 @@ pub fn load_inputs(
         }
         None => None,
     };
-    let split_quality = ingest.and_then(|ing| {
-        analysis::SplitQuality::from_ingest_metrics(&ing.manifest.metrics, &params.split)
-    });
+    let split_quality = ingest
+        .and_then(|ing| analysis::SplitQuality::from_ingest_manifest(&ing.manifest, &params.split));
     let (context, train_support) = match ingest {
         Some(ing) => {
             let table_path = ing.file(&schema::split_file(&params.split))?;

@@ -23,9 +23,17 @@ pub struct SplitQuality {
 }
 
 impl SplitQuality {
-    /// Reads the counts for `split` from an ingest manifest's metrics; `None` when that
-    /// ingest predates these counts.
-    pub fn from_ingest_metrics(metrics: &serde_json::Value, split: &str) -> Option<Self> {
+    /// Reads the counts for `split` from an ingest manifest (its metrics, and its params for
+    /// whether dev/test were cleaned); `None` when that ingest predates these counts.
+    pub fn from_ingest_manifest(manifest: &flowcore::Manifest, split: &str) -> Option<Self> {
+        let metrics = &manifest.metrics;
+        let flag = |key: &str, default: bool| {
+            manifest
+                .params
+                .get(key)
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(default)
+        };
         let leakage = metrics.get("leakage")?;
         let in_train = leakage.get(format!("{split}_in_train"))?.as_u64()?;
         let ids = |v: Option<&serde_json::Value>| -> Vec<String> {
@@ -39,10 +47,8 @@ impl SplitQuality {
         };
         let count = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_u64);
         Some(Self {
-            cleaned: metrics
-                .get("eval_splits_cleaned")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false),
+            // Ingest's defaults: `dedup` on, `clean_eval_splits` off.
+            cleaned: flag("dedup", true) && flag("clean_eval_splits", false),
             duplicates: count(metrics.pointer(&format!("/duplicates_found/{split}"))).unwrap_or(0),
             conflicting: count(metrics.pointer(&format!("/conflicts/losing_copies_found/{split}")))
                 .unwrap_or(0),
