@@ -17,7 +17,12 @@ every 50 steps, train seconds and non-pad tokens/s. Predictions are scored again
 
 Usage: python scripts/peers/train_hf_seq.py [--data DIR | --files TRAIN DEV TEST] [--seed 42]
        [--threads N] [--batch 16] [--max-length 256] [--class-weights balanced|none]
-       [--sampler random|group]
+       [--sampler random|group] [--dropout P] [--order-file F] [--save-init DIR]
+Same-order runs (scripts/bench/clinc150_same_order.sh): `--save-init DIR` writes the seeded
+initial model (pretrained encoder + new head) and exits, so both sides start from the same
+weights; `--order-file F` (one JSON array of batches of train row indices per epoch, written by
+`cargo run -p train --example batch_order`) replaces the sampler, so both see the same batches;
+`--dropout 0` removes the last random draw.
 Benchmarks only: never used at product run time. Needs pyarrow (scripts/peers/requirements.txt).
 """
 
@@ -69,6 +74,36 @@ def read_jsonl(path):
     return rows
 
 
+class FixedOrder(torch.utils.data.Sampler):
+    """The train rows in a given order: epoch k yields the batches of line k of an order file."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+        self.calls = 0
+
+    def __len__(self):
+        return sum(len(b) for b in self.epochs[0])
+
+    def __iter__(self):
+        if self.calls >= len(self.epochs):
+            raise RuntimeError(f"the order file has {len(self.epochs)} epochs; a further one was asked for")
+        batches = self.epochs[self.calls]
+        self.calls += 1
+        for b in batches:
+            yield from b
+
+
+class FixedOrderTrainer(Trainer):
+    """HF `Trainer` with the train sampler replaced by a `FixedOrder`."""
+
+    def __init__(self, *args, order=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order = order
+
+    def _get_train_sampler(self, train_dataset=None):
+        return self.order
+
+
 class WeightedTrainer(Trainer):
     """Cross-entropy with class weights, as our `class_weights = "balanced"`."""
 
@@ -118,6 +153,9 @@ def main():
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--dropout", type=float, help="hidden, attention and classifier dropout")
+    ap.add_argument("--order-file", help="train batches per epoch (JSON lines of index lists)")
+    ap.add_argument("--save-init", help="write the seeded initial model here and exit")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,8 +174,25 @@ def main():
 
     set_seed(args.seed)
     tok = AutoTokenizer.from_pretrained(args.model)
+    extra = {}
+    if args.dropout is not None:
+        extra = dict(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
+                     classifier_dropout=args.dropout)
     model = AutoModelForSequenceClassification.from_pretrained(
-        args.model, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id)
+        args.model, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
+        **extra)
+    if args.save_init:
+        model.save_pretrained(args.save_init)
+        tok.save_pretrained(args.save_init)
+        print(json.dumps({"saved_init": args.save_init, "labels": len(labels)}))
+        return 0
+    order = None
+    if args.order_file:
+        with open(args.order_file, encoding="utf-8") as f:
+            order = FixedOrder([json.loads(l) for l in f if l.strip()])
+        seen = sorted(i for b in order.epochs[0] for i in b)
+        if seen != list(range(len(train["label"]))):
+            raise SystemExit("--order-file: epoch 1 is not a permutation of the train rows")
 
     def encode(split):
         rows, truncated = [], 0
@@ -160,8 +215,13 @@ def main():
     common_args = dict(model=model, args=targs, train_dataset=Rows(train_rows),
                        data_collator=DataCollatorWithPadding(tok))
     # Without class weights, HF's own loss path (the model's mean cross-entropy).
-    trainer = (Trainer(**common_args) if weights is None
-               else WeightedTrainer(**common_args, class_weights=weights))
+    if order is not None:
+        if weights is not None:
+            raise SystemExit("--order-file runs without class weights (--class-weights none)")
+        trainer = FixedOrderTrainer(**common_args, order=order)
+    else:
+        trainer = (Trainer(**common_args) if weights is None
+                   else WeightedTrainer(**common_args, class_weights=weights))
     t0 = time.time()
     result = trainer.train()
     seconds = time.time() - t0
@@ -177,10 +237,13 @@ def main():
         out_scores[name] = scores(labels, gold, pred.predictions)
     losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history
               if "loss" in h]
+    if order is not None and order.calls != len(order.epochs):
+        raise SystemExit(f"the sampler was read {order.calls} times for {len(order.epochs)} epochs")
     print(json.dumps({
         "peer": "hf-trainer", "task": "sequence", "data": os.path.relpath(data, ROOT),
         "transformers": __import__("transformers").__version__, "seed": args.seed,
-        "threads": torch.get_num_threads(), "sampler": args.sampler,
+        "threads": torch.get_num_threads(),
+        "sampler": "order-file" if order is not None else args.sampler, "dropout": args.dropout,
         "class_weights": None if weights is None else [round(float(w), 6) for w in weights],
         "losses": losses,
         "train_truncated": trunc, "steps": steps, "train_seconds": round(seconds, 2),

@@ -1,12 +1,11 @@
 //! Exact duplicates within a pool (after cleaning), conflicting labels among them, and
-//! leakage of train texts into dev/test. Polars computes the group statistics (window
-//! expressions over pool and text); the policy is applied row by row from them.
+//! leakage of train texts into dev/test. One pass computes the group statistics (first row
+//! and size of each pool/text and pool/text/label group); the policy is applied row by row
+//! from them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use polars::prelude::*;
-
-use crate::error::{IngestError, Result};
+use crate::error::Result;
 use crate::model::{Collected, Reason};
 use crate::params::ConflictPolicy;
 
@@ -31,15 +30,6 @@ pub struct DedupReport {
 /// How many example ids a report lists per pool or split.
 pub const MAX_REPORTED_IDS: usize = 20;
 
-fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> IngestError + use<> {
-    let context = context.to_string();
-    move |source| IngestError::Polars {
-        path: "(de-duplication)".into(),
-        context,
-        source,
-    }
-}
-
 /// Remove duplicates within each pool and resolve label conflicts by `policy`, in the pools
 /// where `apply[pool]` holds; elsewhere duplicates and conflicts are only counted.
 pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: &[bool]) -> Result<DedupReport> {
@@ -55,57 +45,29 @@ pub fn dedup(out: &mut Collected, policy: ConflictPolicy, apply: &[bool]) -> Res
     if out.examples.is_empty() {
         return Ok(report);
     }
-    let pools: Vec<u32> = out.examples.iter().map(|e| e.pool as u32).collect();
-    let keys: Vec<String> = out.examples.iter().map(|e| e.text_key()).collect();
-    let labels: Vec<String> = out.examples.iter().map(|e| e.label_key()).collect();
-    let df = df!("pool" => pools, "key" => keys, "label" => labels)
-        .map_err(polars_err("building the key table"))?;
-    let group = [col("pool"), col("key")];
-    let group_label = [col("pool"), col("key"), col("label")];
-    let stats = df
-        .lazy()
-        .with_row_index("idx", None)
-        .with_columns([
-            col("idx")
-                .min()
-                .over(group.clone())
-                .map_err(polars_err("window"))?
-                .alias("group_first"),
-            col("label")
-                .n_unique()
-                .over(group)
-                .map_err(polars_err("window"))?
-                .alias("n_labels"),
-            col("idx")
-                .min()
-                .over(group_label.clone())
-                .map_err(polars_err("window"))?
-                .alias("label_first"),
-            len()
-                .over(group_label)
-                .map_err(polars_err("window"))?
-                .alias("label_count"),
-        ])
-        .select([
-            col("group_first"),
-            col("n_labels").cast(DataType::UInt64),
-            col("label_first"),
-            col("label_count").cast(DataType::UInt64),
-        ])
-        .collect()
-        .map_err(polars_err("computing duplicate groups"))?;
-    let get_idx = |name: &str| -> Result<Vec<u64>> {
-        let c = stats
-            .column(name)
-            .and_then(|c| c.cast(&DataType::UInt64))
-            .map_err(polars_err(name))?;
-        let ca = c.u64().map_err(polars_err(name))?;
-        Ok(ca.iter().map(|v| v.unwrap_or(0)).collect())
-    };
-    let group_first = get_idx("group_first")?;
-    let n_labels = get_idx("n_labels")?;
-    let label_first = get_idx("label_first")?;
-    let label_count = get_idx("label_count")?;
+    // Per row: the first row of its (pool, text) group, how many labels that group has, the
+    // first row of its (pool, text, label) group and that group's size.
+    let n = out.examples.len();
+    let mut group_first = vec![0u64; n];
+    let mut label_first = vec![0u64; n];
+    let mut first_of_group: HashMap<(usize, String), u64> = HashMap::new();
+    let mut first_of_label: HashMap<(u64, String), u64> = HashMap::new();
+    let mut labels_of_group: HashMap<u64, u64> = HashMap::new();
+    let mut size_of_label: HashMap<u64, u64> = HashMap::new();
+    for (i, e) in out.examples.iter().enumerate() {
+        let g = *first_of_group
+            .entry((e.pool, e.text_key()))
+            .or_insert(i as u64);
+        let l = *first_of_label.entry((g, e.label_key())).or_insert_with(|| {
+            *labels_of_group.entry(g).or_insert(0) += 1;
+            i as u64
+        });
+        *size_of_label.entry(l).or_insert(0) += 1;
+        group_first[i] = g;
+        label_first[i] = l;
+    }
+    let n_labels: Vec<u64> = group_first.iter().map(|g| labels_of_group[g]).collect();
+    let label_count: Vec<u64> = label_first.iter().map(|l| size_of_label[l]).collect();
 
     // Winner label (by its first row) of each conflicting group; None = drop the group.
     let mut winners: HashMap<u64, Option<u64>> = HashMap::new();

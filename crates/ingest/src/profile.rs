@@ -1,14 +1,12 @@
 //! The data profile: rows per split, label distribution, length quantiles (words,
 //! characters), entities per type, vocabulary size, OOV rate of dev/test against train, plus
 //! the cleaning counts (duplicates, conflicts, leakage, tag repairs, rejects by reason).
-//! Length quantiles and label counts are computed with polars.
 
 use std::collections::{BTreeMap, HashSet};
 
-use polars::prelude::*;
 use serde_json::{Value, json};
 
-use crate::error::{IngestError, Result};
+use crate::error::Result;
 use crate::model::{Body, Example};
 
 /// The quantiles reported for lengths.
@@ -20,15 +18,6 @@ const QUANTILES: [(&str, f64); 6] = [
     ("p95", 0.95),
     ("p99", 0.99),
 ];
-
-fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> IngestError + use<> {
-    let context = context.to_string();
-    move |source| IngestError::Polars {
-        path: "(profile)".into(),
-        context,
-        source,
-    }
-}
 
 /// Words of an example (tokens, or whitespace-separated words of the text).
 fn words(e: &Example) -> Vec<&str> {
@@ -52,70 +41,36 @@ fn chars(e: &Example) -> usize {
     }
 }
 
-/// min, quantiles, max and mean of a column, computed by polars.
-fn length_stats(df: &DataFrame, column: &str) -> Result<Value> {
-    let mut exprs = vec![
-        col(column).min().cast(DataType::Float64).alias("min"),
-        col(column).max().cast(DataType::Float64).alias("max"),
-        col(column).mean().cast(DataType::Float64).alias("mean"),
-    ];
-    for (name, q) in QUANTILES {
-        exprs.push(
-            col(column)
-                .quantile(lit(q), QuantileMethod::Linear)
-                .cast(DataType::Float64)
-                .alias(name),
-        );
-    }
-    let out = df
-        .clone()
-        .lazy()
-        .select(exprs)
-        .collect()
-        .map_err(polars_err("length quantiles"))?;
+/// min, quantiles (linear interpolation between the closest ranks, as numpy's and polars'
+/// default), max and mean of some lengths, rounded to 2 decimals; all null when empty.
+fn length_stats(values: &[u32]) -> Value {
+    let mut sorted: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+    sorted.sort_by(f64::total_cmp);
+    let quantile = |q: f64| -> Option<f64> {
+        let last = sorted.len().checked_sub(1)?;
+        let pos = q * last as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
+    };
+    let mean = (!sorted.is_empty()).then(|| sorted.iter().sum::<f64>() / sorted.len() as f64);
     let mut map = serde_json::Map::new();
-    for name in ["min"]
-        .into_iter()
-        .chain(QUANTILES.iter().map(|q| q.0))
-        .chain(["max", "mean"])
-    {
-        let v = out
-            .column(name)
-            .and_then(|c| c.f64().map(|ca| ca.get(0)))
-            .map_err(polars_err(name))?;
-        map.insert(
-            name.to_string(),
-            v.map_or(Value::Null, |x| json!((x * 100.0).round() / 100.0)),
-        );
+    let round = |v: Option<f64>| v.map_or(Value::Null, |x| json!((x * 100.0).round() / 100.0));
+    map.insert("min".into(), round(quantile(0.0)));
+    for (name, q) in QUANTILES {
+        map.insert(name.into(), round(quantile(q)));
     }
-    Ok(Value::Object(map))
+    map.insert("max".into(), round(quantile(1.0)));
+    map.insert("mean".into(), round(mean));
+    Value::Object(map)
 }
 
-/// Counts of each value of a string column, sorted by value (polars group-by).
-fn value_counts(values: Vec<String>, what: &str) -> Result<BTreeMap<String, u64>> {
-    if values.is_empty() {
-        return Ok(BTreeMap::new());
+/// Counts of each value, sorted by value.
+fn value_counts(values: Vec<String>) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_insert(0) += 1;
     }
-    let df = df!("v" => values).map_err(polars_err(what))?;
-    let out = df
-        .lazy()
-        .group_by([col("v")])
-        .agg([len().cast(DataType::UInt64).alias("n")])
-        .collect()
-        .map_err(polars_err(what))?;
-    let keys = out
-        .column("v")
-        .and_then(|c| c.str())
-        .map_err(polars_err(what))?;
-    let counts = out
-        .column("n")
-        .and_then(|c| c.u64())
-        .map_err(polars_err(what))?;
-    Ok(keys
-        .iter()
-        .zip(counts.iter())
-        .filter_map(|(k, n)| Some((k?.to_string(), n?)))
-        .collect())
+    counts
 }
 
 /// Profile of the kept examples; `extra` (cleaning counts) is merged in as is.
@@ -131,11 +86,10 @@ pub fn profile(examples: &[Example], task: &str, extra: Value) -> Result<Value> 
         let part: Vec<&Example> = examples.iter().filter(|e| e.split == s).collect();
         let n_words: Vec<u32> = part.iter().map(|e| words(e).len() as u32).collect();
         let n_chars: Vec<u32> = part.iter().map(|e| chars(e) as u32).collect();
-        let df = df!("words" => n_words, "chars" => n_chars).map_err(polars_err("lengths"))?;
         let mut entry = serde_json::Map::new();
         entry.insert("rows".into(), json!(part.len()));
-        entry.insert("words".into(), length_stats(&df, "words")?);
-        entry.insert("chars".into(), length_stats(&df, "chars")?);
+        entry.insert("words".into(), length_stats(&n_words));
+        entry.insert("chars".into(), length_stats(&n_chars));
         let all_words: Vec<&str> = part.iter().flat_map(|e| words(e)).collect();
         let vocab: HashSet<&str> = all_words.iter().copied().collect();
         entry.insert("word_count".into(), json!(all_words.len()));
@@ -164,15 +118,12 @@ pub fn profile(examples: &[Example], task: &str, extra: Value) -> Result<Value> 
                     }
                 }
                 entry.insert("entity_count".into(), json!(entities.len()));
-                entry.insert(
-                    "entities".into(),
-                    json!(value_counts(entities, "entities")?),
-                );
-                entry.insert("tags".into(), json!(value_counts(tags, "tags")?));
+                entry.insert("entities".into(), json!(value_counts(entities)));
+                entry.insert("tags".into(), json!(value_counts(tags)));
             }
             _ => {
                 let labels = part.iter().map(|e| e.label_key()).collect();
-                entry.insert("labels".into(), json!(value_counts(labels, "labels")?));
+                entry.insert("labels".into(), json!(value_counts(labels)));
             }
         }
         per_split.insert((*name).to_string(), Value::Object(entry));
@@ -278,4 +229,38 @@ pub fn markdown(p: &Value) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reference: `numpy.percentile([1, 2, 3, 4, 10], [25, 50, 75, 90, 95, 99])` (numpy's
+    /// default "linear" method, which polars' `QuantileMethod::Linear` also follows) =
+    /// `[2, 3, 4, 7.6, 8.8, 9.76]`.
+    #[test]
+    fn length_quantiles_interpolate_linearly_as_numpy() {
+        let stats = length_stats(&[10, 3, 1, 4, 2]);
+        let want = json!({
+            "min": 1.0, "p25": 2.0, "p50": 3.0, "p75": 4.0, "p90": 7.6, "p95": 8.8,
+            "p99": 9.76, "max": 10.0, "mean": 4.0
+        });
+        assert_eq!(stats, want);
+        let empty = length_stats(&[]);
+        assert!(empty.as_object().unwrap().values().all(Value::is_null));
+        assert_eq!(length_stats(&[7])["p90"], json!(7.0));
+    }
+
+    #[test]
+    fn value_counts_count_and_sort_by_value() {
+        let counts = value_counts(["b", "a", "b", "c", "b"].map(String::from).to_vec());
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            [
+                ("a".to_string(), 1),
+                ("b".to_string(), 3),
+                ("c".to_string(), 1)
+            ]
+        );
+    }
 }

@@ -71,8 +71,10 @@ pub struct TrainParams {
     /// measure what dynamic padding saves).
     pub pad_to_max_length: bool,
     /// Group windows of similar length into batches (shuffle, sort inside mega-batches of
-    /// 50 batches, shuffle the batches), as HF's `group_by_length`.
-    pub group_by_length: bool,
+    /// 50 batches, shuffle the batches), as HF's `group_by_length`. Unset: grouped for token
+    /// tasks, HF's default random order for sequence tasks (see
+    /// [`TrainParams::groups_by_length`]).
+    pub group_by_length: Option<bool>,
     /// Keep `checkpoints/last`.
     pub save_last: bool,
     /// Keep `checkpoints/best` (needs a dev split and evaluation).
@@ -112,7 +114,7 @@ impl Default for TrainParams {
             early_stopping: None,
             class_weights: None,
             pad_to_max_length: false,
-            group_by_length: true,
+            group_by_length: None,
             save_last: true,
             save_best: true,
             log_every: 50,
@@ -258,6 +260,17 @@ impl<'de> Deserialize<'de> for ClassWeights {
 
 impl TrainParams {
     /// Checks values serde cannot: ranges and combinations. Errors name the key.
+    /// Whether batches are length-grouped for `task`: `group_by_length` when set; otherwise
+    /// only for token tasks. Sequence tasks default to HF `Trainer`'s own default, a random
+    /// order, so the same recipe means the same sampler on both sides: on CLINC150 a random
+    /// order ends 0.07 nats lower in training loss than length grouping, in HF as in ours
+    /// (README, "Many classes"). Token tasks keep grouping: sentence lengths vary far more,
+    /// padding is what grouping saves, and WNUT-17 / CoNLL-2003 match HF with it.
+    pub fn groups_by_length(&self, task: flowcore::TaskKind) -> bool {
+        self.group_by_length
+            .unwrap_or(task == flowcore::TaskKind::Token)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, message: String| {
             Err(TrainError::Param {
@@ -361,6 +374,22 @@ mod tests {
         assert_eq!((p.epochs, p.batch_size, p.seed), (3, 8, 42));
         assert_eq!(p.scheduler, Scheduler::Linear);
         p.validate().unwrap();
+    }
+
+    /// The cause of the CLINC150 gap (issue 21): length-grouped batches on a sequence task.
+    /// A sequence task must train in HF's default random order unless grouping is asked for.
+    #[test]
+    fn sequence_tasks_train_in_random_order_unless_grouping_is_asked_for() {
+        use flowcore::TaskKind::{Sequence, Token};
+        let p: TrainParams = flowcore::params::parse(&serde_json::json!({})).unwrap();
+        assert!(!p.groups_by_length(Sequence));
+        assert!(p.groups_by_length(Token));
+        for (asked, want) in [(true, true), (false, false)] {
+            let p: TrainParams =
+                flowcore::params::parse(&serde_json::json!({ "group_by_length": asked })).unwrap();
+            assert_eq!(p.groups_by_length(Sequence), want);
+            assert_eq!(p.groups_by_length(Token), want);
+        }
     }
 
     #[test]

@@ -94,6 +94,12 @@ pub struct TrainSummary {
     pub device: String,
     /// Mean training loss over the last logging interval.
     pub final_loss: Option<f64>,
+    /// How the batches of an epoch were formed: `length-grouped` or `random`.
+    pub batch_order: &'static str,
+}
+
+fn batch_order(grouped: bool) -> &'static str {
+    if grouped { "length-grouped" } else { "random" }
 }
 
 /// The process-wide lock on libtorch's generator (see [`bert::torch_rng_lock`]).
@@ -438,6 +444,7 @@ pub fn train(
     if params.eval_every != EvalEvery::Never && data.dev.is_empty() {
         tracing::warn!("no dev windows: training without evaluation, `best` is not written");
     }
+    let grouped = params.groups_by_length(task);
     tracing::info!(
         train_windows = data.train.len(),
         dev_windows = data.dev.len(),
@@ -445,6 +452,7 @@ pub fn train(
         total_steps,
         warmup = schedule.warmup,
         device = ?device,
+        batch_order = batch_order(grouped),
         "training"
     );
 
@@ -461,7 +469,7 @@ pub fn train(
         let order = epoch_batches(
             &lengths,
             params.batch_size,
-            params.group_by_length,
+            grouped,
             params.seed,
             state.epoch,
         );
@@ -743,6 +751,7 @@ pub fn train(
         resumed_from_step,
         device: format!("{device:?}"),
         final_loss,
+        batch_order: batch_order(grouped),
     })
 }
 

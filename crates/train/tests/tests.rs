@@ -163,7 +163,7 @@ fn accumulation_equals_one_big_batch() {
     let data = token_data();
     let model = tiny_model(root.path(), &data.labels, 3);
     let base = TrainParams {
-        group_by_length: false,
+        group_by_length: Some(false),
         ..three_comparable_steps()
     };
     let big = TrainParams {
