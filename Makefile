@@ -19,7 +19,7 @@ build: setup
 	$(CARGO) build --workspace --all-targets
 
 build-pipeline: setup
-	$(call FIRST_BUILD_NOTE,make demo,45 min)
+	$(call FIRST_BUILD_NOTE,make demo,20 min)
 	$(CARGO) build -p pipeline
 
 doctor: build-pipeline
@@ -36,7 +36,7 @@ demo-template: build-pipeline
 	$(PIPELINE) run pipelines/demo-sentiment.toml
 
 lint: setup
-	$(call FIRST_BUILD_NOTE,make test,60 min for lint and tests)
+	$(call FIRST_BUILD_NOTE,make test,35 min for lint and tests)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

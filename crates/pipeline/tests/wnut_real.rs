@@ -96,4 +96,40 @@ fn wnut17_short_real_run_learns_well_beyond_memorisation() {
         "reflect found nothing to say: {findings:#}"
     );
     assert!(reflect.join("report.html").is_file());
+
+    // Entities unseen in train: the counts are a property of the data, checked against
+    // scripts/fixtures/reflect/make_unseen_wnut17.py (seqeval's entity reader); WNUT-17 is
+    // built from emerging entities, so nearly all of test is new and F1 there is lower.
+    let want = read_json(&root.join("crates/pipeline/tests/fixtures/unseen_wnut17.json"));
+    let analysis = read_json(&reflect.join("analysis.json"));
+    let unseen = &analysis["unseen"];
+    assert_eq!(unseen["gold"], want["test"]["gold"], "{unseen:#}");
+    assert_eq!(
+        unseen["gold_unseen"], want["test"]["gold_unseen"],
+        "{unseen:#}"
+    );
+    assert_eq!(
+        unseen["train_surface_forms"], want["train_surface_forms"],
+        "{unseen:#}"
+    );
+    let dev_share = number(unseen, "/fit_unseen_share");
+    assert!(
+        (dev_share - number(&want, "/dev/unseen_share")).abs() < 1e-9,
+        "{unseen:#}"
+    );
+    let finding = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "unseen_entities")
+        .unwrap_or_else(|| panic!("no unseen_entities finding: {findings:#}"));
+    let title = finding["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("97.8 % of test entities (1055 of 1079) never occur in train"),
+        "{title}"
+    );
+    assert!(
+        number(unseen, "/f1_unseen/estimate") < number(unseen, "/f1_seen/estimate"),
+        "{unseen:#}"
+    );
 }

@@ -4,6 +4,8 @@
 //! Ranking is deterministic: severity first, then how far the number is from acceptable
 //! (`score`), then the finding's stable id.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Analysis, CalibrationReport};
@@ -55,6 +57,10 @@ pub struct Finding {
     pub rank: usize,
     /// Stable key (`calibration.word`, `slice.entity type.corporation`).
     pub id: String,
+    /// Stable family of the finding (`calibration`, `slice`, `unseen_entities`): the id up to
+    /// its first `.`, for comparing runs.
+    #[serde(default)]
+    pub kind: String,
     /// Severity.
     pub severity: Severity,
     /// Report section it belongs to.
@@ -73,6 +79,9 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// What to do about it.
     pub action: String,
+    /// The numbers behind the finding, by name, for comparing runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub numbers: BTreeMap<String, f64>,
     /// Ranking key within a severity (larger first).
     #[serde(skip)]
     pub score: f64,
@@ -125,6 +134,7 @@ impl Builder<'_> {
 fn finding(id: String, severity: Severity, area: &str, title: String) -> Finding {
     Finding {
         rank: 0,
+        kind: id.split('.').next().unwrap_or_default().to_string(),
         id,
         severity,
         area: area.to_string(),
@@ -135,7 +145,14 @@ fn finding(id: String, severity: Severity, area: &str, title: String) -> Finding
         detail: String::new(),
         evidence: Vec::new(),
         action: String::new(),
+        numbers: BTreeMap::new(),
         score: 0.0,
+    }
+}
+
+impl Finding {
+    fn number(&mut self, name: &str, value: f64) {
+        self.numbers.insert(name.to_string(), value);
     }
 }
 
@@ -157,6 +174,8 @@ pub fn findings(a: &Analysis, predictions_file: &str, boot: Bootstrap) -> Vec<Fi
     }
     baseline(&mut b);
     split_quality(&mut b);
+    unseen_entities(&mut b);
+    model_fit(&mut b);
     slices(&mut b);
     taxonomy(&mut b, boot);
     suspects(&mut b);
@@ -252,7 +271,26 @@ fn dev_gap(b: &mut Builder<'_>) {
     f.value = gap;
     f.score = gap.abs();
     f.detail = "Intervals from separate bootstraps of each split.".into();
-    f.action = if significant && gap > 0.0 {
+    let unseen = a.unseen.as_ref().and_then(|u| {
+        let dev = u.fit_unseen_share?;
+        let test = u.unseen_share.estimate;
+        (test - dev >= 0.05 && u.f1_gap.lo > 0.0).then_some((dev, test, u))
+    });
+    f.action = if let (true, Some((dev, test, u))) = (significant && gap > 0.0, unseen) {
+        f.detail.push_str(&format!(
+            " Entities unseen in train: {} of dev, {} of {}; F1 on unseen entities is {:.1} points below seen ones.",
+            pct(dev),
+            pct(test),
+            a.split,
+            100.0 * u.f1_gap.estimate
+        ));
+        format!(
+            "Much of the gap is new names: {} holds more entities never seen in train ({} against {} on dev) and the model does far worse on those (finding `unseen_entities`). Select models on a dev set with as many new names as test, and work on the unseen slice.",
+            a.split,
+            pct(test),
+            pct(dev)
+        )
+    } else if significant && gap > 0.0 {
         "The test set is harder than dev (distribution shift, or dev was over-used for model selection): report the test number, and add test-like data to dev and train.".into()
     } else {
         "Dev and test agree within their intervals: dev is a fair proxy for model selection.".into()
@@ -298,12 +336,19 @@ fn calibration(b: &mut Builder<'_>, c: &CalibrationReport, id: &str) {
     f.value = ece;
     f.ci = ci(&c.ece);
     f.score = ece;
+    f.number("ece", ece);
+    if let (Some(t), Some(after)) = (t, &c.after) {
+        f.number("temperature", t.t);
+        f.number("ece_after_temperature", after.ece.estimate);
+    }
     let mut detail = format!("equal-mass ECE {:.3}, MCE {:.3}", c.ece_mass, c.mce);
     if let (Some(br), Some(nll)) = (c.brier, c.nll) {
         detail.push_str(&format!(", Brier {br:.4}, NLL {nll:.4}"));
     }
     f.action = match (t, &c.after) {
-        (Some(t), Some(after)) if after.ece.estimate < ece => {
+        // Only an action that changes something measurably: a temperature away from 1 whose
+        // ECE falls below the current ECE's interval.
+        (Some(t), Some(after)) if after.ece.estimate < c.ece.lo && (t.t - 1.0).abs() >= 0.05 => {
             detail.push_str(&format!("; after T = {:.3}: ECE {}", t.t, after.ece.display(3)));
             format!(
                 "Apply temperature T = {:.2} (fitted on {} NLL) to the logits: {} ECE drops from {:.3} to {:.3}.",
@@ -312,6 +357,21 @@ fn calibration(b: &mut Builder<'_>, c: &CalibrationReport, id: &str) {
                 c.level,
                 ece,
                 after.ece.estimate
+            )
+        }
+        (Some(t), Some(after)) if after.ece.estimate < ece => {
+            detail.push_str(&format!(
+                "; after T = {:.3}: ECE {} (inside the current interval: no measurable change)",
+                t.t,
+                after.ece.display(3)
+            ));
+            format!(
+                "Temperature scaling changes nothing measurable here (T = {:.2}; {} ECE {:.3} -> {:.3}, inside the interval {}): the miscalibration is not a global scale; consider histogram binning or isotonic regression on dev, or more dev data.",
+                t.t,
+                c.level,
+                ece,
+                after.ece.estimate,
+                c.ece.display(3)
             )
         }
         (Some(t), Some(after)) => {
@@ -436,6 +496,160 @@ fn split_quality(b: &mut Builder<'_>) {
     };
     f.score = share;
     b.push(f);
+}
+
+/// Entities never seen in train: how many there are, and how much worse the model does on
+/// them than on memorised ones.
+fn unseen_entities(b: &mut Builder<'_>) {
+    let a = b.a;
+    let Some(u) = &a.unseen else { return };
+    if u.gold == 0 {
+        return;
+    }
+    let share = u.unseen_share.estimate;
+    let gap = &u.f1_gap;
+    let severity = if gap.lo > 0.10 && share >= 0.3 {
+        Severity::High
+    } else if gap.lo > 0.0 {
+        Severity::Medium
+    } else {
+        Severity::Low
+    };
+    let mut f = finding(
+        "unseen_entities".into(),
+        severity,
+        "generalisation",
+        format!(
+            "{} of {} entities ({} of {}) never occur in train; entity F1 on them is {:.3}, against {:.3} on seen ones",
+            pct(share),
+            a.split,
+            u.gold_unseen,
+            u.gold,
+            u.f1_unseen.estimate,
+            u.f1_seen.estimate
+        ),
+    );
+    f.metric = "entity F1, seen minus unseen entities".into();
+    f.value = gap.estimate;
+    f.number("gold", u.gold as f64);
+    f.number("gold_unseen", u.gold_unseen as f64);
+    f.number("unseen_share", share);
+    f.number("f1_seen", u.f1_seen.estimate);
+    f.number("f1_unseen", u.f1_unseen.estimate);
+    f.number("recall_unseen", u.recall_unseen.estimate);
+    if let Some(dev) = u.fit_unseen_share {
+        f.number("fit_unseen_share", dev);
+    }
+    f.ci = ci(gap);
+    f.score = gap.estimate.max(0.0) * share;
+    let mut detail = format!(
+        "unseen share {}; F1 seen {}, unseen {}; recall on unseen {}; seen = the lower-cased surface form is a gold entity of train (any type; {} distinct forms)",
+        u.unseen_share.display(3),
+        u.f1_seen.display(3),
+        u.f1_unseen.display(3),
+        u.recall_unseen.display(3),
+        u.train_surface_forms
+    );
+    if let (Some(dev), Some(name)) = (u.fit_unseen_share, &u.fit_split) {
+        detail.push_str(&format!("; {name}: {} unseen", pct(dev)));
+    }
+    f.detail = detail;
+    f.evidence = b.ids(&u.evidence);
+    f.action = if gap.lo > 0.0 {
+        format!(
+            "The model finds names it saw in training far better than new ones, and {} of this split is new: the score will follow that share. Track F1 on unseen entities, add training text with more varied names (or entity-swap augmentation), and keep the cues new names carry (a cased tokenizer keeps capitalisation).",
+            pct(share)
+        )
+    } else {
+        "Seen and unseen entities are found about equally well: the model generalises beyond memorised names.".into()
+    };
+    b.push(f);
+}
+
+/// Model ↔ task mismatches: words the vocabulary cannot read, and capitalised entities
+/// under a tokenizer that ignores case.
+fn model_fit(b: &mut Builder<'_>) {
+    let a = b.a;
+    let Some(m) = &a.model_fit else { return };
+    let unk = m.unk_rate();
+    if m.words > 0 && unk >= 0.01 {
+        let severity = if unk >= 0.2 {
+            Severity::High
+        } else if unk >= 0.05 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
+        let mut f = finding(
+            "model.vocabulary".into(),
+            severity,
+            "model fit",
+            format!(
+                "{} of {} words ({} of {}) hold [UNK] under the model's vocabulary: the model cannot read them",
+                pct(unk),
+                a.split,
+                m.words_with_unk,
+                m.words
+            ),
+        );
+        f.metric = "share of words with an [UNK] sub-word".into();
+        f.value = unk;
+        f.number("words", m.words as f64);
+        f.number("words_with_unk", m.words_with_unk as f64);
+        f.ci = Some(wilson(m.words_with_unk as usize, m.words as usize));
+        f.score = unk;
+        f.detail = "Counted by the tokenize stage: a word counts when one of its sub-words is the unknown token (or the normaliser deletes it). Interval: Wilson score.".into();
+        f.action = if unk >= 0.2 {
+            "The vocabulary does not cover this language or script: fine-tune a model made for it (for Chinese text, e.g. bert-base-chinese or a multilingual BERT) before tuning anything else.".into()
+        } else {
+            "Check which words become [UNK] (emoji, rare scripts, symbols): normalise them in ingest or pick a model whose vocabulary covers them.".into()
+        };
+        b.push(f);
+    }
+    let share = m.capitalised_share();
+    if m.ignores_case == Some(true) && m.entities >= 20 && share >= 0.5 {
+        let mut f = finding(
+            "model.lowercasing".into(),
+            if share >= 0.8 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            "model fit",
+            format!(
+                "The tokenizer ignores case, yet {} of {} gold entities ({} of {}) are capitalised: capitalisation, a strong cue for names, never reaches the model",
+                pct(share),
+                a.split,
+                m.capitalised,
+                m.entities
+            ),
+        );
+        f.metric = "share of gold entities starting with an upper-case letter".into();
+        f.value = share;
+        f.number("entities", m.entities as f64);
+        f.number("capitalised", m.capitalised as f64);
+        f.ci = Some(wilson(m.capitalised, m.entities));
+        f.score = share;
+        let mut detail = "`Paris`, `paris` and `PARIS` encode to the same sub-words (checked by the tokenize stage).".to_string();
+        if let Some(p) = a.probes.iter().find(|p| p.name == "case") {
+            detail.push_str(&format!(
+                " The `case` probe flips {} of predictions: stability by construction, not robustness.",
+                p.flip_rate.display(3)
+            ));
+        }
+        if let Some(c) = &a.baseline {
+            detail.push_str(&format!(
+                " The baseline (which can use case) is {:+.1} points from the model on {} ({}).",
+                -100.0 * c.paired.diff.estimate,
+                c.metric,
+                c.paired.diff.display(3)
+            ));
+        }
+        f.detail = detail;
+        f.evidence = b.ids(&m.capitalised_ids);
+        f.action = "Fine-tune a cased model of the same size (e.g. a cased BERT) on the same pipeline and compare on dev; until then, read the `case` probe as uninformative.".into();
+        b.push(f);
+    }
 }
 
 fn slices(b: &mut Builder<'_>) {
@@ -658,7 +872,11 @@ fn probes(b: &mut Builder<'_>) {
             "punct" => "punctuation removal",
             other => other,
         };
-        f.action = if severity == Severity::Low {
+        let case_blind =
+            p.name == "case" && a.model_fit.as_ref().and_then(|m| m.ignores_case) == Some(true);
+        f.action = if case_blind {
+            "The tokenizer ignores case, so case changes cannot flip anything: this probe says nothing about robustness (see `model.lowercasing`).".into()
+        } else if severity == Severity::Low {
             format!("The model is stable under {what}.")
         } else {
             format!(

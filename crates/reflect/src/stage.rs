@@ -2,7 +2,7 @@
 //! artifacts, runs every analysis and writes `report.html`, `report.md`, `findings.json` and
 //! `analysis.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -161,7 +161,7 @@ impl ReflectParams {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReflectStage;
 
-const INPUTS: [InputSpec; 4] = [
+const INPUTS: [InputSpec; 5] = [
     InputSpec {
         kind: "evaluate",
         required: true,
@@ -176,6 +176,10 @@ const INPUTS: [InputSpec; 4] = [
     },
     InputSpec {
         kind: "train",
+        required: false,
+    },
+    InputSpec {
+        kind: "tokenize",
         required: false,
     },
 ];
@@ -216,6 +220,7 @@ impl Stage for ReflectStage {
             ctx.optional_input("baseline"),
             ctx.optional_input("ingest"),
             ctx.optional_input("train"),
+            ctx.optional_input("tokenize"),
         )?;
         let metrics = write_report(&inputs, &params, ctx.out_dir)?;
         Ok(StageOutcome {
@@ -259,6 +264,24 @@ fn train_support(table: &IngestTable, path: &Path) -> Result<BTreeMap<String, us
     Ok(out)
 }
 
+/// Surface forms of the gold entities of an ingest train table (token tasks), as
+/// [`analysis::unseen::surface`] makes them; empty for sequence tasks.
+fn train_entities_of(table: &IngestTable, path: &Path) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    if let (Some(ColumnValues::Words(words)), Some(ColumnValues::Words(tags))) = (
+        table.column(schema::ingest::TOKENS),
+        table.column(schema::ingest::TAGS),
+    ) {
+        for (i, (w, t)) in words.iter().zip(tags).enumerate() {
+            let t: Vec<&str> = t.iter().map(String::as_str).collect();
+            for e in ner::entities_of(&t, &format!("{}, row {i}", path.display()))? {
+                out.insert(analysis::unseen::surface(w, &e));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Read everything the analyses need from the input artifacts.
 pub fn load_inputs(
     params: &ReflectParams,
@@ -266,6 +289,7 @@ pub fn load_inputs(
     baseline: Option<&Artifact>,
     ingest: Option<&Artifact>,
     train: Option<&Artifact>,
+    tokenize: Option<&Artifact>,
 ) -> anyhow::Result<Inputs> {
     let split_path = evaluate.file(&pcol::file(&params.split))?;
     let split = Split::read(&params.split, &split_path)?;
@@ -294,6 +318,7 @@ pub fn load_inputs(
     };
     let split_quality = ingest
         .and_then(|ing| analysis::SplitQuality::from_ingest_manifest(&ing.manifest, &params.split));
+    let mut train_entities = HashSet::new();
     let (context, train_support) = match ingest {
         Some(ing) => {
             let table_path = ing.file(&schema::split_file(&params.split))?;
@@ -302,6 +327,7 @@ pub fn load_inputs(
             let (vocab, support) = if ing.has(&schema::split_file("train")) {
                 let train_path = ing.file(&schema::split_file("train"))?;
                 let t = IngestTable::read(&train_path)?;
+                train_entities = train_entities_of(&t, &train_path)?;
                 (t.vocabulary(), train_support(&t, &train_path)?)
             } else {
                 Default::default()
@@ -336,6 +362,10 @@ pub fn load_inputs(
         probes,
         history,
         split_quality,
+        train_entities,
+        tokenizer: tokenize.and_then(|t| {
+            analysis::TokenizerFacts::from_tokenize_metrics(&t.manifest.metrics, &params.split)
+        }),
     })
 }
 

@@ -14,6 +14,7 @@ use reflect::ReflectStage;
 struct Fixture {
     kind: &'static str,
     files: Vec<(String, PathBuf)>,
+    metrics: serde_json::Value,
 }
 
 impl Stage for Fixture {
@@ -28,7 +29,10 @@ impl Stage for Fixture {
     }
     fn resolve(&self, _raw: &serde_json::Value, _g: &Globals) -> flowcore::Result<Resolved> {
         Ok(Resolved {
-            params: serde_json::json!({"files": self.files.iter().map(|f| f.0.clone()).collect::<Vec<_>>()}),
+            params: serde_json::json!({
+                "files": self.files.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
+                "metrics": self.metrics,
+            }),
             raw_inputs: self.files.iter().map(|f| f.1.clone()).collect(),
         })
     }
@@ -36,12 +40,28 @@ impl Stage for Fixture {
         for (name, src) in &self.files {
             std::fs::copy(src, ctx.out_dir.join(name))?;
         }
-        Ok(StageOutcome::default())
+        Ok(StageOutcome {
+            metrics: self.metrics.clone(),
+            ..StageOutcome::default()
+        })
     }
 }
 
 fn artifact(root: &Path, kind: &'static str, files: Vec<(String, PathBuf)>) -> PathBuf {
-    let stage = Fixture { kind, files };
+    artifact_with_metrics(root, kind, files, serde_json::Value::Null)
+}
+
+fn artifact_with_metrics(
+    root: &Path,
+    kind: &'static str,
+    files: Vec<(String, PathBuf)>,
+    metrics: serde_json::Value,
+) -> PathBuf {
+    let stage = Fixture {
+        kind,
+        files,
+        metrics,
+    };
     let globals = Globals {
         pipeline: "t".into(),
         ..Default::default()
@@ -319,6 +339,92 @@ fn token_report_has_known_taxonomy_slices_probe_and_findings() {
     let headline = reflect::headline(&dir).unwrap();
     assert!(headline.contains("entity F1 (test): 0.571"), "{headline}");
     assert!(headline.contains("report.html"), "{headline}");
+}
+
+/// A tokenize artifact saying the tokenizer ignores case and a quarter of the test words hold
+/// `[UNK]`: reflect names both, and reads the `case` probe's zero flips as uninformative.
+#[test]
+fn model_fit_names_a_case_blind_tokenizer_and_unreadable_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let sents = ner_sentences(90);
+    let test = tmp.join("test.parquet");
+    write_token_predictions(&test, &sents, 0.95);
+    let probe = tmp.join("probe.parquet");
+    write_token_predictions(&probe, &sents, 0.95);
+    let root = tmp.join("artifacts");
+    let eval = artifact(
+        &root,
+        "evaluate",
+        vec![
+            (pcol::file("test"), test),
+            ("predictions-probe-case-test.parquet".into(), probe),
+        ],
+    );
+    let tokenize = artifact_with_metrics(
+        &root,
+        "tokenize",
+        vec![],
+        serde_json::json!({
+            "ignores_case": true,
+            "splits": {"test": {"words": 360, "words_with_unk": 90}}
+        }),
+    );
+    let dir = run_reflect(
+        &root,
+        &[eval.clone(), tokenize],
+        serde_json::json!({"resamples": 200}),
+    );
+    // Gold entities: `Ann`, `Bob` / `Ann Lee` / `Rome`, 30 sentences each: 120, all capitalised.
+    let a = analysis(&dir);
+    assert_eq!(a["model_fit"]["entities"], 120);
+    assert_eq!(a["model_fit"]["capitalised"], 120);
+    let f = findings(&dir);
+    let by_id = |id: &str| -> serde_json::Value {
+        f.iter()
+            .find(|x| x["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} finding in {f:#?}"))
+    };
+    let case = by_id("model.lowercasing");
+    assert_eq!(case["severity"], "high", "{case}");
+    assert_eq!(case["kind"], "model");
+    assert_eq!(case["value"], 1.0);
+    assert_eq!(case["numbers"]["capitalised"], 120.0);
+    assert!(
+        case["title"]
+            .as_str()
+            .unwrap()
+            .contains("100.0 % of test gold entities (120 of 120) are capitalised"),
+        "{case}"
+    );
+    assert!(
+        case["detail"]
+            .as_str()
+            .unwrap()
+            .contains("The `case` probe flips"),
+        "{case}"
+    );
+    let vocab = by_id("model.vocabulary");
+    assert_eq!(vocab["severity"], "high", "{vocab}");
+    assert_eq!(vocab["value"], 0.25);
+    assert_eq!(vocab["numbers"]["words_with_unk"], 90.0);
+    let probe = by_id("robustness.case");
+    assert!(
+        probe["action"]
+            .as_str()
+            .unwrap()
+            .contains("says nothing about robustness"),
+        "{probe}"
+    );
+
+    // Without the tokenize artifact, neither finding.
+    let dir = run_reflect(&root, &[eval], serde_json::json!({"resamples": 200}));
+    let ids: Vec<String> = findings(&dir)
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!ids.iter().any(|i| i.starts_with("model.")), "{ids:?}");
 }
 
 #[test]

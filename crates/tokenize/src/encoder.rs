@@ -381,6 +381,10 @@ pub struct WordStats {
     pub words_truncated: u64,
     /// Words the normaliser deletes entirely, encoded as the unknown token.
     pub words_unk: u64,
+    /// Words the model partly or wholly cannot see: at least one of their sub-words is the
+    /// unknown token (`words_unk` included). A high share means the vocabulary does not
+    /// cover the data's language or script.
+    pub words_with_unk: u64,
 }
 
 impl WordStats {
@@ -391,6 +395,7 @@ impl WordStats {
         self.words_lost += other.words_lost;
         self.words_truncated += other.words_truncated;
         self.words_unk += other.words_unk;
+        self.words_with_unk += other.words_with_unk;
     }
 }
 
@@ -486,6 +491,19 @@ impl Encoder {
     /// The underlying HF tokenizer (padding and truncation off).
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// Whether the tokenizer ignores case: `Paris` and `paris` (and `PARIS`) encode to the
+    /// same ids, as with uncased BERT models. Then capitalisation never reaches the model.
+    pub fn ignores_case(&self) -> bool {
+        let ids = |w: &str| {
+            self.tokenizer
+                .encode(EncodeInput::Single(vec![w].as_slice().into()), false)
+                .map(|e| e.get_ids().to_vec())
+                .ok()
+        };
+        let lower = ids("paris");
+        lower.is_some() && lower == ids("Paris") && lower == ids("PARIS")
     }
 
     /// The encoding options.
@@ -589,9 +607,12 @@ impl Encoder {
             if empty(s) {
                 if substitute.is_some() {
                     stats.words_unk += 1;
+                    stats.words_with_unk += 1;
                 } else {
                     stats.words_lost += 1;
                 }
+            } else if substitute.is_some_and(|unk| ids[s.0..s.1].contains(&unk)) {
+                stats.words_with_unk += 1;
             }
         }
         let budget = self.budget();

@@ -207,6 +207,7 @@ impl Stage for TokenizeStage {
             "task": labels.task,
             "max_length": encoder.options().max_length,
             "stride": encoder.options().stride,
+            "ignores_case": encoder.ignores_case(),
             "splits": split_metrics,
         });
         Ok(StageOutcome { metrics, rows })

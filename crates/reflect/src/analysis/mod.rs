@@ -12,7 +12,10 @@
 //! - [`confusion`]: the confusion matrix;
 //! - [`suspects`]: candidate label errors;
 //! - [`probes`]: flip rates and metric changes under robustness probes;
-//! - [`quality`]: duplicates and train overlap of the split, as ingest reported them.
+//! - [`quality`]: duplicates and train overlap of the split, as ingest reported them;
+//! - [`unseen`]: entities never seen in train, and F1 on them against seen ones;
+//! - [`model_fit`]: words the model's vocabulary cannot read, capitalised entities under a
+//!   tokenizer that ignores case.
 //!
 //! Adding an analysis is one module and one line in [`analyze`]. It returns an [`Analysis`]:
 //! numbers with intervals and the rows behind them. [`crate::findings`] turns it into ranked
@@ -34,18 +37,22 @@ use crate::stats::calibration::Temperature;
 pub mod baseline;
 pub mod calibration;
 pub mod confusion;
+pub mod model_fit;
 pub mod probes;
 pub mod quality;
 pub mod slices;
 pub mod suspects;
+pub mod unseen;
 
 pub use baseline::Comparison;
 pub use calibration::CalibrationReport;
 pub use confusion::Confusion;
+pub use model_fit::{ModelFit, TokenizerFacts};
 pub use probes::Probe;
 pub use quality::SplitQuality;
 pub use slices::{Slice, bucket_names, bucket_of, quantile_edges};
 pub use suspects::Suspect;
+pub use unseen::Unseen;
 
 /// Knobs of the analyses (the stage's params, resolved).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +111,10 @@ pub struct Inputs {
     pub history: Option<History>,
     /// Duplicates, label conflicts and train overlap that ingest found in the evaluated split.
     pub split_quality: Option<SplitQuality>,
+    /// Surface forms of the train split's gold entities (token tasks; see [`unseen::surface`]).
+    pub train_entities: HashSet<String>,
+    /// What the tokenize stage recorded about the tokenizer and the evaluated split.
+    pub tokenizer: Option<TokenizerFacts>,
 }
 
 /// A metric with its interval.
@@ -150,6 +161,12 @@ pub struct Analysis {
     /// Duplicates and train overlap of the evaluated split, as ingest reported them.
     #[serde(default)]
     pub split_quality: Option<SplitQuality>,
+    /// Seen and unseen entities (token tasks with a train split).
+    #[serde(default)]
+    pub unseen: Option<Unseen>,
+    /// Model ↔ task fit: `[UNK]` words, case (with a tokenize artifact).
+    #[serde(default)]
+    pub model_fit: Option<ModelFit>,
     /// NER error taxonomy.
     pub taxonomy: Option<Taxonomy>,
     /// Confusion matrix (entity types + `O` for token tasks).
@@ -323,6 +340,8 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
     let confusion = confusion::run(&p, opts, &mut notes)?;
     let (suspects, suspects_total, suspects_scanned) = suspects::run(&p, opts, &mut notes)?;
     let probes = probes::run(&p, opts, &mut notes)?;
+    let unseen = unseen::run(&p, opts, &mut notes)?;
+    let model_fit = model_fit::run(&p, opts, &mut notes)?;
 
     Ok(Analysis {
         task: split.task,
@@ -341,6 +360,8 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
         baseline,
         slices,
         split_quality: inputs.split_quality.clone(),
+        unseen,
+        model_fit,
         taxonomy,
         confusion,
         suspects,

@@ -68,6 +68,22 @@ fn run(set: &str, expected_sentences: usize, min_decoded: f64) {
             "{set} max_length {max_length}: {total:?}, {split} sentences split, {decoded} words decoded back"
         );
         assert_eq!(total.words_lost, 0, "{set} {max_length}");
+        // Words holding `[UNK]`, as HF `tokenizers` counts them
+        // (scripts/fixtures/tokenize/make_unk_counts.py).
+        let want: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/unk_counts.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(total.words, want[set]["words"].as_u64().unwrap(), "{set}");
+        assert_eq!(
+            total.words_with_unk,
+            want[set]["words_with_unk"].as_u64().unwrap(),
+            "{set} {max_length}"
+        );
         assert!(
             decoded as f64 > min_decoded * total.words as f64,
             "{set}: only {decoded} of {} decoded",

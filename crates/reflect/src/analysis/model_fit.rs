@@ -1,0 +1,143 @@
+//! Whether the model can see what the task needs: words its vocabulary cannot read (`[UNK]`,
+//! counted by the tokenize stage) and, for token tasks, capitalised entities under a tokenizer
+//! that ignores case.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Options, Prepared};
+use crate::error::Result;
+
+/// What the tokenize stage recorded about the evaluated split and the tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenizerFacts {
+    /// `Paris`, `paris` and `PARIS` encode alike (an uncased model).
+    pub ignores_case: Option<bool>,
+    /// Words of the evaluated split (token tasks).
+    pub words: Option<u64>,
+    /// Of them, words holding `[UNK]`.
+    pub words_with_unk: Option<u64>,
+}
+
+impl TokenizerFacts {
+    /// Reads the facts for `split` from a tokenize manifest's metrics; `None` when they hold
+    /// none of them (an older tokenize artifact).
+    pub fn from_tokenize_metrics(m: &serde_json::Value, split: &str) -> Option<Self> {
+        let s = &m["splits"][split];
+        let facts = Self {
+            ignores_case: m["ignores_case"].as_bool(),
+            words: s["words"].as_u64(),
+            words_with_unk: s["words_with_unk"].as_u64(),
+        };
+        (facts.ignores_case.is_some() || facts.words_with_unk.is_some()).then_some(facts)
+    }
+}
+
+/// Model ↔ task fit of one split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelFit {
+    /// The tokenizer ignores case.
+    pub ignores_case: Option<bool>,
+    /// Words of the split (token tasks, from tokenize).
+    pub words: u64,
+    /// Words holding `[UNK]`.
+    pub words_with_unk: u64,
+    /// Gold entities of the split (token tasks).
+    pub entities: usize,
+    /// Of them, starting with an upper-case letter.
+    pub capitalised: usize,
+    /// Examples with a capitalised gold entity (at most `max_examples`).
+    pub capitalised_ids: Vec<String>,
+}
+
+impl ModelFit {
+    /// Share of words holding `[UNK]` (0 when unknown).
+    pub fn unk_rate(&self) -> f64 {
+        if self.words == 0 {
+            0.0
+        } else {
+            self.words_with_unk as f64 / self.words as f64
+        }
+    }
+
+    /// Share of gold entities that start with an upper-case letter (0 without entities).
+    pub fn capitalised_share(&self) -> f64 {
+        if self.entities == 0 {
+            0.0
+        } else {
+            self.capitalised as f64 / self.entities as f64
+        }
+    }
+}
+
+/// Whether a word starts with an upper-case letter.
+pub fn capitalised(word: &str) -> bool {
+    word.chars().next().is_some_and(char::is_uppercase)
+}
+
+/// The analysis; `None` without tokenize facts.
+pub fn run(p: &Prepared<'_>, opts: &Options, notes: &mut Vec<String>) -> Result<Option<ModelFit>> {
+    let Some(facts) = &p.inputs.tokenizer else {
+        notes.push(
+            "model fit: no tokenize artifact (or one without [UNK] and case facts): vocabulary and case checks skipped".into(),
+        );
+        return Ok(None);
+    };
+    let mut fit = ModelFit {
+        ignores_case: facts.ignores_case,
+        words: facts.words.unwrap_or(0),
+        words_with_unk: facts.words_with_unk.unwrap_or(0),
+        ..ModelFit::default()
+    };
+    if let Some(spans) = &p.spans {
+        for (ex, gold) in p.split.examples.iter().zip(&spans.gold) {
+            let mut any = false;
+            for g in gold {
+                fit.entities += 1;
+                if ex.words.get(g.start).is_some_and(|w| capitalised(w)) {
+                    fit.capitalised += 1;
+                    any = true;
+                }
+            }
+            if any && fit.capitalised_ids.len() < opts.max_examples {
+                fit.capitalised_ids.push(ex.id.clone());
+            }
+        }
+    }
+    Ok(Some(fit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capitalisation_is_the_first_letter_in_any_script() {
+        assert!(capitalised("Paris"));
+        assert!(capitalised("Émile"));
+        assert!(!capitalised("paris"));
+        assert!(!capitalised("@paris"));
+        assert!(!capitalised("北京"));
+        assert!(!capitalised(""));
+    }
+
+    #[test]
+    fn facts_come_from_the_tokenize_manifest() {
+        assert_eq!(
+            TokenizerFacts::from_tokenize_metrics(&serde_json::json!({"max_length": 128}), "test"),
+            None
+        );
+        let m = serde_json::json!({
+            "ignores_case": true,
+            "splits": {"test": {"words": 200, "words_with_unk": 114}}
+        });
+        let f = TokenizerFacts::from_tokenize_metrics(&m, "test").unwrap();
+        assert_eq!(f.ignores_case, Some(true));
+        assert_eq!((f.words, f.words_with_unk), (Some(200), Some(114)));
+        let fit = ModelFit {
+            words: 200,
+            words_with_unk: 114,
+            ..ModelFit::default()
+        };
+        assert!((fit.unk_rate() - 0.57).abs() < 1e-12);
+    }
+}
