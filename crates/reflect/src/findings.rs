@@ -173,6 +173,7 @@ pub fn findings(a: &Analysis, predictions_file: &str, boot: Bootstrap) -> Vec<Fi
         calibration(&mut b, c, "calibration.entity");
     }
     baseline(&mut b);
+    cost_decisions(&mut b);
     split_quality(&mut b);
     unseen_entities(&mut b);
     model_fit(&mut b);
@@ -448,6 +449,93 @@ fn baseline(b: &mut Builder<'_>) {
     b.push(f);
 }
 
+/// Decisions under the cost matrix: whether the least-expected-cost decision collapsed to a
+/// constant policy, and whether the baseline's decisions cost significantly less.
+fn cost_decisions(b: &mut Builder<'_>) {
+    let a = b.a;
+    let Some(c) = &a.costs else { return };
+    let m = c.model_cost.estimate;
+    let (best_label, best_cost) = &c.best_constant;
+    let cheaper_baseline = c.baseline.as_ref().filter(|p| p.diff.lo > 0.0);
+    let mut f = if let Some(label) = &c.constant {
+        let mut f = finding(
+            "decisions.cost".into(),
+            Severity::High,
+            "decisions",
+            format!(
+                "Under the cost matrix the model decides `{label}` for all {} {} examples: its least-expected-cost decision is a constant policy (cost {m:.3} per example)",
+                a.examples, a.split
+            ),
+        );
+        f.action = format!(
+            "The probabilities do not separate the costly cases: a rule that always says `{label}` does as well. Calibrate on dev (temperature) and re-check, compare the baseline's decisions, and do not deploy cost-based decisions from this model yet."
+        );
+        f
+    } else if let Some(p) = cheaper_baseline {
+        let mut f = finding(
+            "decisions.cost".into(),
+            Severity::High,
+            "decisions",
+            format!(
+                "The baseline's decisions cost significantly less: {:.3} per example against the model's {m:.3} (difference {:+.3}, p = {:.4})",
+                p.b.estimate, p.diff.estimate, p.p_value
+            ),
+        );
+        f.action = "Under these costs the baseline is the better decision-maker: ship its decisions, or find where the model's probabilities are off (calibration, the costly class's recall).".into();
+        f
+    } else {
+        let mut f = finding(
+            "decisions.cost".into(),
+            if m < *best_cost {
+                Severity::Info
+            } else {
+                Severity::Medium
+            },
+            "decisions",
+            format!(
+                "Least-expected-cost decisions cost {m:.3} per example, against {best_cost:.3} for the best constant policy (always `{best_label}`)"
+            ),
+        );
+        f.action = if m < *best_cost {
+            "The model's probabilities pay for themselves under these costs: keep cost-based decisions, and re-check them after any recalibration.".into()
+        } else {
+            format!(
+                "The model does no better than always deciding `{best_label}` under these costs: calibrate on dev and re-check before using its decisions."
+            )
+        };
+        f
+    };
+    f.metric = "mean cost per example (least-expected-cost decisions)".into();
+    f.value = m;
+    f.ci = ci(&c.model_cost);
+    f.score = m - best_cost;
+    f.number("model_cost", m);
+    f.number("best_constant_cost", *best_cost);
+    for (label, n) in &c.decided {
+        f.number(&format!("decided.{label}"), *n as f64);
+    }
+    let mut detail = format!(
+        "decisions: {}; best constant policy: always `{best_label}` at {best_cost:.3}",
+        c.decided
+            .iter()
+            .map(|(l, n)| format!("`{l}` {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let (Some(p), Some(by)) = (&c.baseline, &c.baseline_decided_by) {
+        f.number("baseline_cost", p.b.estimate);
+        detail.push_str(&format!(
+            "; baseline ({by}) {} per example, model minus baseline {} (paired bootstrap over {} examples, p = {:.4})",
+            p.b.display(3),
+            p.diff.display(3),
+            c.shared,
+            p.p_value
+        ));
+    }
+    f.detail = detail;
+    b.push(f);
+}
+
 /// Duplicates and train overlap in the evaluated split: scored as given (comparable with
 /// published numbers), so the reader should know how much of the score they carry.
 fn split_quality(b: &mut Builder<'_>) {
@@ -683,16 +771,7 @@ fn slices(b: &mut Builder<'_>) {
         f.detail = format!("{} examples, support {}", s.examples, s.support);
         f.evidence = b.ids(&s.evidence);
         f.action = match s.family.as_str() {
-            "entity type" | "label" => {
-                let train = a.train_support.get(&s.name).copied();
-                match train {
-                    Some(n) => format!(
-                        "Collect more training data for `{}` (only {n} in train) or check its annotation consistency.",
-                        s.name
-                    ),
-                    None => format!("Collect more training data for `{}` or check its annotation consistency.", s.name),
-                }
-            }
+            "entity type" | "label" => confusion_action(a, &s.name, &mut f),
             "OOV rate" => "The model fails on words it never saw in training: add in-domain training text, or use a model/tokenizer with better coverage of this vocabulary.".into(),
             "length (words)" => format!(
                 "Examples of {} words do worse: check truncation/windowing for long inputs and add training examples of this length.",
@@ -704,6 +783,49 @@ fn slices(b: &mut Builder<'_>) {
             ),
         };
         b.push(f);
+    }
+}
+
+/// The action for a weak type or class: where its errors go (the confusion matrix's row), with
+/// the counts, rather than a generic "collect more data".
+fn confusion_action(a: &Analysis, name: &str, f: &mut Finding) -> String {
+    let train = a.train_support.get(name).copied();
+    let in_train = train.map_or(String::new(), |n| format!(" ({n} in train)"));
+    if let Some(n) = train {
+        f.number("train_support", n as f64);
+    }
+    let token = a.task == flowcore::TaskKind::Token;
+    let items = if token { "words" } else { "examples" };
+    let Some((errors, top)) = a.confusion.top_confusions(name, 3) else {
+        return format!(
+            "Collect more training data for `{name}`{in_train} or check its annotation consistency."
+        );
+    };
+    if errors == 0 || top.is_empty() {
+        return format!(
+            "Collect more training data for `{name}`{in_train} or check its annotation consistency."
+        );
+    }
+    f.number("errors", errors as f64);
+    for (other, n) in &top {
+        f.number(&format!("confused_with.{other}"), *n as f64);
+    }
+    let list = top
+        .iter()
+        .map(|(other, n)| format!("`{other}` {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (first, n_first) = (&top[0].0, top[0].1);
+    let share = n_first as f64 / errors as f64;
+    if token && first == "O" {
+        format!(
+            "`{name}` is mostly missed: {n_first} of its {errors} wrongly tagged {items} are predicted `O` ({list}). Add training sentences with varied `{name}` names{in_train}, and check the guideline for what counts as `{name}`."
+        )
+    } else {
+        format!(
+            "`{name}` is mostly confused with `{first}`: {n_first} of its {errors} wrong {items} ({}; all: {list}). Review where the guideline separates `{name}` from `{first}`, and add training {items} that contrast them{in_train}.",
+            pct(share)
+        )
     }
 }
 

@@ -363,6 +363,13 @@ pub fn load_inputs(
         history,
         split_quality,
         train_entities,
+        cost_matrix: match &evaluate.manifest.params["cost_matrix"] {
+            serde_json::Value::Null => None,
+            v => Some(
+                serde_json::from_value(v.clone())
+                    .context("the evaluate artifact's cost_matrix param")?,
+            ),
+        },
         tokenizer: tokenize.and_then(|t| {
             analysis::TokenizerFacts::from_tokenize_metrics(&t.manifest.metrics, &params.split)
         }),

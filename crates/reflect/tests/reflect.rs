@@ -15,6 +15,7 @@ struct Fixture {
     kind: &'static str,
     files: Vec<(String, PathBuf)>,
     metrics: serde_json::Value,
+    params: serde_json::Value,
 }
 
 impl Stage for Fixture {
@@ -29,10 +30,16 @@ impl Stage for Fixture {
     }
     fn resolve(&self, _raw: &serde_json::Value, _g: &Globals) -> flowcore::Result<Resolved> {
         Ok(Resolved {
-            params: serde_json::json!({
-                "files": self.files.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
-                "metrics": self.metrics,
-            }),
+            params: {
+                let mut p = serde_json::json!({
+                    "files": self.files.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
+                    "metrics": self.metrics,
+                });
+                if let (Some(p), Some(extra)) = (p.as_object_mut(), self.params.as_object()) {
+                    p.extend(extra.clone());
+                }
+                p
+            },
             raw_inputs: self.files.iter().map(|f| f.1.clone()).collect(),
         })
     }
@@ -51,17 +58,42 @@ fn artifact(root: &Path, kind: &'static str, files: Vec<(String, PathBuf)>) -> P
     artifact_with_metrics(root, kind, files, serde_json::Value::Null)
 }
 
+fn artifact_with_params(
+    root: &Path,
+    kind: &'static str,
+    files: Vec<(String, PathBuf)>,
+    params: serde_json::Value,
+) -> PathBuf {
+    run_fixture(
+        root,
+        Fixture {
+            kind,
+            files,
+            metrics: serde_json::Value::Null,
+            params,
+        },
+    )
+}
+
 fn artifact_with_metrics(
     root: &Path,
     kind: &'static str,
     files: Vec<(String, PathBuf)>,
     metrics: serde_json::Value,
 ) -> PathBuf {
-    let stage = Fixture {
-        kind,
-        files,
-        metrics,
-    };
+    run_fixture(
+        root,
+        Fixture {
+            kind,
+            files,
+            metrics,
+            params: serde_json::Value::Null,
+        },
+    )
+}
+
+fn run_fixture(root: &Path, stage: Fixture) -> PathBuf {
+    let kind = stage.kind;
     let globals = Globals {
         pipeline: "t".into(),
         ..Default::default()
@@ -321,12 +353,14 @@ fn token_report_has_known_taxonomy_slices_probe_and_findings() {
         .iter()
         .find(|x| x["id"] == "slice.entity type.LOC")
         .unwrap();
+    // Its action says where LOC's errors go: all 30 LOC words predicted `O`.
     assert!(
-        loc_finding["action"]
-            .as_str()
-            .unwrap()
-            .contains("Collect more training data for `LOC`")
+        loc_finding["action"].as_str().unwrap().starts_with(
+            "`LOC` is mostly missed: 30 of its 30 wrongly tagged words are predicted `O`"
+        ),
+        "{loc_finding}"
     );
+    assert_eq!(loc_finding["numbers"]["confused_with.O"], 30.0);
     assert!(!loc_finding["evidence"].as_array().unwrap().is_empty());
     let curve = f.iter().find(|x| x["id"] == "training.curve").unwrap();
     assert!(
@@ -519,6 +553,70 @@ fn sequence_report_compares_with_the_baseline_by_mcnemar_and_paired_bootstrap() 
             .iter()
             .any(|n| n.as_str().unwrap().contains("temperature scaling skipped"))
     );
+}
+
+/// German Credit's costs (a bad applicant accepted costs 5, a good one refused 1): a model
+/// whose P(bad) is 0.2 for everyone decides `bad` for all (0.2 * 5 > 0.8 * 1), the constant
+/// policy; a baseline that separates the classes costs far less. Reflect says both.
+#[test]
+fn cost_decisions_that_collapse_to_a_constant_policy_are_a_high_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 200;
+    let gold: Vec<&str> = (0..n)
+        .map(|i| if i % 3 == 0 { "bad" } else { "good" })
+        .collect();
+    let model = vec!["good"; n];
+    let base: Vec<&str> = (0..n)
+        .map(|i| if i % 10 == 1 { "good" } else { gold[i] })
+        .collect();
+    let test = tmp.path().join("t.parquet");
+    let btest = tmp.path().join("b.parquet");
+    write_sequence(&test, &gold, &model, &vec![0.8f32; n]);
+    write_sequence(&btest, &gold, &base, &vec![0.9f32; n]);
+    let root = tmp.path().join("artifacts");
+    let costs = serde_json::json!({"cost_matrix": {"bad": {"good": 5.0}, "good": {"bad": 1.0}}});
+    let eval = artifact_with_params(&root, "evaluate", vec![(pcol::file("test"), test)], costs);
+    let baseline = artifact(&root, "baseline", vec![(pcol::file("test"), btest)]);
+    let dir = run_reflect(
+        &root,
+        &[eval, baseline],
+        serde_json::json!({"resamples": 200}),
+    );
+    let a = analysis(&dir);
+    let c = &a["costs"];
+    assert_eq!(c["constant"], "bad", "{c:#}");
+    assert_eq!(c["decided"]["bad"], 200);
+    // Always `bad` costs 1 for each of the 133 good applicants: 0.665 per example; always
+    // `good` costs 5 for each of the 67 bad ones: 1.675.
+    assert!((c["model_cost"]["estimate"].as_f64().unwrap() - 0.665).abs() < 1e-12);
+    assert_eq!(c["best_constant"][0], "bad");
+    // The baseline accepts the bad applicants with i % 10 == 1 (i = 21, 51, ..., 171: six)
+    // and decides every other example right: 6 * 5 / 200 = 0.15.
+    let bad_accepted = (0..n).filter(|i| i % 10 == 1 && i % 3 == 0).count();
+    let want = bad_accepted as f64 * 5.0 / n as f64;
+    let b = c["baseline"]["b"]["estimate"].as_f64().unwrap();
+    assert!((b - want).abs() < 1e-12, "{b} vs {want}");
+    let f = findings(&dir);
+    let d = f.iter().find(|x| x["id"] == "decisions.cost").unwrap();
+    assert_eq!(d["severity"], "high");
+    assert_eq!(d["kind"], "decisions");
+    assert!(
+        d["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Under the cost matrix the model decides `bad` for all 200 test examples"),
+        "{d}"
+    );
+    assert_eq!(d["numbers"]["baseline_cost"], want);
+
+    // Without a cost matrix: no decisions section, no finding.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let test = tmp2.path().join("t.parquet");
+    write_sequence(&test, &gold, &model, &vec![0.8f32; n]);
+    let root = tmp2.path().join("artifacts");
+    let eval = artifact(&root, "evaluate", vec![(pcol::file("test"), test)]);
+    let dir = run_reflect(&root, &[eval], serde_json::json!({"resamples": 200}));
+    assert!(analysis(&dir)["costs"].is_null());
 }
 
 #[test]

@@ -18,6 +18,24 @@ pub struct Confusion {
     /// `counts[gold][pred]`.
     pub counts: Vec<Vec<u64>>,
 }
+impl Confusion {
+    /// Where the gold label `gold`'s errors go: its off-diagonal cells, largest first (ties by
+    /// name), at most `k`, with the row's total errors. `None` for an unknown label.
+    pub fn top_confusions(&self, gold: &str, k: usize) -> Option<(u64, Vec<(String, u64)>)> {
+        let row = self.labels.iter().position(|l| l == gold)?;
+        let mut cells: Vec<(String, u64)> = self.counts[row]
+            .iter()
+            .enumerate()
+            .filter(|&(j, &n)| j != row && n > 0)
+            .map(|(j, &n)| (self.labels[j].clone(), n))
+            .collect();
+        let errors = cells.iter().map(|c| c.1).sum();
+        cells.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        cells.truncate(k);
+        Some((errors, cells))
+    }
+}
+
 /// Gold rows against predicted columns.
 pub fn run(p: &Prepared<'_>, _opts: &Options, _notes: &mut Vec<String>) -> Result<Confusion> {
     Ok(confusion(p.split))
@@ -54,4 +72,27 @@ fn confusion(split: &Split) -> Confusion {
         }
     }
     Confusion { labels, counts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_confusions_rank_the_off_diagonal_cells_of_a_row() {
+        let c = Confusion {
+            labels: vec!["O".into(), "LOC".into(), "ORG".into(), "PER".into()],
+            counts: vec![
+                vec![50, 1, 0, 0],
+                vec![4, 10, 4, 1],
+                vec![0, 0, 5, 0],
+                vec![0, 0, 0, 3],
+            ],
+        };
+        let (errors, top) = c.top_confusions("LOC", 2).unwrap();
+        assert_eq!(errors, 9);
+        assert_eq!(top, vec![("O".to_string(), 4), ("ORG".to_string(), 4)]);
+        assert_eq!(c.top_confusions("PER", 3), Some((0, vec![])));
+        assert_eq!(c.top_confusions("MISC", 3), None);
+    }
 }

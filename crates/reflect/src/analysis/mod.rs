@@ -14,6 +14,8 @@
 //! - [`probes`]: flip rates and metric changes under robustness probes;
 //! - [`quality`]: duplicates and train overlap of the split, as ingest reported them;
 //! - [`unseen`]: entities never seen in train, and F1 on them against seen ones;
+//! - [`costs`]: least-expected-cost decisions under a cost matrix, against constant policies
+//!   and the baseline;
 //! - [`model_fit`]: words the model's vocabulary cannot read, capitalised entities under a
 //!   tokenizer that ignores case.
 //!
@@ -37,6 +39,7 @@ use crate::stats::calibration::Temperature;
 pub mod baseline;
 pub mod calibration;
 pub mod confusion;
+pub mod costs;
 pub mod model_fit;
 pub mod probes;
 pub mod quality;
@@ -47,6 +50,7 @@ pub mod unseen;
 pub use baseline::Comparison;
 pub use calibration::CalibrationReport;
 pub use confusion::Confusion;
+pub use costs::CostDecisions;
 pub use model_fit::{ModelFit, TokenizerFacts};
 pub use probes::Probe;
 pub use quality::SplitQuality;
@@ -115,6 +119,8 @@ pub struct Inputs {
     pub train_entities: HashSet<String>,
     /// What the tokenize stage recorded about the tokenizer and the evaluated split.
     pub tokenizer: Option<TokenizerFacts>,
+    /// The evaluate stage's cost matrix (sequence tasks), when it has one.
+    pub cost_matrix: Option<metrics::CostMatrix>,
 }
 
 /// A metric with its interval.
@@ -167,6 +173,9 @@ pub struct Analysis {
     /// Model ↔ task fit: `[UNK]` words, case (with a tokenize artifact).
     #[serde(default)]
     pub model_fit: Option<ModelFit>,
+    /// Least-expected-cost decisions (with a cost matrix).
+    #[serde(default)]
+    pub costs: Option<CostDecisions>,
     /// NER error taxonomy.
     pub taxonomy: Option<Taxonomy>,
     /// Confusion matrix (entity types + `O` for token tasks).
@@ -342,6 +351,7 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
     let probes = probes::run(&p, opts, &mut notes)?;
     let unseen = unseen::run(&p, opts, &mut notes)?;
     let model_fit = model_fit::run(&p, opts, &mut notes)?;
+    let costs = costs::run(&p, opts, &mut notes)?;
 
     Ok(Analysis {
         task: split.task,
@@ -362,6 +372,7 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
         split_quality: inputs.split_quality.clone(),
         unseen,
         model_fit,
+        costs,
         taxonomy,
         confusion,
         suspects,
