@@ -796,16 +796,15 @@ fn confusion_action(a: &Analysis, name: &str, f: &mut Finding) -> String {
     }
     let token = a.task == flowcore::TaskKind::Token;
     let items = if token { "words" } else { "examples" };
-    let Some((errors, top)) = a.confusion.top_confusions(name, 3) else {
+    let Some((errors, top)) = a
+        .confusion
+        .top_confusions(name, 3)
+        .filter(|(errors, top)| *errors > 0 && !top.is_empty())
+    else {
         return format!(
             "Collect more training data for `{name}`{in_train} or check its annotation consistency."
         );
     };
-    if errors == 0 || top.is_empty() {
-        return format!(
-            "Collect more training data for `{name}`{in_train} or check its annotation consistency."
-        );
-    }
     f.number("errors", errors as f64);
     for (other, n) in &top {
         f.number(&format!("confused_with.{other}"), *n as f64);

@@ -35,26 +35,15 @@ pub struct CostDecisions {
     pub shared: usize,
 }
 
-/// The least-expected-cost label of one example (ties to the earlier label), or its
-/// prediction when it has no probabilities.
+/// The least-expected-cost label of one example ([`CostMatrix::least_expected_cost`], the
+/// rule the evaluate stage applies; the probabilities were f32 in the predictions file, so
+/// the conversion back is exact), or its prediction when it has no probabilities.
 fn decide(split: &Split, ex: &Example, costs: &CostMatrix) -> usize {
     let Some(probs) = ex.probs.first() else {
         return ex.pred[0];
     };
-    let expected = |k: usize| -> f64 {
-        probs
-            .iter()
-            .enumerate()
-            .map(|(j, p)| p * costs.cost(split.label(j), split.label(k)))
-            .sum()
-    };
-    (0..split.labels.len()).fold(0, |best, k| {
-        if expected(k) < expected(best) {
-            k
-        } else {
-            best
-        }
-    })
+    let probs: Vec<f32> = probs.iter().map(|&p| p as f32).collect();
+    costs.least_expected_cost(&split.labels, &probs)
 }
 
 fn cost_of(split: &Split, ex: &Example, decision: usize, costs: &CostMatrix) -> f64 {
