@@ -85,6 +85,17 @@ int bertflow_grads_to_none(at::Tensor **params, size_t n, char *err, size_t err_
   }
 }
 
+// Sets each parameter's gradient to the given tensor (`param.grad = grad`).
+int bertflow_set_grads(at::Tensor **params, at::Tensor **grads, size_t n, char *err,
+                       size_t err_len) {
+  try {
+    for (size_t i = 0; i < n; ++i) params[i]->mutable_grad() = *grads[i];
+    return 0;
+  } catch (const std::exception &e) {
+    return fail(e, err, err_len);
+  }
+}
+
 // One AdamW step over a parameter group (`torch.optim.AdamW(fused=True)`): `step` is the 0-d
 // float step count after this step (the caller increments it), shared by the group.
 int bertflow_fused_adamw(at::Tensor **params, at::Tensor **grads, at::Tensor **exp_avgs,

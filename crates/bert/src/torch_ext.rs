@@ -36,6 +36,13 @@ unsafe extern "C" {
         err: *mut std::ffi::c_char,
         err_len: usize,
     ) -> i32;
+    fn bertflow_set_grads(
+        params: *const *mut C_tensor,
+        grads: *const *mut C_tensor,
+        n: usize,
+        err: *mut std::ffi::c_char,
+        err_len: usize,
+    ) -> i32;
     fn bertflow_fused_adamw(
         params: *const *mut C_tensor,
         grads: *const *mut C_tensor,
@@ -148,6 +155,23 @@ pub fn grads_to_none(params: &[&Tensor]) -> Result<()> {
     })
 }
 
+/// Sets `params[i].grad = grads[i]` (for a parameter that got no gradient here but did on
+/// another rank of a data-parallel step).
+pub fn set_grads(params: &[&Tensor], grads: &[&Tensor]) -> Result<()> {
+    if params.len() != grads.len() {
+        return Err(BertError::Input(format!(
+            "set_grads: {} parameters, {} gradients",
+            params.len(),
+            grads.len()
+        )));
+    }
+    let (p, g) = (handles(params), handles(grads));
+    // SAFETY: live handles for the call, two lists of the same length.
+    checked("setting gradients", |e, n| unsafe {
+        bertflow_set_grads(p.as_ptr(), g.as_ptr(), p.len(), e, n)
+    })
+}
+
 /// One AdamW step over a parameter group with libtorch's fused kernel
 /// (`torch.optim.AdamW(fused=True)`, CPU and CUDA): updates `params`, `exp_avgs` and
 /// `exp_avg_sqs` in place. `step` is the 0-d float32 step count *after* this step, on the
@@ -197,4 +221,163 @@ pub fn fused_adamw_(
             len,
         )
     })
+}
+
+unsafe extern "C" {
+    #[allow(clippy::too_many_arguments)]
+    fn bertflow_pg_new(
+        host: *const std::ffi::c_char,
+        port: u16,
+        rank: i32,
+        world: i32,
+        timeout_ms: i64,
+        ifname: *const std::ffi::c_char,
+        bind_host: *const std::ffi::c_char,
+        threads: i32,
+        out: *mut *mut std::ffi::c_void,
+        err: *mut std::ffi::c_char,
+        err_len: usize,
+    ) -> i32;
+    fn bertflow_pg_free(handle: *mut std::ffi::c_void);
+    fn bertflow_pg_allreduce(
+        handle: *mut std::ffi::c_void,
+        ts: *const *mut C_tensor,
+        n: usize,
+        op: i32,
+        err: *mut std::ffi::c_char,
+        err_len: usize,
+    ) -> i32;
+    fn bertflow_pg_broadcast(
+        handle: *mut std::ffi::c_void,
+        ts: *const *mut C_tensor,
+        n: usize,
+        root: i32,
+        err: *mut std::ffi::c_char,
+        err_len: usize,
+    ) -> i32;
+}
+
+/// A reduction of [`ProcessGroup::all_reduce`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// Element-wise sum.
+    Sum = 0,
+    /// Element-wise maximum.
+    Max = 1,
+    /// Element-wise minimum.
+    Min = 2,
+}
+
+/// Where and how a process joins a [`ProcessGroup`].
+#[derive(Debug, Clone)]
+pub struct GroupOptions {
+    /// Address of rank 0, which serves the rendezvous (`MASTER_ADDR`).
+    pub master_addr: String,
+    /// Its port (`MASTER_PORT`).
+    pub master_port: u16,
+    /// This process's rank.
+    pub rank: usize,
+    /// Number of processes.
+    pub world_size: usize,
+    /// How long the rendezvous and every collective may take before failing.
+    pub timeout: std::time::Duration,
+    /// Network interface Gloo binds to (`GLOO_SOCKET_IFNAME`), if named.
+    pub interface: Option<String>,
+    /// Address Gloo binds to when no interface is named (`None`: the host name's address).
+    pub bind_host: Option<String>,
+    /// Gloo's worker threads.
+    pub threads: usize,
+}
+
+/// A `torch.distributed` process group: libtorch's c10d `TCPStore` rendezvous and
+/// `ProcessGroupGloo` (CPU tensors, and CUDA tensors through host copies), the same objects
+/// `torch.distributed.init_process_group("gloo")` creates.
+#[derive(Debug)]
+pub struct ProcessGroup {
+    handle: *mut std::ffi::c_void,
+    rank: usize,
+    world_size: usize,
+}
+
+// SAFETY: the handle owns c10d objects that are safe to use from any thread; the methods take
+// `&self` and c10d orders collectives by call order, which the callers keep identical on every
+// rank.
+unsafe impl Send for ProcessGroup {}
+// SAFETY: as above.
+unsafe impl Sync for ProcessGroup {}
+
+fn c_string(what: &str, text: &str) -> Result<std::ffi::CString> {
+    std::ffi::CString::new(text)
+        .map_err(|_| BertError::Input(format!("{what} `{text}` holds a NUL byte")))
+}
+
+impl ProcessGroup {
+    /// Joins the group (rank 0 serves the rendezvous; everyone waits for all members).
+    pub fn new(opts: &GroupOptions) -> Result<Self> {
+        let host = c_string("master address", &opts.master_addr)?;
+        let ifname = c_string("interface", opts.interface.as_deref().unwrap_or(""))?;
+        let bind = c_string("bind address", opts.bind_host.as_deref().unwrap_or(""))?;
+        let mut handle: *mut std::ffi::c_void = std::ptr::null_mut();
+        let what = format!(
+            "joining the process group as rank {} of {} at {}:{}",
+            opts.rank, opts.world_size, opts.master_addr, opts.master_port
+        );
+        // SAFETY: NUL-terminated strings alive for the call; the shim writes the handle only
+        // on success.
+        checked(&what, |e, n| unsafe {
+            bertflow_pg_new(
+                host.as_ptr(),
+                opts.master_port,
+                opts.rank as i32,
+                opts.world_size as i32,
+                i64::try_from(opts.timeout.as_millis()).unwrap_or(i64::MAX),
+                ifname.as_ptr(),
+                bind.as_ptr(),
+                opts.threads as i32,
+                &mut handle,
+                e,
+                n,
+            )
+        })?;
+        Ok(Self {
+            handle,
+            rank: opts.rank,
+            world_size: opts.world_size,
+        })
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Number of processes.
+    pub fn world_size(&self) -> usize {
+        self.world_size
+    }
+
+    /// Reduces every tensor in place across the group (all started, then all awaited).
+    pub fn all_reduce(&self, ts: &[&Tensor], op: ReduceOp) -> Result<()> {
+        let hs = handles(ts);
+        // SAFETY: a live group handle and live tensor handles for the call.
+        checked("all-reduce", |e, n| unsafe {
+            bertflow_pg_allreduce(self.handle, hs.as_ptr(), hs.len(), op as i32, e, n)
+        })
+    }
+
+    /// Overwrites every tensor with rank `root`'s.
+    pub fn broadcast(&self, ts: &[&Tensor], root: usize) -> Result<()> {
+        let hs = handles(ts);
+        // SAFETY: as above.
+        checked("broadcast", |e, n| unsafe {
+            bertflow_pg_broadcast(self.handle, hs.as_ptr(), hs.len(), root as i32, e, n)
+        })
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `bertflow_pg_new` and is freed once.
+        unsafe { bertflow_pg_free(self.handle) }
+    }
 }

@@ -68,6 +68,10 @@ pub struct StageContext<'a> {
     pub inputs: &'a BTreeMap<String, Artifact>,
     /// The (temporary) directory to write outputs into.
     pub out_dir: &'a Path,
+    /// A directory of this run's fingerprint that survives a failed or killed run and is
+    /// removed after a successful commit: where a long stage keeps what a re-run can resume
+    /// from (see [`Store::work_dir`]).
+    pub work_dir: &'a Path,
 }
 
 impl StageContext<'_> {
@@ -199,6 +203,8 @@ pub fn execute(
         });
     }
     let tmp = store.begin(&plan.instance, &plan.fingerprint, &lock)?;
+    let work_dir = store.work_dir(&plan.instance, &plan.fingerprint);
+    fs_err::create_dir_all(&work_dir)?;
     let started = crate::store::now_rfc3339();
     let clock = Instant::now();
     tracing::info!(stage = %plan.instance, fingerprint = %plan.fingerprint, "running");
@@ -208,6 +214,7 @@ pub fn execute(
         globals,
         inputs,
         out_dir: &tmp,
+        work_dir: &work_dir,
     };
     let outcome = match stage.run(&ctx) {
         Ok(outcome) => outcome,
@@ -238,6 +245,9 @@ pub fn execute(
         metrics: outcome.metrics,
     };
     let artifact = store.commit(&tmp, manifest, &outcome.rows, &lock)?;
+    if let Err(e) = fs_err::remove_dir_all(&work_dir) {
+        tracing::warn!("could not remove the work directory: {e}");
+    }
     tracing::info!(
         stage = %plan.instance,
         dir = %artifact.dir.display(),

@@ -5,6 +5,7 @@
 //! <root>/<pipeline>/<stage>/latest                                newest complete fingerprint
 //! <root>/<pipeline>/<stage>/.lock                                 held while a run writes
 //! <root>/<pipeline>/<stage>/.tmp-<fingerprint>-<pid>-<nanos>/     a run in progress
+//! <root>/<pipeline>/<stage>/.work-<fingerprint>/                   what a re-run resumes from
 //! ```
 //! A run writes into a `.tmp-*` sibling and renames it into place when complete, so a killed
 //! run leaves no directory under its fingerprint; leftovers are removed by the next run that
@@ -327,6 +328,13 @@ impl Store {
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         }
         Ok(StageLock { _file: file })
+    }
+
+    /// The work directory of a fingerprint: kept when a run fails or is killed (unlike its
+    /// `.tmp-*` directory), so the next run of the same fingerprint can resume from what it
+    /// holds; removed after a successful commit.
+    pub fn work_dir(&self, stage: &str, fingerprint: &str) -> PathBuf {
+        self.stage_dir(stage).join(format!(".work-{fingerprint}"))
     }
 
     /// Create a fresh temporary directory for a run of `stage` (hold the lock first), after

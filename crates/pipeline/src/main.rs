@@ -67,6 +67,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A worker started by a `train.processes = N` stage of this pipeline.
+    if let Some(code) = train::distributed::worker_main() {
+        return code;
+    }
     let cli = Cli::parse();
     flowcore::logging::init(cli.verbose, cli.quiet);
     match run(cli) {

@@ -89,6 +89,22 @@ pub enum TrainError {
         step: u64,
     },
 
+    /// A data-parallel run failed: a rank died, hung past the timeout, or diverged.
+    #[error("data-parallel training: {0}")]
+    Distributed(String),
+
+    /// The run was asked to stop (SIGTERM) and saved a checkpoint to resume from.
+    #[error(
+        "stopped by a termination signal after step {step}{}; the next run of this stage resumes from it",
+        kept.as_ref().map(|p| format!(", checkpoint saved in {}", p.display())).unwrap_or_default()
+    )]
+    Terminated {
+        /// Optimizer steps done.
+        step: u64,
+        /// Where the checkpoint went.
+        kept: Option<PathBuf>,
+    },
+
     /// The device ran out of memory.
     #[error(
         "out of memory with batch_size {batch_size}: {message}. Try batch_size {suggestion} with grad_accum {accum} (same effective batch)"

@@ -87,6 +87,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // A worker started by a `processes = N` run of the stage.
+    if let Some(code) = train::distributed::worker_main() {
+        return code;
+    }
     let cli = Cli::parse();
     flowcore::logging::init(cli.verbose, cli.quiet);
     match run(cli) {
@@ -185,6 +189,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("--set {item}: expected KEY=VALUE"))?;
         put(key.trim(), parse_value(value.trim()));
     }
+    let globals = Globals {
+        pipeline: cli.pipeline.clone(),
+        task: None,
+        model: cli.model.clone(),
+    };
+    // Under a launcher (torchrun, Slurm), ranks other than 0 train their shard and write
+    // nothing: rank 0 owns the store (and brings a resumed checkpoint to everyone).
+    if let Some(launch) = train::distributed::Launch::from_env()?
+        && launch.rank != 0
+    {
+        use flowcore::Stage;
+        let resolved = TrainStage.resolve(&serde_json::Value::Object(params), &globals)?;
+        let params: train::TrainParams = flowcore::params::parse(&resolved.params)?;
+        train::distributed::run_rank(&cli.tokenize, &params)?;
+        return Ok(());
+    }
     let stage_dir = cli.artifacts.join(&cli.pipeline).join(&cli.name);
     if let Some(dir) = &cli.resume {
         if !dir.is_dir() {
@@ -193,11 +213,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let dir = secure_resume_dir(dir, &stage_dir)?;
         put("resume_from", dir.to_string_lossy().into());
     }
-    let globals = Globals {
-        pipeline: cli.pipeline.clone(),
-        task: None,
-        model: cli.model.clone(),
-    };
     let executed = flowcore::stage::run_standalone(
         &TrainStage,
         &cli.artifacts,

@@ -15,6 +15,9 @@ use tch::{Kind, Tensor};
 use crate::error::{Result, TrainError};
 use crate::params::Scheduler;
 
+/// Largest flat gradient bucket of a data-parallel all-reduce (DDP's default `bucket_cap_mb`).
+pub const BUCKET_BYTES: usize = 25 << 20;
+
 /// One trainable tensor with its AdamW state.
 #[derive(Debug)]
 struct Slot {
@@ -177,6 +180,126 @@ impl AdamW {
                 )?;
             }
             Ok(())
+        })
+    }
+
+    /// Data-parallel step: sums every rank's gradients in place (c10d all-reduce over flat
+    /// buckets of at most [`BUCKET_BYTES`], all in flight at once), so each rank ends with the
+    /// gradients of the whole global batch. A parameter without a gradient here (a rank with
+    /// no micro-batch in the step) takes the others' sum. `flags` ride along in the same
+    /// collective (summed; e.g. "a rank was asked to stop"); their sums are returned.
+    pub fn all_reduce_grads(
+        &mut self,
+        pg: &bert::torch_ext::ProcessGroup,
+        flags: &[f64],
+    ) -> Result<Vec<f64>> {
+        tch::no_grad(|| {
+            let n = self.slots.len();
+            let grads: Vec<Tensor> = self.slots.iter().map(|s| s.param.grad()).collect();
+            let device = self
+                .slots
+                .first()
+                .map_or(tch::Device::Cpu, |s| s.param.device());
+            let mut head = vec![0f64; n];
+            for (i, g) in grads.iter().enumerate() {
+                if g.defined() {
+                    head[i] = 1.0;
+                }
+            }
+            head.extend_from_slice(flags);
+            let head = Tensor::from_slice(&head).to_device(device);
+            let mut buckets: Vec<(Vec<usize>, Tensor)> = Vec::new();
+            let mut current: Vec<usize> = Vec::new();
+            let mut bytes = 0usize;
+            let flush = |members: &mut Vec<usize>, buckets: &mut Vec<(Vec<usize>, Tensor)>| {
+                if members.is_empty() {
+                    return;
+                }
+                let parts: Vec<Tensor> = members
+                    .iter()
+                    .map(|&i| {
+                        let g = &grads[i];
+                        if g.defined() {
+                            g.to_kind(Kind::Float).view(-1)
+                        } else {
+                            Tensor::zeros(
+                                [self.slots[i].param.numel() as i64],
+                                (Kind::Float, device),
+                            )
+                        }
+                    })
+                    .collect();
+                buckets.push((std::mem::take(members), Tensor::cat(&parts, 0)));
+            };
+            for (i, s) in self.slots.iter().enumerate() {
+                let size = s.param.numel() * 4;
+                if bytes + size > BUCKET_BYTES && !current.is_empty() {
+                    flush(&mut current, &mut buckets);
+                    bytes = 0;
+                }
+                current.push(i);
+                bytes += size;
+            }
+            flush(&mut current, &mut buckets);
+            let mut all: Vec<&Tensor> = buckets.iter().map(|(_, t)| t).collect();
+            all.push(&head);
+            pg.all_reduce(&all, bert::torch_ext::ReduceOp::Sum)
+                .map_err(|e| TrainError::Distributed(format!("gradient all-reduce: {e}")))?;
+            let head = Vec::<f64>::try_from(&head.to_device(tch::Device::Cpu))
+                .map_err(TrainError::torch("reading the all-reduced flags"))?;
+            let mut missing: Vec<(usize, Tensor)> = Vec::new();
+            for (members, flat) in &buckets {
+                let mut offset = 0i64;
+                for &i in members {
+                    let param = &self.slots[i].param;
+                    let numel = param.numel() as i64;
+                    let part = flat.narrow(0, offset, numel).view_as(param);
+                    offset += numel;
+                    if grads[i].defined() {
+                        let mut g = grads[i].shallow_clone();
+                        g.f_copy_(&part)
+                            .map_err(TrainError::torch("writing back a reduced gradient"))?;
+                    } else if head[i] > 0.0 {
+                        missing.push((i, part.to_kind(param.kind())));
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                let params: Vec<&Tensor> =
+                    missing.iter().map(|(i, _)| &self.slots[*i].param).collect();
+                let values: Vec<&Tensor> = missing.iter().map(|(_, g)| g).collect();
+                bert::torch_ext::set_grads(&params, &values)?;
+            }
+            Ok(head[n..].to_vec())
+        })
+    }
+
+    /// Makes every rank's weights, moments and step count rank 0's (at the start of a
+    /// data-parallel run: a resumed rank 0 brings its checkpoint to everyone).
+    pub fn broadcast_state(&mut self, pg: &bert::torch_ext::ProcessGroup) -> Result<()> {
+        tch::no_grad(|| {
+            let steps = Tensor::from_slice(&[self.steps as f64]);
+            let mut all: Vec<&Tensor> = Vec::with_capacity(3 * self.slots.len() + 1);
+            for s in &self.slots {
+                all.extend([&s.param, &s.exp_avg, &s.exp_avg_sq]);
+            }
+            all.push(&steps);
+            pg.broadcast(&all, 0).map_err(|e| {
+                TrainError::Distributed(format!("broadcasting rank 0's state: {e}"))
+            })?;
+            self.steps = steps.double_value(&[0]) as u64;
+            Ok(())
+        })
+    }
+
+    /// A checksum of the weights (sum of every element, in f64): equal on every rank of a
+    /// data-parallel run, whose weights must never diverge.
+    pub fn weight_checksum(&self) -> f64 {
+        tch::no_grad(|| {
+            self.slots
+                .iter()
+                .map(|s| s.param.sum(Kind::Double).double_value(&[]))
+                .sum()
         })
     }
 

@@ -84,6 +84,56 @@ pub struct TrainParams {
     /// Continue a killed run from this checkpoint directory (a `checkpoints/last` holding
     /// `trainer_state/`).
     pub resume_from: Option<PathBuf>,
+    /// Also save a resumable `checkpoints/last` every N optimizer steps (besides every
+    /// evaluation), so a killed run loses at most N steps; the next run of the same
+    /// fingerprint picks it up by itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_every: Option<u64>,
+    /// Data-parallel worker processes on this machine (torch.distributed, one process group):
+    /// the stage starts `processes - 1` workers besides itself, each with `threads /
+    /// processes` CPU threads. Global batch = `batch_size * grad_accum * processes`. Ignored
+    /// when the process was started by a launcher (`torchrun`, Slurm), whose `WORLD_SIZE`
+    /// wins.
+    #[serde(skip_serializing_if = "is_one")]
+    pub processes: usize,
+    /// Collective backend: `auto` or `gloo` (c10d's Gloo, CPU and CUDA tensors); `nccl` is
+    /// refused with an explanation (not built into this version).
+    #[serde(skip_serializing_if = "DistBackend::is_auto")]
+    pub backend: DistBackend,
+    /// Seconds a rendezvous or collective may wait for the other ranks before every rank
+    /// fails (a dead or hung worker).
+    #[serde(skip_serializing_if = "is_default_timeout")]
+    pub dist_timeout_s: u64,
+}
+
+/// Default of [`TrainParams::dist_timeout_s`] (PyTorch's default process-group timeout).
+pub const DEFAULT_DIST_TIMEOUT_S: u64 = 1800;
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+fn is_default_timeout(s: &u64) -> bool {
+    *s == DEFAULT_DIST_TIMEOUT_S
+}
+
+/// The collective backend of a data-parallel run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DistBackend {
+    /// Gloo (the one built in).
+    #[default]
+    Auto,
+    /// c10d's Gloo.
+    Gloo,
+    /// NCCL (not built into this version: refused).
+    Nccl,
+}
+
+impl DistBackend {
+    fn is_auto(&self) -> bool {
+        *self == Self::Auto
+    }
 }
 
 impl Default for TrainParams {
@@ -119,6 +169,10 @@ impl Default for TrainParams {
             save_best: true,
             log_every: 50,
             resume_from: None,
+            save_every: None,
+            processes: 1,
+            backend: DistBackend::Auto,
+            dist_timeout_s: DEFAULT_DIST_TIMEOUT_S,
         }
     }
 }
@@ -326,6 +380,7 @@ impl TrainParams {
             ("batch_size", self.batch_size),
             ("grad_accum", self.grad_accum),
             ("eval_batch_size", self.eval_batch_size),
+            ("processes", self.processes),
         ] {
             if n == 0 {
                 return bad(key, "expected at least 1".into());
@@ -344,6 +399,21 @@ impl TrainParams {
         }
         if self.log_every == 0 {
             return bad("log_every", "expected at least 1".into());
+        }
+        if self.save_every == Some(0) {
+            return bad(
+                "save_every",
+                "expected at least 1 (or leave it unset)".into(),
+            );
+        }
+        if self.dist_timeout_s == 0 {
+            return bad("dist_timeout_s", "expected at least 1 second".into());
+        }
+        if self.backend == DistBackend::Nccl {
+            return bad(
+                "backend",
+                "nccl is not built into this version (the shim reaches c10d's Gloo only); use `auto` or `gloo`, which also all-reduce CUDA tensors".into(),
+            );
         }
         if let Some(ClassWeights::Explicit(w)) = &self.class_weights
             && let Some(x) = w.iter().find(|x| !(x.is_finite() && **x >= 0.0))

@@ -12,6 +12,7 @@ use flowcore::{
     CoreError, Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome,
 };
 
+use crate::distributed::{Dist, Launch, WorkerJob, free_port, spawn_workers, threads_per_process};
 use crate::params::TrainParams;
 use crate::trainer::{RunOptions, RunPaths, TrainData, train};
 
@@ -43,6 +44,24 @@ pub fn model_files(dir: &Path) -> flowcore::Result<Vec<PathBuf>> {
         })?,
     );
     Ok(files)
+}
+
+/// The training data of a tokenize artifact directory: labels, train and dev windows (a
+/// missing split is empty) and the encoded window length.
+pub fn read_data(dir: &Path) -> crate::Result<TrainData> {
+    let labels = LabelMap::read(&dir.join(schema::LABELS_FILE))?;
+    let read = |split: &str| -> crate::Result<Vec<tokenize::Window>> {
+        if !dir.join(schema::split_file(split)).is_file() {
+            return Ok(Vec::new());
+        }
+        Ok(tokenize::read_split(dir, split)?)
+    };
+    Ok(TrainData {
+        train: read("train")?,
+        dev: read("dev")?,
+        labels,
+        max_length: encoded_max_length(dir),
+    })
 }
 
 /// The window length the tokenize artifact was encoded for (`encoding.json`'s `max_length`).
@@ -96,31 +115,19 @@ impl Stage for TrainStage {
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
         let params: TrainParams = ctx.params()?;
         let tokenized = ctx.input("tokenize")?;
-        let labels = LabelMap::read(&tokenized.file(schema::LABELS_FILE)?)?;
+        // Verifies the labels file against the manifest before reading.
+        tokenized.file(schema::LABELS_FILE)?;
+        let data = read_data(&tokenized.dir)
+            .with_context(|| format!("reading {}", tokenized.dir.display()))?;
         if let Some(task) = ctx.globals.task
-            && task != labels.task
+            && task != data.labels.task
         {
             anyhow::bail!(
                 "the pipeline's task is `{task}` but the tokenize artifact {} holds `{}` data",
                 tokenized.dir.display(),
-                labels.task
+                data.labels.task
             );
         }
-        let read = |split: &str| -> anyhow::Result<Vec<tokenize::Window>> {
-            let file = schema::split_file(split);
-            if !tokenized.has(&file) {
-                return Ok(Vec::new());
-            }
-            tokenize::read_split(&tokenized.dir, split).with_context(|| {
-                format!("reading the {split} split of {}", tokenized.dir.display())
-            })
-        };
-        let data = TrainData {
-            train: read("train")?,
-            dev: read("dev")?,
-            labels,
-            max_length: encoded_max_length(&tokenized.dir),
-        };
         let model_dir = params
             .model
             .clone()
@@ -129,16 +136,84 @@ impl Stage for TrainStage {
             tokenizer_from: Some(model_dir.clone()),
             model_dir,
             out_dir: ctx.out_dir.to_path_buf(),
+            work_dir: Some(ctx.work_dir.to_path_buf()),
         };
-        let summary = train(
-            &data,
-            &params,
-            &paths,
-            &RunOptions {
-                progress: true,
-                abort_after: None,
-            },
-        )?;
+        let mut params = params;
+        // A launcher (torchrun, Slurm) decides the world; else `processes` local workers.
+        let (launch, local) = match Launch::from_env()? {
+            Some(launch) => (Some(launch), false),
+            None if params.processes > 1 => {
+                params.threads = Some(threads_per_process(params.threads, params.processes));
+                let launch = Launch {
+                    rank: 0,
+                    world_size: params.processes,
+                    local_rank: 0,
+                    local_world_size: params.processes,
+                    master_addr: "127.0.0.1".into(),
+                    master_port: free_port()?,
+                };
+                (Some(launch), true)
+            }
+            None => (None, false),
+        };
+        if let Some(l) = &launch
+            && l.rank != 0
+        {
+            anyhow::bail!(
+                "rank {} of a launched run reached the store; non-zero ranks run `train` (which trains without writing)",
+                l.rank
+            );
+        }
+        let timeout = std::time::Duration::from_secs(params.dist_timeout_s);
+        let workers = match &launch {
+            Some(l) if local => {
+                let job = WorkerJob {
+                    tokenize_dir: tokenized.dir.clone(),
+                    params: serde_json::to_value(&params)?,
+                };
+                tracing::info!(
+                    processes = l.world_size,
+                    threads_each = params.threads,
+                    "starting {} local worker process(es)",
+                    l.world_size - 1
+                );
+                Some(spawn_workers(
+                    l,
+                    &job,
+                    &ctx.work_dir.join("worker-job.json"),
+                )?)
+            }
+            _ => None,
+        };
+        let run = || -> crate::Result<crate::TrainSummary> {
+            let dist = launch
+                .as_ref()
+                .map(|l| Dist::join(l, timeout).map(std::sync::Arc::new))
+                .transpose()?;
+            train(
+                &data,
+                &params,
+                &paths,
+                &RunOptions {
+                    progress: true,
+                    abort_after: None,
+                    dist,
+                    stop: Some(crate::trainer::termination_flag()),
+                },
+            )
+        };
+        let summary = match (run(), workers) {
+            (Ok(summary), Some(workers)) => {
+                workers.finish(timeout)?;
+                summary
+            }
+            (Ok(summary), None) => summary,
+            (Err(err), Some(workers)) => {
+                let why = workers.explain(std::time::Duration::from_secs(10));
+                return Err(anyhow::anyhow!("{err}{why}"));
+            }
+            (Err(err), None) => return Err(err.into()),
+        };
         tracing::info!(
             steps = summary.steps,
             best = ?summary.best.as_ref().map(|b| b.value),

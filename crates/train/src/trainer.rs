@@ -5,6 +5,8 @@
 //! tests run it on tiny in-memory data and the stage wraps it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bert::{BertClassifier, ConfigOverrides};
@@ -51,11 +53,21 @@ pub struct RunPaths {
     pub tokenizer_from: Option<PathBuf>,
     /// Output directory: `checkpoints/{best,last}` and `history.jsonl` go here.
     pub out_dir: PathBuf,
+    /// A directory that outlives a failed run (the stage's per-fingerprint work directory):
+    /// when set, checkpoints are written to `work_dir/checkpoints` while training and moved
+    /// into `out_dir` at the end, and a run finding a `last` checkpoint of the same recipe
+    /// there resumes from it by itself.
+    pub work_dir: Option<PathBuf>,
 }
 
 /// Switches for callers other than the stage.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    /// The process group of a data-parallel run (this process's rank in it).
+    pub dist: Option<Arc<crate::distributed::Dist>>,
+    /// Set (by SIGTERM, see [`termination_flag`]) to stop after the current step with a
+    /// checkpoint to resume from.
+    pub stop: Option<Arc<AtomicBool>>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
     /// Stop abruptly after this many optimizer steps, saving nothing, the way a killed
@@ -96,6 +108,55 @@ pub struct TrainSummary {
     pub final_loss: Option<f64>,
     /// How the batches of an epoch were formed: `length-grouped` or `random`.
     pub batch_order: &'static str,
+    /// Processes of a data-parallel run (1: none).
+    pub world_size: usize,
+    /// Its collective backend, when there was one.
+    pub backend: Option<&'static str>,
+    /// Whether the run resumed by itself from its work directory's checkpoint.
+    pub resumed_automatically: bool,
+}
+
+/// A flag set by SIGTERM (what Slurm, Kubernetes and spot instances send before killing),
+/// registered once per process: a run that sees it saves a checkpoint and stops.
+pub fn termination_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&flag))
+        {
+            tracing::warn!(
+                "cannot watch SIGTERM ({e}); a terminated run will not save a checkpoint first"
+            );
+        }
+        flag
+    })
+    .clone()
+}
+
+/// The `last` checkpoint a run left in its work directory, when its recipe is this one's.
+fn automatic_resume(work_dir: &Path, recipe: &str) -> Option<PathBuf> {
+    let checkpoints = work_dir.join(flowcore::schema::train::CHECKPOINTS_DIR);
+    // A kill between the two renames of a checkpoint replacement leaves only `last.old`.
+    let last = [
+        checkpoints.join(LAST),
+        checkpoints.join(LAST).with_extension("old"),
+    ]
+    .into_iter()
+    .find(|d| d.join(crate::checkpoint::STATE_DIR).is_dir())?;
+    let state = CheckpointDir::new(&last).read_state().ok()?;
+    if state.recipe != recipe {
+        tracing::warn!(
+            "ignoring {}: it was trained with another recipe",
+            last.display()
+        );
+        return None;
+    }
+    tracing::info!(
+        step = state.global_step,
+        "resuming automatically from {} (an interrupted run of this stage)",
+        last.display()
+    );
+    Some(last)
 }
 
 fn batch_order(grouped: bool) -> &'static str {
@@ -131,6 +192,9 @@ pub fn recipe_fingerprint(params: &TrainParams) -> String {
             "save_last",
             "save_best",
             "model",
+            "save_every",
+            "backend",
+            "dist_timeout_s",
         ] {
             map.remove(key);
         }
@@ -317,21 +381,44 @@ pub fn train(
     if let Some(n) = params.threads {
         tch::set_num_threads(n as i32);
     }
-    let device = select_device(params.device)?;
+    let dist = opts.dist.as_deref();
+    let (rank, world) = dist.map_or((0, 1), |d| (d.rank(), d.world_size()));
+    let writer = rank == 0;
+    let device = match (select_device(params.device)?, dist) {
+        // One GPU per local rank.
+        (Device::Cuda(_), Some(d)) => Device::Cuda(d.launch.local_rank),
+        (device, _) => device,
+    };
     let weights = class_weights(params, data)?;
     let weights_t = weights.as_ref().map(|w| {
         Tensor::from_slice(&w.iter().map(|&x| x as f32).collect::<Vec<_>>()).to_device(device)
     });
     let data_source = "tokenize artifact labels.json";
-    let checkpoints = paths.out_dir.join(flowcore::schema::train::CHECKPOINTS_DIR);
-    fs_err::create_dir_all(&checkpoints)?;
+    let checkpoints = paths
+        .work_dir
+        .as_deref()
+        .unwrap_or(&paths.out_dir)
+        .join(flowcore::schema::train::CHECKPOINTS_DIR);
+    if writer {
+        fs_err::create_dir_all(&checkpoints)?;
+    }
     let recipe = recipe_fingerprint(params);
+    // Only rank 0 reads a checkpoint; it hands its state to the others below.
+    let automatic = match (&params.resume_from, &paths.work_dir) {
+        (None, Some(work)) if writer => automatic_resume(work, &recipe),
+        _ => None,
+    };
+    let resume_from = if writer {
+        params.resume_from.clone().or_else(|| automatic.clone())
+    } else {
+        None
+    };
 
     // Model, optimizer and state: fresh, or restored from a checkpoint. A fresh head is drawn
     // from the seeded generator, so no other thread may seed or draw meanwhile.
     let rng = torch_rng_lock();
     tch::manual_seed(params.seed as i64);
-    let (model, vs, mut state, mut history, resumed_from_step) = match &params.resume_from {
+    let (model, vs, mut state, mut history, mut resumed_from_step) = match &resume_from {
         None => {
             let config = bert::BertConfig::from_file(&paths.model_dir.join("config.json"))?;
             if bert::task_from_config(&config) == Some(task) {
@@ -393,7 +480,7 @@ pub fn train(
         }
     };
     drop(rng);
-    if let Some(dir) = &params.resume_from {
+    if let Some(dir) = &resume_from {
         // The best checkpoint of the interrupted run, when it sits next to `last`.
         let best_src = dir.parent().map(|p| p.join(BEST));
         if let Some(src) = best_src.filter(|p| p.is_dir() && state.best.is_some())
@@ -412,7 +499,7 @@ pub fn train(
             weight_decay: params.weight_decay,
         },
     );
-    if let Some(dir) = &params.resume_from {
+    if let Some(dir) = &resume_from {
         opt.load(
             &CheckpointDir::new(dir).state_dir().join(OPTIMIZER_FILE),
             state.global_step,
@@ -420,8 +507,30 @@ pub fn train(
     }
 
     let lengths: Vec<usize> = data.train.iter().map(|w| w.input_ids.len()).collect();
+    if let Some(d) = dist {
+        // Everyone starts from rank 0's weights, moments and position (a resumed rank 0
+        // brings its checkpoint); the data order follows from the position.
+        opt.broadcast_state(&d.pg)?;
+        let position = Tensor::from_slice(&[
+            state.global_step as f64,
+            state.epoch as f64,
+            state.group as f64,
+            state.tokens as f64,
+        ]);
+        d.pg.broadcast(&[&position], 0)
+            .map_err(|e| TrainError::Distributed(format!("broadcasting the position: {e}")))?;
+        let p =
+            Vec::<f64>::try_from(&position).map_err(TrainError::torch("reading the position"))?;
+        (state.global_step, state.epoch, state.group, state.tokens) =
+            (p[0] as u64, p[1] as u64, p[2] as usize, p[3] as u64);
+        if !writer && state.global_step > 0 {
+            resumed_from_step = Some(state.global_step);
+        }
+    }
+    // Micro-batches per optimizer step, over all ranks.
+    let per_step = params.grad_accum * world;
     let batches_per_epoch = data.train.len().div_ceil(params.batch_size);
-    let steps_per_epoch = batches_per_epoch.div_ceil(params.grad_accum) as u64;
+    let steps_per_epoch = batches_per_epoch.div_ceil(per_step) as u64;
     let total_steps = params
         .max_steps
         .unwrap_or(u64::from(params.epochs) * steps_per_epoch);
@@ -453,10 +562,11 @@ pub fn train(
         warmup = schedule.warmup,
         device = ?device,
         batch_order = batch_order(grouped),
+        world_size = world,
         "training"
     );
 
-    let bar = progress_bar(total_steps, state.global_step, opts.progress);
+    let bar = progress_bar(total_steps, state.global_step, opts.progress && writer);
     let mut last_dev: Option<serde_json::Value> = None;
     let mut window_loss = 0.0;
     let mut window_steps = 0u64;
@@ -473,7 +583,7 @@ pub fn train(
             params.seed,
             state.epoch,
         );
-        let groups: Vec<&[Vec<usize>]> = order.chunks(params.grad_accum).collect();
+        let groups: Vec<&[Vec<usize>]> = order.chunks(per_step).collect();
         while state.group < groups.len() {
             if opts.abort_after.is_some_and(|k| state.global_step >= k) {
                 bar.abandon();
@@ -498,7 +608,10 @@ pub fn train(
                 .iter()
                 .map(|b| b.iter().map(|&i| &data.train[i]).collect())
                 .collect();
-            let mut step_tokens = 0usize;
+            // This rank's share of the global batch: micro-batches r * grad_accum ...
+            let first = (rank * params.grad_accum).min(micro.len());
+            let mine = first..(first + params.grad_accum).min(micro.len());
+            let step_tokens: usize = micro.iter().flatten().map(|win| win.input_ids.len()).sum();
             let denom: f64 = match (&weights, task) {
                 (Some(w), TaskKind::Sequence) => micro
                     .iter()
@@ -519,12 +632,20 @@ pub fn train(
                 (None, TaskKind::Sequence) => micro.iter().map(Vec::len).sum::<usize>() as f64,
             };
             let mut step_loss = 0.0;
-            for windows in &micro {
-                let batch = collate(windows, task, data.labels.len(), pad_to, device)?;
-                step_tokens += batch.tokens;
+            for (index, windows) in micro.iter().enumerate().take(mine.end).skip(mine.start) {
                 if denom <= 0.0 {
                     continue;
                 }
+                // Each micro-batch's dropout masks depend on (seed, step, its place in the
+                // global batch) only, whichever rank computes it.
+                if index > 0 {
+                    tch::manual_seed(
+                        (params.seed as i64)
+                            .wrapping_add(1_000_003i64.wrapping_mul(state.global_step as i64 + 1))
+                            .wrapping_add(7_919i64.wrapping_mul(index as i64)),
+                    );
+                }
+                let batch = collate(windows, task, data.labels.len(), pad_to, device)?;
                 let outcome =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<f64> {
                         // bf16: the forward pass under autocast (weights, gradients and
@@ -555,15 +676,19 @@ pub fn train(
                 };
                 if !value.is_finite() {
                     bar.abandon();
-                    let kept = keep_good_checkpoint(
-                        &model,
-                        &vs,
-                        &opt,
-                        &state,
-                        &history,
-                        paths,
-                        &checkpoints,
-                    )?;
+                    let kept = if !writer {
+                        None
+                    } else {
+                        keep_good_checkpoint(
+                            &model,
+                            &vs,
+                            &opt,
+                            &state,
+                            &history,
+                            paths,
+                            &checkpoints,
+                        )?
+                    };
                     return Err(TrainError::NonFinite {
                         what: "loss",
                         value,
@@ -574,12 +699,26 @@ pub fn train(
                 step_loss += value;
             }
             drop(rng);
+            let stop_here = opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+            let stop_here = match dist {
+                Some(d) => {
+                    // The loss of the global batch and "a rank was asked to stop" ride along.
+                    let flags =
+                        opt.all_reduce_grads(&d.pg, &[f64::from(u8::from(stop_here)), step_loss])?;
+                    step_loss = flags[1];
+                    flags[0] > 0.0
+                }
+                None => stop_here,
+            };
             let grad_norm = opt.clip_grad_norm(params.max_grad_norm)?;
             if !grad_norm.is_finite() {
                 bar.abandon();
                 opt.zero_grad()?;
-                let kept =
-                    keep_good_checkpoint(&model, &vs, &opt, &state, &history, paths, &checkpoints)?;
+                let kept = if writer {
+                    keep_good_checkpoint(&model, &vs, &opt, &state, &history, paths, &checkpoints)?
+                } else {
+                    None
+                };
                 return Err(TrainError::NonFinite {
                     what: "gradient norm",
                     value: grad_norm,
@@ -636,7 +775,7 @@ pub fn train(
                 state.group = 0;
             }
             if due {
-                if evaluate_dev {
+                if evaluate_dev && writer {
                     let dev = dev_metrics(
                         &model,
                         &data.dev,
@@ -691,6 +830,41 @@ pub fn train(
                         )?;
                     }
                 }
+                if writer {
+                    save_checkpoint(
+                        &model,
+                        &vs,
+                        &opt,
+                        &state,
+                        &history,
+                        paths,
+                        &checkpoints.join(LAST),
+                    )?;
+                }
+                let mut stop_early = params
+                    .early_stopping
+                    .as_ref()
+                    .is_some_and(|es| evaluate_dev && writer && state.stale_evals >= es.patience);
+                if let Some(d) = dist {
+                    // Rank 0's early-stopping decision reaches everyone, and the weights
+                    // are checked to be the same on every rank.
+                    stop_early = sync_after_evaluation(d, &opt, stop_early, state.global_step)?;
+                }
+                if stop_early {
+                    stopped_early = Some(format!(
+                        "early stopping at step {}: dev {} did not improve by more than {} in {} evaluations",
+                        state.global_step,
+                        params.metric,
+                        params.early_stopping.as_ref().map_or(0.0, |e| e.threshold),
+                        params.early_stopping.as_ref().map_or(0, |e| e.patience)
+                    ));
+                    break 'epochs;
+                }
+            } else if writer
+                && params
+                    .save_every
+                    .is_some_and(|n| state.global_step % n == 0)
+            {
                 save_checkpoint(
                     &model,
                     &vs,
@@ -700,16 +874,29 @@ pub fn train(
                     paths,
                     &checkpoints.join(LAST),
                 )?;
-                if let Some(es) = &params.early_stopping
-                    && evaluate_dev
-                    && state.stale_evals >= es.patience
-                {
-                    stopped_early = Some(format!(
-                        "early stopping at step {}: dev {} did not improve by more than {} in {} evaluations",
-                        state.global_step, params.metric, es.threshold, es.patience
-                    ));
-                    break 'epochs;
-                }
+            }
+            if stop_here && state.global_step < total_steps {
+                bar.abandon();
+                let kept = if writer {
+                    if !due {
+                        save_checkpoint(
+                            &model,
+                            &vs,
+                            &opt,
+                            &state,
+                            &history,
+                            paths,
+                            &checkpoints.join(LAST),
+                        )?;
+                    }
+                    Some(checkpoints.join(LAST))
+                } else {
+                    None
+                };
+                return Err(TrainError::Terminated {
+                    step: state.global_step,
+                    kept,
+                });
             }
             if state.global_step >= total_steps {
                 break 'epochs;
@@ -724,18 +911,28 @@ pub fn train(
     if let Some(reason) = &stopped_early {
         tracing::info!("{reason}");
     }
-    // The final weights are `last` (saved at the last evaluation point, which includes the
-    // final step); without `save_last` only `best` is kept.
-    if !params.save_last {
-        let last = checkpoints.join(LAST);
-        if last.exists() {
-            fs_err::remove_dir_all(&last)?;
+    if writer {
+        // The final weights are `last` (saved at the last evaluation point, which includes
+        // the final step); without `save_last` only `best` is kept.
+        if !params.save_last {
+            let last = checkpoints.join(LAST);
+            if last.exists() {
+                fs_err::remove_dir_all(&last)?;
+            }
         }
+        let final_dir = paths.out_dir.join(flowcore::schema::train::CHECKPOINTS_DIR);
+        if checkpoints != final_dir {
+            fs_err::create_dir_all(&paths.out_dir)?;
+            if final_dir.exists() {
+                fs_err::remove_dir_all(&final_dir)?;
+            }
+            fs_err::rename(&checkpoints, &final_dir)?;
+        }
+        fs_err::write(
+            paths.out_dir.join(flowcore::schema::train::HISTORY_FILE),
+            history_text(&history),
+        )?;
     }
-    fs_err::write(
-        paths.out_dir.join(flowcore::schema::train::HISTORY_FILE),
-        history_text(&history),
-    )?;
     Ok(TrainSummary {
         steps: state.global_step,
         total_steps,
@@ -752,7 +949,35 @@ pub fn train(
         device: format!("{device:?}"),
         final_loss,
         batch_order: batch_order(grouped),
+        world_size: world,
+        backend: dist.map(|_| "gloo"),
+        resumed_automatically: automatic.is_some(),
     })
+}
+
+/// After an evaluation point of a data-parallel run: shares rank 0's early-stopping decision
+/// and compares the weight checksums of all ranks (they must be equal: every rank applies the
+/// same update to the same weights). Returns whether to stop.
+fn sync_after_evaluation(
+    dist: &crate::distributed::Dist,
+    opt: &AdamW,
+    stop: bool,
+    step: u64,
+) -> Result<bool> {
+    let checksum = opt.weight_checksum();
+    let v = Tensor::from_slice(&[f64::from(u8::from(stop)), checksum, -checksum]);
+    dist.pg
+        .all_reduce(&[&v], bert::torch_ext::ReduceOp::Max)
+        .map_err(|e| TrainError::Distributed(format!("after step {step}: {e}")))?;
+    let v = Vec::<f64>::try_from(&v).map_err(TrainError::torch("reading the checksums"))?;
+    let (high, low) = (v[1], -v[2]);
+    if high != low {
+        return Err(TrainError::Distributed(format!(
+            "the weights diverged across ranks at step {step}: checksums from {low} to {high} (rank {} has {checksum})",
+            dist.rank()
+        )));
+    }
+    Ok(v[0] > 0.0)
 }
 
 fn round4(x: f64) -> f64 {

@@ -1,6 +1,7 @@
 //! Integration tests of the training loop and the stage, on tiny random models and
 //! synthetic data (CPU, one thread, a few seconds each).
 
+mod dist;
 mod util;
 
 use std::collections::BTreeMap;

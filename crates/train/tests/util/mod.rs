@@ -159,6 +159,7 @@ pub fn paths(root: &Path, model: &Path, name: &str) -> RunPaths {
         model_dir: model.to_path_buf(),
         tokenizer_from: Some(model.to_path_buf()),
         out_dir: root.join(name),
+        work_dir: None,
     }
 }
 

@@ -1,0 +1,404 @@
+//! Data-parallel training across processes with `torch.distributed`: c10d's `TCPStore`
+//! rendezvous and Gloo process group from the libtorch we link (through
+//! [`bert::torch_ext::ProcessGroup`]).
+//!
+//! - **Launch contract**: the torchrun variables (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
+//!   `LOCAL_WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`), or Slurm's (`SLURM_PROCID`,
+//!   `SLURM_NTASKS`, `SLURM_LOCALID`, `SLURM_NTASKS_PER_NODE`, with `MASTER_ADDR` set by the
+//!   job script) when those are absent ([`Launch::from_env`]). So `torchrun --no-python
+//!   train …`, `srun train …` and a Kubernetes PyTorchJob start a run unchanged.
+//! - **One machine**: `train.processes = N` makes the stage (rank 0) start `N - 1` workers of
+//!   its own executable with those variables set ([`spawn_workers`]); each worker runs
+//!   [`worker_main`], reads the same tokenize artifact and trains its shard, writing nothing.
+//! - **Semantics** (in [`crate::trainer`]): an optimizer step takes `grad_accum * world`
+//!   micro-batches from the same sampler as one process; rank `r` computes micro-batches
+//!   `r * grad_accum ..` of them, the loss is divided by the labelled tokens (or examples) of
+//!   the whole global batch, gradients are summed across ranks, clipping sees the global norm
+//!   and every rank takes the same step. Dropout is seeded per micro-batch from
+//!   `(seed, step, index in the global batch)`, so N processes follow one process with
+//!   accumulation N exactly. Only rank 0 evaluates and writes checkpoints; at every
+//!   evaluation point the ranks compare a weight checksum.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use bert::torch_ext::{GroupOptions, ProcessGroup};
+
+use crate::error::{Result, TrainError};
+
+/// Environment variable naming a worker's job file; a binary that sees it runs
+/// [`worker_main`] instead of its command line.
+pub const WORKER_ENV: &str = "BERTFLOW_TRAIN_WORKER";
+
+/// Where this process sits in a data-parallel run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Global rank (`RANK`).
+    pub rank: usize,
+    /// Number of processes (`WORLD_SIZE`).
+    pub world_size: usize,
+    /// Rank on this machine (`LOCAL_RANK`): picks the CUDA device.
+    pub local_rank: usize,
+    /// Processes on this machine (`LOCAL_WORLD_SIZE`).
+    pub local_world_size: usize,
+    /// Address of rank 0 (`MASTER_ADDR`).
+    pub master_addr: String,
+    /// Port of rank 0's rendezvous (`MASTER_PORT`).
+    pub master_port: u16,
+}
+
+fn parse_var<T: std::str::FromStr>(
+    get: &dyn Fn(&str) -> Option<String>,
+    key: &str,
+) -> Result<Option<T>> {
+    match get(key) {
+        None => Ok(None),
+        Some(text) => text.trim().parse().map(Some).map_err(|_| {
+            TrainError::Distributed(format!(
+                "environment variable {key}={text:?}: expected a non-negative integer"
+            ))
+        }),
+    }
+}
+
+impl Launch {
+    /// The launch described by this process's environment; `None` for a single process
+    /// (no launcher variables, or a world of one).
+    pub fn from_env() -> Result<Option<Self>> {
+        Self::from_vars(&|key| std::env::var(key).ok())
+    }
+
+    /// [`Self::from_env`] over any variable lookup (for tests).
+    pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>> {
+        let torchrun = get("WORLD_SIZE").is_some();
+        let (rank_key, world_key, local_key, local_world_key) = if torchrun {
+            ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+        } else if get("SLURM_NTASKS").is_some() && get("SLURM_PROCID").is_some() {
+            (
+                "SLURM_PROCID",
+                "SLURM_NTASKS",
+                "SLURM_LOCALID",
+                "SLURM_NTASKS_PER_NODE",
+            )
+        } else {
+            return Ok(None);
+        };
+        let world: usize = parse_var(get, world_key)?.unwrap_or(1);
+        if world <= 1 {
+            return Ok(None);
+        }
+        let rank: usize = parse_var(get, rank_key)?.ok_or_else(|| {
+            TrainError::Distributed(format!("{world_key}={world} but {rank_key} is not set"))
+        })?;
+        if rank >= world {
+            return Err(TrainError::Distributed(format!(
+                "{rank_key}={rank} is not below {world_key}={world}"
+            )));
+        }
+        let local_rank = parse_var(get, local_key)?.unwrap_or(rank);
+        // Slurm writes e.g. `2(x3)` for heterogeneous layouts; take the leading count.
+        let local_world = get(local_world_key)
+            .and_then(|v| {
+                v.split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(world);
+        let master_addr = get("MASTER_ADDR").ok_or_else(|| {
+            TrainError::Distributed(format!(
+                "{world_key}={world} but MASTER_ADDR is not set (the address of rank 0; under Slurm export it in the job script, e.g. the first host of `scontrol show hostnames`)"
+            ))
+        })?;
+        let master_port = parse_var(get, "MASTER_PORT")?.unwrap_or(29500);
+        Ok(Some(Self {
+            rank,
+            world_size: world,
+            local_rank,
+            local_world_size: local_world,
+            master_addr,
+            master_port,
+        }))
+    }
+
+    /// The torchrun variables of this launch (what a spawned worker gets).
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("RANK", self.rank.to_string()),
+            ("WORLD_SIZE", self.world_size.to_string()),
+            ("LOCAL_RANK", self.local_rank.to_string()),
+            ("LOCAL_WORLD_SIZE", self.local_world_size.to_string()),
+            ("MASTER_ADDR", self.master_addr.clone()),
+            ("MASTER_PORT", self.master_port.to_string()),
+        ]
+    }
+}
+
+/// A joined process group and this process's place in it.
+#[derive(Debug)]
+pub struct Dist {
+    /// The c10d group.
+    pub pg: ProcessGroup,
+    /// The launch it was joined with.
+    pub launch: Launch,
+}
+
+impl Dist {
+    /// Joins the group of `launch`, waiting up to `timeout` for every rank.
+    pub fn join(launch: &Launch, timeout: Duration) -> Result<Self> {
+        let loopback = matches!(
+            launch.master_addr.as_str(),
+            "127.0.0.1" | "localhost" | "::1"
+        );
+        let opts = GroupOptions {
+            master_addr: launch.master_addr.clone(),
+            master_port: launch.master_port,
+            rank: launch.rank,
+            world_size: launch.world_size,
+            timeout,
+            interface: std::env::var("GLOO_SOCKET_IFNAME")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            // On one machine bind to loopback; across machines to the host name's address.
+            bind_host: loopback.then(|| "127.0.0.1".to_string()),
+            threads: 2,
+        };
+        let clock = Instant::now();
+        let pg = ProcessGroup::new(&opts).map_err(|e| {
+            TrainError::Distributed(format!(
+                "rank {}: {e} (waited {:.0} s; are all {} ranks started with the same MASTER_ADDR/MASTER_PORT?)",
+                launch.rank,
+                clock.elapsed().as_secs_f64(),
+                launch.world_size
+            ))
+        })?;
+        tracing::info!(
+            rank = launch.rank,
+            world_size = launch.world_size,
+            master = format!("{}:{}", launch.master_addr, launch.master_port),
+            "joined the process group (gloo)"
+        );
+        Ok(Self {
+            pg,
+            launch: launch.clone(),
+        })
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.launch.rank
+    }
+
+    /// Number of processes.
+    pub fn world_size(&self) -> usize {
+        self.launch.world_size
+    }
+}
+
+/// What a spawned worker needs to train its shard (written as JSON next to the run).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WorkerJob {
+    /// The tokenize artifact directory.
+    pub tokenize_dir: PathBuf,
+    /// The resolved train params (`model` set).
+    pub params: serde_json::Value,
+}
+
+/// The CPU threads each of `processes` local workers gets.
+pub fn threads_per_process(threads: Option<usize>, processes: usize) -> usize {
+    let total = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    (total / processes.max(1)).max(1)
+}
+
+/// A free TCP port on 127.0.0.1 for the rendezvous of local workers.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The executable workers run: `BERTFLOW_WORKER_EXE`, else this process's own.
+fn worker_exe() -> Result<PathBuf> {
+    match std::env::var_os("BERTFLOW_WORKER_EXE") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => Ok(std::env::current_exe()?),
+    }
+}
+
+/// Local workers of a run started by the stage; killed when dropped.
+#[derive(Debug)]
+pub struct Workers {
+    children: Vec<(usize, Child)>,
+}
+
+impl Workers {
+    /// Waits up to `timeout` for every worker to exit; an error names the ranks that failed.
+    pub fn finish(mut self, timeout: Duration) -> Result<()> {
+        let failures = self.reap(timeout);
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(TrainError::Distributed(failures.join("; ")))
+        }
+    }
+
+    /// After rank 0 failed: what became of the workers (they exit once rank 0's sockets
+    /// close; any still running after `timeout` is killed).
+    pub fn explain(mut self, timeout: Duration) -> String {
+        let failures = self.reap(timeout);
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", failures.join("; "))
+        }
+    }
+
+    fn reap(&mut self, timeout: Duration) -> Vec<String> {
+        let clock = Instant::now();
+        let mut failures = Vec::new();
+        for (rank, child) in &mut self.children {
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Some(status),
+                    Ok(None) if clock.elapsed() < timeout => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Ok(None) | Err(_) => break None,
+                }
+            };
+            match status {
+                Some(s) if s.success() => {}
+                Some(s) => failures.push(format!(
+                    "worker rank {rank} (pid {}) {}",
+                    child.id(),
+                    describe(s)
+                )),
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    failures.push(format!(
+                        "worker rank {rank} (pid {}) did not exit within {:.0} s and was killed",
+                        child.id(),
+                        timeout.as_secs_f64()
+                    ));
+                }
+            }
+        }
+        self.children.clear();
+        failures
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(9)) => "was killed (SIGKILL)".into(),
+        (None, Some(15)) => "was terminated (SIGTERM)".into(),
+        (None, Some(sig)) => format!("died of signal {sig}"),
+        (None, None) => "ended abnormally".into(),
+    }
+}
+
+/// Starts ranks `1..launch.world_size` of a local run: this executable with the torchrun
+/// variables and [`WORKER_ENV`] pointing at `job` (written to `job_file`).
+pub fn spawn_workers(launch: &Launch, job: &WorkerJob, job_file: &Path) -> Result<Workers> {
+    let text = serde_json::to_string_pretty(job).map_err(|source| TrainError::Json {
+        path: job_file.to_path_buf(),
+        source,
+    })?;
+    fs_err::write(job_file, text)?;
+    let exe = worker_exe()?;
+    let mut workers = Workers {
+        children: Vec::new(),
+    };
+    for rank in 1..launch.world_size {
+        let me = Launch {
+            rank,
+            local_rank: rank,
+            ..launch.clone()
+        };
+        let mut cmd = Command::new(&exe);
+        cmd.env(WORKER_ENV, job_file)
+            .envs(me.vars())
+            .stdin(std::process::Stdio::null());
+        let child = cmd.spawn().map_err(|e| {
+            TrainError::Distributed(format!(
+                "starting worker rank {rank} ({}): {e}",
+                exe.display()
+            ))
+        })?;
+        tracing::debug!(rank, pid = child.id(), "worker started");
+        workers.children.push((rank, child));
+    }
+    Ok(workers)
+}
+
+/// Entry point of a worker process: when [`WORKER_ENV`] is set, trains this rank's shard of
+/// the job and returns the exit code; `None` when this process is not a worker. Binaries
+/// that run the train stage call it first thing in `main`.
+pub fn worker_main() -> Option<ExitCode> {
+    let job_file = std::env::var_os(WORKER_ENV)?;
+    flowcore::logging::init(0, true);
+    let rank = std::env::var("RANK").unwrap_or_else(|_| "?".into());
+    match run_worker(Path::new(&job_file)) {
+        Ok(()) => Some(ExitCode::SUCCESS),
+        Err(err) => {
+            eprintln!("error: worker rank {rank}: {err}");
+            Some(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_worker(job_file: &Path) -> Result<()> {
+    let _ = tch::get_num_threads();
+    torch_link::check_libtorch().map_err(TrainError::Distributed)?;
+    let text = fs_err::read_to_string(job_file)?;
+    let job: WorkerJob = serde_json::from_str(&text).map_err(|source| TrainError::Json {
+        path: job_file.to_path_buf(),
+        source,
+    })?;
+    let params: crate::TrainParams = flowcore::params::parse(&job.params)?;
+    run_rank(&job.tokenize_dir, &params)
+}
+
+/// Trains this process's shard as a non-zero rank of the launch in the environment: reads
+/// the tokenize artifact, joins the group, follows rank 0 and writes nothing.
+pub fn run_rank(tokenize_dir: &Path, params: &crate::TrainParams) -> Result<()> {
+    let launch = Launch::from_env()?.ok_or_else(|| {
+        TrainError::Distributed("a worker needs the torchrun variables (WORLD_SIZE > 1)".into())
+    })?;
+    let data = crate::stage::read_data(tokenize_dir)?;
+    let model_dir = params.model.clone().ok_or_else(|| TrainError::Param {
+        key: "model".into(),
+        message: "the worker's params lack the resolved model directory".into(),
+    })?;
+    let scratch = std::env::temp_dir().join(format!(
+        "bertflow-rank{}-{}",
+        launch.rank,
+        std::process::id()
+    ));
+    let paths = crate::RunPaths {
+        model_dir,
+        tokenizer_from: None,
+        out_dir: scratch,
+        work_dir: None,
+    };
+    let dist = Dist::join(&launch, Duration::from_secs(params.dist_timeout_s))?;
+    let opts = crate::RunOptions {
+        dist: Some(std::sync::Arc::new(dist)),
+        stop: Some(crate::trainer::termination_flag()),
+        ..Default::default()
+    };
+    crate::train(&data, params, &paths, &opts).map(|_| ())
+}
