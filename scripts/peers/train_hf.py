@@ -6,6 +6,9 @@ Prints one JSON line: test entity F1 (seqeval default mode) of the final model, 
 seconds, non-pad training tokens and tokens/s (train steps only, evaluation excluded).
 
 Usage: python scripts/peers/train_hf.py [--epochs 3] [--max-steps N] [--threads N]
+       [--grad-accum N] [--skip-test]
+Data-parallel: `python -m torch.distributed.run --nproc-per-node 2 scripts/peers/train_hf.py
+--batch 16 ...` (Trainer's DDP over Gloo on the CPU; `--batch` is per process, rank 0 prints).
 Benchmarks only: never used at product run time.
 """
 
@@ -29,7 +32,8 @@ from transformers import (
     set_seed,
 )
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "wnut17")
+# The project's vendored copy (data/wnut17, with its license and citation).
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data", "wnut17")
 
 
 def read_conll(path):
@@ -75,7 +79,11 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--grad-accum", type=int, default=1)
+    ap.add_argument("--skip-test", action="store_true", help="train and time only")
     args = ap.parse_args()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -95,7 +103,8 @@ def main():
     out = tempfile.mkdtemp(prefix="train_hf_")
     targs = TrainingArguments(
         output_dir=out, learning_rate=args.lr, per_device_train_batch_size=args.batch,
-        per_device_eval_batch_size=64, num_train_epochs=args.epochs, max_steps=args.max_steps,
+        per_device_eval_batch_size=64, gradient_accumulation_steps=args.grad_accum,
+        num_train_epochs=args.epochs, max_steps=args.max_steps,
         warmup_ratio=0.1, weight_decay=0.01, lr_scheduler_type="linear", seed=args.seed,
         eval_strategy="no", save_strategy="no", logging_steps=50, report_to=[],
         use_cpu=True, dataloader_num_workers=0, disable_tqdm=True)
@@ -107,8 +116,19 @@ def main():
     steps = result.global_step
     # Non-pad tokens the steps consumed: one epoch's tokens per epoch done (fractional).
     per_epoch = sum(len(r["input_ids"]) for r in train_rows)
-    epochs_done = steps * args.batch / len(train_rows)
+    epochs_done = steps * args.batch * args.grad_accum * world / len(train_rows)
     tokens = per_epoch * epochs_done
+    result_line = {
+        "peer": "hf-trainer", "transformers": __import__("transformers").__version__,
+        "threads": torch.get_num_threads(), "processes": world, "steps": steps,
+        "epochs": round(epochs_done, 4), "train_seconds": round(seconds, 2),
+        "train_tokens": int(tokens), "tokens_per_s": round(tokens / seconds, 1),
+        "final_loss": result.training_loss,
+    }
+    if args.skip_test:
+        if rank == 0:
+            print(json.dumps(result_line))
+        return 0
 
     pred = trainer.predict(Rows(test_rows)).predictions
     y_true, y_pred = [], []
@@ -122,12 +142,9 @@ def main():
             prev = w
         y_true.append(gold)
         y_pred.append(p)
-    print(json.dumps({
-        "peer": "hf-trainer", "transformers": __import__("transformers").__version__,
-        "threads": torch.get_num_threads(), "steps": steps, "epochs": round(epochs_done, 4),
-        "train_seconds": round(seconds, 2), "train_tokens": int(tokens),
-        "tokens_per_s": round(tokens / seconds, 1), "test_entity_f1": f1_score(y_true, y_pred),
-    }))
+    result_line["test_entity_f1"] = f1_score(y_true, y_pred)
+    if rank == 0:
+        print(json.dumps(result_line))
 
 
 if __name__ == "__main__":

@@ -89,3 +89,195 @@ fn demo_sentiment_pipeline_runs_skips_and_reruns_only_evaluation() {
         flowcore::TaskKind::Sequence,
     );
 }
+
+/// `pipeline run` with the project's own binary, from the project root.
+fn pipeline_cmd(artifacts: &Path, model: &Path, sets: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"));
+    cmd.current_dir(project_root())
+        .arg("run")
+        .arg("pipelines/demo-template.toml")
+        .arg("--artifacts")
+        .arg(artifacts)
+        .arg("--set")
+        .arg(format!("pipeline.model={:?}", model.display().to_string()))
+        .env_remove("WORLD_SIZE")
+        .env_remove("SLURM_NTASKS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for s in sets {
+        cmd.arg("--set").arg(s);
+    }
+    cmd
+}
+
+fn run_ok(mut cmd: std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "pipeline failed: {stderr}");
+    stderr
+}
+
+/// Files of the latest artifact of a stage, relative to it.
+fn artifact_files(stage_dir: &Path) -> (PathBuf, Vec<String>) {
+    let fp = std::fs::read_to_string(stage_dir.join("latest")).unwrap();
+    let dir = stage_dir.join(fp.trim());
+    let manifest = flowcore::Artifact::open(&dir).unwrap().manifest;
+    let mut files: Vec<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
+    files.sort();
+    (dir, files)
+}
+
+/// `train.processes = 2` through `pipeline run`: the stage starts a worker of the pipeline
+/// binary, the artifact has the layout of a one-process run, evaluate loads it, and a second
+/// run skips.
+#[test]
+fn train_with_two_processes_through_the_pipeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path(), flowcore::TaskKind::Token);
+    let base = ["train.max_steps=6", "train.threads=2", "train.eval_every=3"];
+    let two = tmp.path().join("two");
+    let sets: Vec<&str> = base.iter().copied().chain(["train.processes=2"]).collect();
+    let mut cmd = pipeline_cmd(&two, &model, &sets);
+    cmd.args(["--until", "evaluate"]);
+    run_ok(cmd);
+    let stage = two.join("demo-template/train");
+    let (dir, files) = artifact_files(&stage);
+    let manifest = flowcore::Artifact::open(&dir).unwrap().manifest;
+    assert_eq!(manifest.metrics["world_size"], 2);
+    assert_eq!(manifest.metrics["steps"], 6);
+    assert!(
+        two.join("demo-template/evaluate/latest").is_file(),
+        "evaluate scored the checkpoint"
+    );
+    assert!(
+        !std::fs::read_dir(&stage).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".work-")),
+        "the work directory is gone after the commit"
+    );
+
+    let one = tmp.path().join("one");
+    let mut cmd = pipeline_cmd(&one, &model, &base);
+    cmd.args(["--until", "train"]);
+    run_ok(cmd);
+    let (_, one_files) = artifact_files(&one.join("demo-template/train"));
+    assert_eq!(files, one_files, "same layout as a one-process run");
+
+    let mut again = pipeline_cmd(&two, &model, &sets);
+    again.args(["--until", "evaluate"]);
+    run_ok(again);
+    let after = flowcore::Artifact::open(&dir).unwrap().manifest;
+    assert_eq!(
+        after.finished, manifest.finished,
+        "the second run skipped train"
+    );
+}
+
+/// SIGKILL one worker mid-run: every rank exits non-zero within the timeout, the error names
+/// the rank, the store holds no artifact, and the next run resumes from the last checkpoint.
+#[test]
+fn a_killed_worker_stops_the_run_and_the_rerun_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path(), flowcore::TaskKind::Token);
+    let artifacts = tmp.path().join("a");
+    let sets = [
+        "train.max_steps=300",
+        "train.threads=2",
+        "train.processes=2",
+        "train.eval_every=100",
+        "train.save_every=5",
+        "train.dist_timeout_s=30",
+    ];
+    let stage = artifacts.join("demo-template/train");
+    let mut cmd = pipeline_cmd(&artifacts, &model, &sets);
+    cmd.args(["--until", "train"]);
+    let mut child = cmd.spawn().unwrap();
+    let work = || {
+        std::fs::read_dir(&stage)
+            .ok()?
+            .filter_map(Result::ok)
+            .find_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".work-")
+                    .then(|| e.path())
+            })
+    };
+    let step = |w: &Path| -> Option<u64> {
+        let text =
+            std::fs::read_to_string(w.join("checkpoints/last/trainer_state/state.json")).ok()?;
+        read_step(&text)
+    };
+    let clock = std::time::Instant::now();
+    let saved = loop {
+        if let Some(s) = work().and_then(|w| step(&w)) {
+            break s;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(clock.elapsed().as_secs() < 300, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // The worker: a child process of the pipeline (any of its threads may have started it).
+    let pid = child.id();
+    let worker = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .next()
+        .expect("a worker process");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &worker])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let clock = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            clock.elapsed().as_secs() < 60,
+            "rank 0 did not exit after its worker was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("worker rank 1"), "{stderr}");
+    assert!(stderr.contains("SIGKILL"), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(&stage)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "no artifact after a failed run: {left:?}");
+
+    let mut again = pipeline_cmd(&artifacts, &model, &sets);
+    again.args(["--until", "train"]);
+    run_ok(again);
+    let (dir, _) = artifact_files(&stage);
+    let metrics = flowcore::Artifact::open(&dir).unwrap().manifest.metrics;
+    assert_eq!(metrics["resumed_automatically"], true);
+    assert!(metrics["resumed_from_step"].as_u64().unwrap() >= saved);
+    assert_eq!(metrics["steps"], 300);
+
+    // Resumed with the same world size: the weights of a run never interrupted.
+    let whole = tmp.path().join("whole");
+    let mut cmd = pipeline_cmd(&whole, &model, &sets);
+    cmd.args(["--until", "train"]);
+    run_ok(cmd);
+    let (whole_dir, _) = artifact_files(&whole.join("demo-template/train"));
+    let weights = |d: &Path| std::fs::read(d.join("checkpoints/last/model.safetensors")).unwrap();
+    assert!(
+        weights(&dir) == weights(&whole_dir),
+        "resumed 2-process run differs from the uninterrupted one"
+    );
+}
+
+fn read_step(state_json: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(state_json).ok()?["global_step"].as_u64()
+}

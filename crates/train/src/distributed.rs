@@ -402,3 +402,71 @@ pub fn run_rank(tokenize_dir: &Path, params: &crate::TrainParams) -> Result<()> 
     };
     crate::train(&data, params, &paths, &opts).map(|_| ())
 }
+
+/// Runs the model over this rank's contiguous shard of `windows` and gathers every shard's
+/// outputs to rank 0, in the order of `windows` (`None` on the other ranks). The outputs
+/// travel as one f64 buffer per rank (exact for word indices and f32 probabilities), placed
+/// in a zero buffer of the total size and summed across ranks: an all-gather of unequal
+/// sizes with one all-reduce for the sizes and one for the data.
+pub fn sharded_infer(
+    dist: &Dist,
+    model: &bert::BertClassifier,
+    windows: &[tokenize::Window],
+    opts: &infer::InferOptions,
+) -> Result<Option<Vec<infer::WindowOutput>>> {
+    let (rank, world) = (dist.rank(), dist.world_size());
+    let shard = |r: usize| r * windows.len() / world..(r + 1) * windows.len() / world;
+    let outputs = infer::infer(model, &windows[shard(rank)], opts)?;
+    let mut mine: Vec<f64> = Vec::new();
+    for out in &outputs {
+        let cols = out.probs.first().map_or(0, Vec::len);
+        mine.extend([out.words.len() as f64, out.probs.len() as f64, cols as f64]);
+        mine.extend(out.words.iter().map(|&w| f64::from(w)));
+        mine.extend(out.probs.iter().flatten().map(|&p| f64::from(p)));
+    }
+    let sizes = tch::Tensor::zeros([world as i64], (tch::Kind::Double, tch::Device::Cpu));
+    let _ = sizes.get(rank as i64).fill_(mine.len() as f64);
+    let comm = |e: bert::BertError| TrainError::Distributed(format!("gathering dev outputs: {e}"));
+    dist.pg
+        .all_reduce(&[&sizes], bert::torch_ext::ReduceOp::Sum)
+        .map_err(comm)?;
+    let sizes: Vec<usize> = Vec::<f64>::try_from(&sizes)
+        .map_err(TrainError::torch("reading shard sizes"))?
+        .into_iter()
+        .map(|s| s as usize)
+        .collect();
+    let offset: usize = sizes[..rank].iter().sum();
+    let total: usize = sizes.iter().sum();
+    let mut buffer = vec![0f64; total];
+    buffer[offset..offset + mine.len()].copy_from_slice(&mine);
+    let buffer = tch::Tensor::from_slice(&buffer);
+    dist.pg
+        .all_reduce(&[&buffer], bert::torch_ext::ReduceOp::Sum)
+        .map_err(comm)?;
+    if rank != 0 {
+        return Ok(None);
+    }
+    let flat = Vec::<f64>::try_from(&buffer).map_err(TrainError::torch("reading dev outputs"))?;
+    let mut all = Vec::with_capacity(windows.len());
+    let mut at = 0usize;
+    for r in 0..world {
+        for _ in shard(r) {
+            let bad = || TrainError::Distributed("dev outputs of the ranks do not add up".into());
+            let head = flat.get(at..at + 3).ok_or_else(bad)?;
+            let (n_words, rows, cols) = (head[0] as usize, head[1] as usize, head[2] as usize);
+            at += 3;
+            let words = flat.get(at..at + n_words).ok_or_else(bad)?;
+            at += n_words;
+            let probs = flat.get(at..at + rows * cols).ok_or_else(bad)?;
+            at += rows * cols;
+            all.push(infer::WindowOutput {
+                words: words.iter().map(|&w| w as u32).collect(),
+                probs: probs
+                    .chunks(cols.max(1))
+                    .map(|c| c.iter().map(|&p| p as f32).collect())
+                    .collect(),
+            });
+        }
+    }
+    Ok(Some(all))
+}

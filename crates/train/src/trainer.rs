@@ -114,23 +114,62 @@ pub struct TrainSummary {
     pub backend: Option<&'static str>,
     /// Whether the run resumed by itself from its work directory's checkpoint.
     pub resumed_automatically: bool,
+    /// Seconds this rank spent in the gradient all-reduce (data-parallel runs; this
+    /// process's part of a resumed run): its share of `train_seconds` is the communication
+    /// cost of a step.
+    pub allreduce_seconds: Option<f64>,
+    /// Seconds this rank waited for the others before the all-reduce (their micro-batches
+    /// took longer): the load imbalance of data parallelism, apart from the transfer.
+    pub rank_wait_seconds: Option<f64>,
 }
 
-/// A flag set by SIGTERM (what Slurm, Kubernetes and spot instances send before killing),
-/// registered once per process: a run that sees it saves a checkpoint and stops.
-pub fn termination_flag() -> Arc<AtomicBool> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&flag))
-        {
+/// SIGTERM handling of this process: `stop` is set by the signal while a run trains (what
+/// Slurm, Kubernetes and spot instances send before killing: the run saves a checkpoint and
+/// stops); outside training (`idle`), SIGTERM keeps its default action and ends the process.
+struct Termination {
+    stop: Arc<AtomicBool>,
+    idle: Arc<AtomicBool>,
+}
+
+fn termination() -> &'static Termination {
+    static TERM: std::sync::OnceLock<Termination> = std::sync::OnceLock::new();
+    TERM.get_or_init(|| {
+        let t = Termination {
+            stop: Arc::new(AtomicBool::new(false)),
+            idle: Arc::new(AtomicBool::new(true)),
+        };
+        let sig = signal_hook::consts::SIGTERM;
+        // The default action first (while idle), then the flag.
+        let registered = signal_hook::flag::register_conditional_default(sig, Arc::clone(&t.idle))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&t.stop)));
+        if let Err(e) = registered {
             tracing::warn!(
                 "cannot watch SIGTERM ({e}); a terminated run will not save a checkpoint first"
             );
         }
-        flag
+        t
     })
-    .clone()
+}
+
+/// The flag SIGTERM sets during training (pass it as [`RunOptions::stop`]).
+pub fn termination_flag() -> Arc<AtomicBool> {
+    Arc::clone(&termination().stop)
+}
+
+/// While alive, SIGTERM stops the run gracefully instead of ending the process.
+struct Training;
+
+impl Training {
+    fn start() -> Self {
+        termination().idle.store(false, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Training {
+    fn drop(&mut self) {
+        termination().idle.store(true, Ordering::SeqCst);
+    }
 }
 
 /// The `last` checkpoint a run left in its work directory, when its recipe is this one's.
@@ -316,6 +355,18 @@ pub fn dev_metrics(
     Ok(metrics::summarize(&preds, &SummaryOptions::default())?.metrics)
 }
 
+/// Dev metrics of outputs already computed (gathered from the ranks of a data-parallel run),
+/// through the same merge and summary as [`dev_metrics`].
+fn metrics_of_outputs(
+    dev: &[Window],
+    outputs: &[infer::WindowOutput],
+    labels: &LabelMap,
+) -> Result<SplitMetrics> {
+    let merged = infer::merge(labels.task, dev, outputs)?;
+    let preds = infer::to_predictions(&merged, labels, None)?;
+    Ok(metrics::summarize(&preds, &SummaryOptions::default())?.metrics)
+}
+
 /// Reads an OOM out of a libtorch panic message.
 fn oom_error(
     payload: &(dyn std::any::Any + Send),
@@ -381,6 +432,7 @@ pub fn train(
     if let Some(n) = params.threads {
         tch::set_num_threads(n as i32);
     }
+    let _training = opts.stop.is_some().then(Training::start);
     let dist = opts.dist.as_deref();
     let (rank, world) = dist.map_or((0, 1), |d| (d.rank(), d.world_size()));
     let writer = rank == 0;
@@ -574,6 +626,8 @@ pub fn train(
     let mut window_seconds = 0.0;
     let mut final_loss = None;
     let mut stopped_early = None;
+    let mut allreduce_seconds = 0.0;
+    let mut rank_wait_seconds = 0.0;
 
     'epochs: while state.global_step < total_steps {
         let order = epoch_batches(
@@ -702,10 +756,21 @@ pub fn train(
             let stop_here = opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
             let stop_here = match dist {
                 Some(d) => {
+                    // Waiting for the slowest rank (its micro-batch was longer) is measured
+                    // apart from the transfer: a one-element all-reduce first.
+                    let wait = Instant::now();
+                    let one = Tensor::from_slice(&[1f32]);
+                    d.pg.all_reduce(&[&one], bert::torch_ext::ReduceOp::Sum)
+                        .map_err(|e| {
+                            TrainError::Distributed(format!("waiting for the ranks: {e}"))
+                        })?;
+                    rank_wait_seconds += wait.elapsed().as_secs_f64();
+                    let comm = Instant::now();
                     // The loss of the global batch and "a rank was asked to stop" ride along.
                     let flags =
                         opt.all_reduce_grads(&d.pg, &[f64::from(u8::from(stop_here)), step_loss])?;
                     step_loss = flags[1];
+                    allreduce_seconds += comm.elapsed().as_secs_f64();
                     flags[0] > 0.0
                 }
                 None => stop_here,
@@ -775,14 +840,31 @@ pub fn train(
                 state.group = 0;
             }
             if due {
-                if evaluate_dev && writer {
-                    let dev = dev_metrics(
+                // Every rank scores its shard of dev; rank 0 gathers and keeps the score.
+                let dev = match (evaluate_dev, dist) {
+                    (false, _) => None,
+                    (true, None) => Some(dev_metrics(
                         &model,
                         &data.dev,
                         &data.labels,
                         params.eval_batch_size,
                         device,
-                    )?;
+                    )?),
+                    (true, Some(d)) => {
+                        let opts = infer::InferOptions {
+                            batch_size: params.eval_batch_size,
+                            device,
+                            progress: false,
+                        };
+                        match crate::distributed::sharded_infer(d, &model, &data.dev, &opts)? {
+                            Some(outputs) => {
+                                Some(metrics_of_outputs(&data.dev, &outputs, &data.labels)?)
+                            }
+                            None => None,
+                        }
+                    }
+                };
+                if let Some(dev) = dev {
                     let value = metric_value(&dev, &params.metric)?;
                     let dev_json = serde_json::to_value(&dev).unwrap_or_default();
                     state.last_eval_step = Some(state.global_step);
@@ -952,6 +1034,8 @@ pub fn train(
         world_size: world,
         backend: dist.map(|_| "gloo"),
         resumed_automatically: automatic.is_some(),
+        allreduce_seconds: dist.map(|_| allreduce_seconds),
+        rank_wait_seconds: dist.map(|_| rank_wait_seconds),
     })
 }
 

@@ -225,8 +225,9 @@ fn work_dir(stage_dir: &Path) -> Option<PathBuf> {
         })
 }
 
-/// SIGKILL at a random step: the next run of the same command resumes by itself from the
-/// newest `save_every` checkpoint and ends with the weights of a run never interrupted.
+/// SIGKILL at a random step, then SIGTERM: each next run of the same command resumes by
+/// itself from the newest checkpoint (`save_every`, or the one SIGTERM saved) and the last
+/// ends with the weights of a run never interrupted.
 #[test]
 fn a_killed_run_resumes_by_itself_and_ends_with_the_same_weights() {
     let root = tempfile::tempdir().unwrap();
@@ -273,6 +274,41 @@ fn a_killed_run_resumes_by_itself_and_ends_with_the_same_weights() {
     let work = work_dir(&stage_dir).expect("the work directory survives the kill");
     let saved = last_step(&work).unwrap();
     assert!(saved >= kill_at && saved < 150, "{saved}");
+
+    // The re-run resumes; a SIGTERM (what Slurm and spot instances send) makes it save a
+    // checkpoint after the current step and stop with an error saying so.
+    let mut child = train_cmd(&tok, &model, &artifacts, &sets).spawn().unwrap();
+    let clock = Instant::now();
+    let before_term = loop {
+        if let Some(step) = work_dir(&stage_dir).and_then(|w| last_step(&w))
+            && step > saved + 2
+        {
+            break step;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the re-run ended early"
+        );
+        assert!(
+            clock.elapsed() < Duration::from_secs(120),
+            "the re-run made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stopped by a termination signal"),
+        "{stderr}"
+    );
+    let saved = last_step(&work_dir(&stage_dir).unwrap()).unwrap();
+    assert!(saved >= before_term && saved < 150, "{saved}");
 
     let out = finish(
         train_cmd(&tok, &model, &artifacts, &sets).spawn().unwrap(),
