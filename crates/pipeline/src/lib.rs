@@ -6,6 +6,7 @@
 
 pub mod runner;
 pub mod spec;
+pub mod sweep;
 
 pub use runner::{Action, PipelinePlan, Registry, RunOptions, StageReport, State, plan_pipeline};
 pub use spec::{PipelineSpec, SpecError};

@@ -53,6 +53,22 @@ enum Command {
         #[arg(long, value_name = "STAGE")]
         until: Option<String>,
     },
+    /// Run the pipeline over a grid of params and seeds (its `[sweep]` table and/or --grid,
+    /// --seeds) up to evaluate, choose on dev, report test once for the chosen variant.
+    Sweep {
+        #[command(flatten)]
+        target: Target,
+        /// A grid axis: `<stage>.<param>=v1,v2,...` (repeatable; adds to or replaces the
+        /// file's `[sweep] grid`).
+        #[arg(long, value_name = "STAGE.PARAM=V1,V2")]
+        grid: Vec<String>,
+        /// Train seeds, e.g. `42,43,44` (replaces the file's `[sweep] seeds`).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Bootstrap resamples of the CIs and the paired comparison.
+        #[arg(long, default_value_t = 1000)]
+        resamples: usize,
+    },
     /// Show each stage as up to date or stale, and why.
     Status {
         #[command(flatten)]
@@ -109,6 +125,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !dry_run {
                 print_headline(&plan, &reports);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep {
+            target,
+            grid,
+            seeds,
+            resamples,
+        } => {
+            check_torch()?;
+            let spec = pipeline::sweep::SweepSpec::from_file(&target.file)?
+                .unwrap_or_default()
+                .with_cli(&grid, seeds.as_deref())?;
+            if spec.grid.is_empty() && spec.seeds.is_empty() {
+                anyhow::bail!(
+                    "{}: nothing to sweep: add a `[sweep]` table or --grid / --seeds",
+                    target.file.display()
+                );
+            }
+            let registry = registry();
+            let report = pipeline::sweep::run_sweep(
+                &target.file,
+                &spec,
+                &registry,
+                &target.artifacts,
+                &pipeline::sweep::SweepOptions {
+                    base: target.set.clone(),
+                    bootstrap: reflect::stats::bootstrap::Bootstrap {
+                        resamples,
+                        seed: 0,
+                        level: 0.95,
+                    },
+                },
+            )?;
+            let dir = pipeline::sweep::write_report(&report, &target.artifacts)?;
+            print!("{}", report.markdown());
+            println!("\nsweep report: {}", dir.join("sweep.md").display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { target } => {

@@ -79,10 +79,10 @@ impl PipelineSpec {
         }
 
         for key in doc.keys() {
-            if key != "pipeline" && key != "stages" {
+            if key != "pipeline" && key != "stages" && key != "sweep" {
                 return Err(err(
                     key,
-                    "unknown top-level table; expected `[pipeline]` and `[stages.<name>]`".into(),
+                    "unknown top-level table; expected `[pipeline]`, `[stages.<name>]` and optionally `[sweep]`".into(),
                 ));
             }
         }

@@ -281,3 +281,142 @@ fn a_killed_worker_stops_the_run_and_the_rerun_resumes() {
 fn read_step(state_json: &str) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(state_json).ok()?["global_step"].as_u64()
 }
+
+fn sweep(
+    file: &str,
+    task: flowcore::TaskKind,
+    grid: &[&str],
+    seeds: Option<&str>,
+) -> (tempfile::TempDir, pipeline::sweep::SweepReport) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::env::set_current_dir(project_root()).unwrap();
+    let model = tiny_model(tmp.path(), task);
+    let spec = pipeline::sweep::SweepSpec::default()
+        .with_cli(
+            &grid.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            seeds,
+        )
+        .unwrap();
+    let opts = pipeline::sweep::SweepOptions {
+        base: vec![
+            format!("pipeline.model={:?}", model.display().to_string()),
+            "train.max_steps=2".into(),
+            "train.threads=1".into(),
+            "evaluate.probes=[]".into(),
+        ],
+        bootstrap: reflect::stats::bootstrap::Bootstrap {
+            resamples: 200,
+            seed: 0,
+            level: 0.95,
+        },
+    };
+    let registry = default_registry();
+    let report = pipeline::sweep::run_sweep(
+        Path::new(file),
+        &spec,
+        &registry,
+        &tmp.path().join("artifacts"),
+        &opts,
+    )
+    .unwrap();
+    (tmp, report)
+}
+
+/// Checks that hold for every sweep: upstream stages are built once and reused, the choice
+/// is the best dev mean, the means and sds are those of the runs, test is reported once.
+fn check_sweep(report: &pipeline::sweep::SweepReport, runs_per_variant: usize) {
+    let all: Vec<&pipeline::sweep::SweepRun> =
+        report.variants.iter().flat_map(|v| v.runs.iter()).collect();
+    for stage in ["ingest", "tokenize"] {
+        let ran = all
+            .iter()
+            .filter(|r| r.ran.iter().any(|s| s == stage))
+            .count();
+        assert_eq!(ran, 1, "{stage} ran {ran} times: it must be reused");
+    }
+    assert!(all.iter().all(|r| r.ran.iter().any(|s| s == "evaluate")));
+    for v in &report.variants {
+        assert_eq!(v.runs.len(), runs_per_variant);
+        let devs: Vec<f64> = v.runs.iter().map(|r| r.dev.estimate).collect();
+        let mean = devs.iter().sum::<f64>() / devs.len() as f64;
+        assert!((v.dev.mean - mean).abs() < 1e-12);
+        for r in &v.runs {
+            assert!(
+                r.dev.lo <= r.dev.estimate && r.dev.estimate <= r.dev.hi,
+                "{:?}",
+                r.dev
+            );
+        }
+    }
+    let best = report
+        .variants
+        .iter()
+        .map(|v| v.dev.mean)
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(
+        report.variants[report.chosen].dev.mean, best,
+        "chosen on dev"
+    );
+    assert_eq!(report.chosen_test.n, runs_per_variant);
+    assert_eq!(
+        report
+            .variants
+            .iter()
+            .filter(|v| v.variant.is_default)
+            .count(),
+        1
+    );
+    let md = report.markdown();
+    assert!(md.contains("Chosen: **"), "{md}");
+}
+
+/// Seeds and a learning-rate axis on the NER template demo: the file's own learning rate is
+/// recognised as the default, and the test metric is a mean ± sd over the chosen seeds.
+#[test]
+fn sweep_over_learning_rates_and_seeds_chooses_on_dev() {
+    let (_tmp, report) = sweep(
+        "pipelines/demo-template.toml",
+        flowcore::TaskKind::Token,
+        &["train.learning_rate=1e-4,5e-3"],
+        Some("1,2"),
+    );
+    assert_eq!(report.variants.len(), 2);
+    assert!(
+        report.variants[0].variant.is_default,
+        "1e-4 is the file's value"
+    );
+    check_sweep(&report, 2);
+    let seeds: Vec<Option<u64>> = report.variants[0].runs.iter().map(|r| r.seed).collect();
+    assert_eq!(seeds, [Some(1), Some(2)]);
+    // Different seeds train different models.
+    assert_ne!(
+        report.variants[0].runs[0].evaluate_dir,
+        report.variants[0].runs[1].evaluate_dir
+    );
+}
+
+/// A 2 x 2 grid on German Credit: four variants on one ingest and one tokenize artifact, the
+/// default (5e-5, 0.01) among them, a paired bootstrap when another one wins on dev.
+#[test]
+fn sweep_grid_on_german_credit_reuses_upstream() {
+    let (_tmp, report) = sweep(
+        "pipelines/credit-risk.toml",
+        flowcore::TaskKind::Sequence,
+        &[
+            "train.learning_rate=5e-5,1e-3",
+            "train.weight_decay=0.0,0.01",
+        ],
+        None,
+    );
+    assert_eq!(report.variants.len(), 4);
+    let default = &report.variants[report.default].variant;
+    assert_eq!(
+        default.name,
+        "train.learning_rate=5e-5, train.weight_decay=0.01"
+    );
+    check_sweep(&report, 1);
+    assert_eq!(
+        report.vs_default_dev.is_some(),
+        report.chosen != report.default
+    );
+}

@@ -157,6 +157,51 @@ fn weibo_ner_pipeline_runs() {
         labels.to_string().contains("B-PER.NAM"),
         "character-level tags lost: {labels}"
     );
+    // Chinese under MiniLM's English vocabulary: the vocabulary finding, ranked high, with the
+    // tokenize stage's counts of the test split (whose totals over all splits are checked
+    // against HF `tokenizers` in the tokenize crate: 58,572 of 103,129 words).
+    let f = finding(&run, "model.vocabulary");
+    let split =
+        &read_json(&run.stage("tokenize").join("manifest.json"))["metrics"]["splits"]["test"];
+    assert_eq!(
+        f["numbers"]["words"].as_f64(),
+        split["words"].as_f64(),
+        "{f}"
+    );
+    assert_eq!(
+        f["numbers"]["words_with_unk"].as_f64(),
+        split["words_with_unk"].as_f64(),
+        "{f}"
+    );
+    let rate = f["value"].as_f64().unwrap();
+    assert!(rate > 0.5, "Weibo's test words with [UNK]: {rate}");
+    assert_eq!(f["severity"], "high", "{f}");
+    assert!(
+        f["rank"].as_u64().unwrap() <= 3,
+        "ranked {}: {f}",
+        f["rank"]
+    );
+    assert!(
+        f["action"].as_str().unwrap().contains("bert-base-chinese"),
+        "{f}"
+    );
+}
+
+/// The finding with this id in the reflect artifact (a panic listing the ids when absent).
+fn finding(run: &Run, id: &str) -> Value {
+    let findings = read_json(&run.stage("reflect").join("findings.json"));
+    findings
+        .as_array()
+        .and_then(|f| f.iter().find(|x| x["id"] == id).cloned())
+        .unwrap_or_else(|| {
+            let ids: Vec<&Value> = findings
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| &f["id"])
+                .collect();
+            panic!("no `{id}` finding; ids: {ids:?}")
+        })
 }
 
 #[test]
@@ -174,6 +219,20 @@ fn credit_risk_pipeline_runs() {
         "cost-weighted error missing: {}",
         metrics["test"]
     );
+    // The decision under the cost matrix (bad as good costs 5, good as bad 1): a model whose
+    // P(bad) never drops below 1/6 rejects everyone (cost 0.7 per applicant on this test
+    // split: 105 good applicants of 150), which the cost finding must say with its number.
+    let f = finding(&run, "decisions.cost");
+    let title = f["title"].as_str().unwrap();
+    let value = f["value"].as_f64().unwrap();
+    let good = metrics["test"]["per_class"]["good"]["support"].as_f64();
+    assert!(
+        title.contains("constant policy") && title.contains("`bad`"),
+        "{f}"
+    );
+    assert_eq!(f["severity"], "high", "{f}");
+    assert_eq!(Some((value * 150.0).round()), good, "{f}");
+    assert_eq!(f["numbers"]["decided.bad"].as_f64(), Some(150.0), "{f}");
 }
 
 /// CoNLL-2003 layout: `token POS chunk NER`, IOB1 (I- starts an entity unless it follows one of
@@ -244,6 +303,19 @@ fn conll2003_pipeline_runs_on_the_conll2003_format() {
         (Some(12), Some(12), Some(24)),
         "{}",
         metrics["test"]["entity"]
+    );
+    // An uncased model on English names: every one of the 48 test entities is capitalised,
+    // and the lowercasing tokenizer never shows the model that.
+    let f = finding(&run, "model.lowercasing");
+    assert_eq!(f["numbers"]["entities"].as_f64(), Some(48.0), "{f}");
+    assert_eq!(f["numbers"]["capitalised"].as_f64(), Some(48.0), "{f}");
+    assert_eq!(f["severity"], "high", "{f}");
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap()
+            .contains("encode to the same sub-words"),
+        "{f}"
     );
 }
 

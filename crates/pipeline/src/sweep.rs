@@ -1,0 +1,705 @@
+//! Sweeps: a pipeline run over a grid of stage params and seeds, each variant an ordinary
+//! fingerprinted run (so shared upstream artifacts are built once), compared on dev only.
+//!
+//! ```toml
+//! [sweep]                                         # in the pipeline file, or on the command line:
+//! grid = { "train.learning_rate" = [2e-5, 5e-5] } #   --grid train.learning_rate=2e-5,5e-5
+//! seeds = [42, 43, 44]                            #   --seeds 42,43,44   (the train stage's seed)
+//! ```
+//!
+//! Every (variant, seed) runs the pipeline up to its evaluate stage. The report gives, per
+//! variant, the dev primary metric of each seed with its bootstrap CI and the mean ± sd over
+//! seeds; the variant with the best dev mean is chosen (dev only: test never takes part in
+//! the choice), and its test metric is reported once (mean ± sd over its seeds). A paired
+//! bootstrap compares the chosen variant with the pipeline's default (the file's own values,
+//! run as an extra variant when the grid does not hold them), on dev and, for the record, on
+//! test, pooling the seeds example by example.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use flowcore::TaskKind;
+use reflect::data::Split;
+use reflect::scores::Scorer;
+use reflect::stats::bootstrap::{Bootstrap, Interval, Paired, Units};
+use serde::Serialize;
+
+use crate::{Action, PipelineSpec, Registry, RunOptions, plan_pipeline};
+
+/// The grid and seeds of a sweep.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepSpec {
+    /// `stage.param` and its values as TOML text, in order.
+    pub grid: Vec<(String, Vec<String>)>,
+    /// Seeds of the train stage; empty: the file's seed only.
+    pub seeds: Vec<u64>,
+}
+
+fn toml_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+impl SweepSpec {
+    /// The `[sweep]` table of a pipeline file (`None` when it has none).
+    pub fn from_file(file: &Path) -> Result<Option<Self>> {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let doc: toml::Table =
+            toml::from_str(&text).with_context(|| format!("{}: TOML syntax", file.display()))?;
+        let Some(sweep) = doc.get("sweep") else {
+            return Ok(None);
+        };
+        let place = |key: &str| format!("{}: [sweep] {key}", file.display());
+        let table = sweep
+            .as_table()
+            .with_context(|| format!("{}: expected a table", place("")))?;
+        let mut spec = Self::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "grid" => {
+                    let grid = value.as_table().with_context(|| {
+                        format!(
+                            "{}: expected a table of `\"stage.param\" = [values]`",
+                            place("grid")
+                        )
+                    })?;
+                    for (param, values) in grid {
+                        let list = values.as_array().with_context(|| {
+                            format!(
+                                "{}: expected a list of values",
+                                place(&format!("grid.{param}"))
+                            )
+                        })?;
+                        spec.grid
+                            .push((param.clone(), list.iter().map(toml_text).collect()));
+                    }
+                }
+                "seeds" => {
+                    let list = value.as_array().with_context(|| {
+                        format!("{}: expected a list of integers", place("seeds"))
+                    })?;
+                    for v in list {
+                        let seed = v.as_integer().filter(|s| *s >= 0).with_context(|| {
+                            format!(
+                                "{}: expected non-negative integers, found {v}",
+                                place("seeds")
+                            )
+                        })?;
+                        spec.seeds.push(seed as u64);
+                    }
+                }
+                other => bail!("{}: unknown key; expected `grid` or `seeds`", place(other)),
+            }
+        }
+        Ok(Some(spec))
+    }
+
+    /// Adds (or replaces) grid entries given as `stage.param=v1,v2` and replaces the seeds
+    /// when given.
+    pub fn with_cli(mut self, grid: &[String], seeds: Option<&str>) -> Result<Self> {
+        for entry in grid {
+            let (key, values) = entry
+                .split_once('=')
+                .with_context(|| format!("--grid {entry}: expected `stage.param=v1,v2,...`"))?;
+            let key = key.trim();
+            if key.split('.').count() < 2 {
+                bail!("--grid {entry}: expected `stage.param=v1,v2,...`");
+            }
+            let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).collect();
+            if values.iter().any(String::is_empty) {
+                bail!("--grid {entry}: an empty value");
+            }
+            self.grid.retain(|(k, _)| k != key);
+            self.grid.push((key.to_string(), values));
+        }
+        if let Some(text) = seeds {
+            self.seeds = text
+                .split(',')
+                .map(|s| {
+                    s.trim()
+                        .parse()
+                        .with_context(|| format!("--seeds {text}: `{s}` is not a seed"))
+                })
+                .collect::<Result<_>>()?;
+        }
+        Ok(self)
+    }
+}
+
+/// One point of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variant {
+    /// `key=value, ...` (or `default`).
+    pub name: String,
+    /// The `--set` overrides that make it.
+    pub overrides: Vec<String>,
+    /// Whether it equals the pipeline file's own values.
+    pub is_default: bool,
+}
+
+/// The grid's variants (cartesian product, first key slowest), plus the file's own values
+/// when no grid point equals them. `defaults` holds the file's value of each grid key (as
+/// TOML text, `None` when unset).
+pub fn variants(spec: &SweepSpec, defaults: &BTreeMap<String, Option<String>>) -> Vec<Variant> {
+    let mut points: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (key, values) in &spec.grid {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push((key.clone(), v.clone()));
+                    q
+                })
+            })
+            .collect();
+    }
+    let same = |key: &str, value: &str| -> bool {
+        let parse = |t: &str| {
+            toml::from_str::<toml::Table>(&format!("v = {t}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+        };
+        match defaults.get(key).cloned().flatten() {
+            Some(d) => {
+                parse(&d).is_some_and(|d| parse(value).is_some_and(|v| values_equal(&d, &v)))
+            }
+            None => false,
+        }
+    };
+    let mut out: Vec<Variant> = points
+        .into_iter()
+        .map(|p| Variant {
+            name: if p.is_empty() {
+                "default".into()
+            } else {
+                p.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            is_default: p.iter().all(|(k, v)| same(k, v)),
+            overrides: p.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        })
+        .collect();
+    if !out.iter().any(|v| v.is_default) {
+        out.push(Variant {
+            name: "default".into(),
+            overrides: Vec::new(),
+            is_default: true,
+        });
+    }
+    out
+}
+
+fn values_equal(a: &toml::Value, b: &toml::Value) -> bool {
+    match (
+        a.as_float().or(a.as_integer().map(|i| i as f64)),
+        b.as_float().or(b.as_integer().map(|i| i as f64)),
+    ) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// One run of the sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepRun {
+    /// Index into the variants.
+    pub variant: usize,
+    /// The train seed (`None`: the file's).
+    pub seed: Option<u64>,
+    /// The evaluate artifact it was scored in.
+    pub evaluate_dir: PathBuf,
+    /// Stages that ran (the rest were up to date and reused).
+    pub ran: Vec<String>,
+    /// Dev primary metric with its bootstrap CI.
+    pub dev: Interval,
+    /// Test primary metric (kept for the chosen variant's report only).
+    #[serde(skip)]
+    pub test: Option<f64>,
+}
+
+/// A metric's mean and sample standard deviation over seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MeanSd {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (n − 1; 0 for one value).
+    pub sd: f64,
+    /// Number of values.
+    pub n: usize,
+}
+
+impl MeanSd {
+    /// Mean and sd of `values`.
+    pub fn of(values: &[f64]) -> Self {
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n.max(1) as f64;
+        let sd = if n > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
+        Self { mean, sd, n }
+    }
+}
+
+/// A variant's summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantSummary {
+    /// The variant.
+    pub variant: Variant,
+    /// Dev primary metric over its seeds.
+    pub dev: MeanSd,
+    /// Each seed's dev value with its CI.
+    pub runs: Vec<SweepRun>,
+}
+
+/// What a sweep found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// The primary metric's name.
+    pub metric: String,
+    /// Seeds run (empty: the file's).
+    pub seeds: Vec<u64>,
+    /// Every variant, in grid order.
+    pub variants: Vec<VariantSummary>,
+    /// Index of the variant chosen on dev.
+    pub chosen: usize,
+    /// Index of the default variant.
+    pub default: usize,
+    /// The chosen variant's test metric over its seeds, reported once.
+    pub chosen_test: MeanSd,
+    /// Paired bootstrap chosen − default on dev (seeds pooled), when they differ.
+    pub vs_default_dev: Option<Paired>,
+    /// The same on test, for the record (not used to choose).
+    pub vs_default_test: Option<Paired>,
+}
+
+/// How to run a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// `--set` overrides applied to every run.
+    pub base: Vec<String>,
+    /// Bootstrap of the CIs and the paired comparison.
+    pub bootstrap: Bootstrap,
+}
+
+/// Reads a split of an evaluate artifact and its per-example units for the primary metric.
+fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
+    let path = dir.join(flowcore::schema::predictions::file(split));
+    if !path.is_file() {
+        bail!(
+            "{}: no {split} predictions; a sweep chooses on dev and reports test, so the evaluate stage must score both (`splits = [\"dev\", \"test\"]`)",
+            dir.display()
+        );
+    }
+    let data = Split::read(split, &path)?;
+    let scorer = Scorer::new(&data);
+    let spans = match data.task {
+        TaskKind::Token => Some(reflect::ner::Spans::of(&data)?),
+        TaskKind::Sequence => None,
+    };
+    let units = scorer.units(&data, spans.as_ref());
+    Ok((scorer, units))
+}
+
+/// Sums units example by example over runs of the same split (seeds pooled).
+fn pooled(all: &[Units]) -> Units {
+    let Some(first) = all.first() else {
+        return Units::new(0);
+    };
+    let mut out = Units::new(first.dim());
+    for i in 0..first.len() {
+        let mut row = vec![0.0; first.dim()];
+        for u in all {
+            for (r, x) in row.iter_mut().zip(u.row(i)) {
+                *r += x;
+            }
+        }
+        out.push(&row);
+    }
+    out
+}
+
+/// Runs the sweep of `file` and compares the variants.
+pub fn run_sweep(
+    file: &Path,
+    spec: &SweepSpec,
+    registry: &Registry,
+    artifacts: &Path,
+    opts: &SweepOptions,
+) -> Result<SweepReport> {
+    let base_spec = PipelineSpec::load(file, &opts.base)?;
+    let evaluate = base_spec
+        .stages
+        .iter()
+        .find(|s| s.kind == "evaluate")
+        .map(|s| s.name.clone())
+        .with_context(|| format!("{}: a sweep needs an evaluate stage", file.display()))?;
+    let train = base_spec
+        .stages
+        .iter()
+        .find(|s| s.kind == "train")
+        .map(|s| s.name.clone());
+    if !spec.seeds.is_empty() && train.is_none() {
+        bail!("{}: seeds need a train stage", file.display());
+    }
+    let mut defaults = BTreeMap::new();
+    for (key, _) in &spec.grid {
+        let (stage, param) = key.split_once('.').context("grid key without a stage")?;
+        let s = base_spec
+            .stage(stage)
+            .with_context(|| format!("--grid {key}: no stage `{stage}` in {}", file.display()))?;
+        let value = param
+            .split('.')
+            .try_fold(&s.params, |v, p| v.get(p))
+            .and_then(|v| serde_json::from_value::<toml::Value>(v.clone()).ok())
+            .map(|v| toml_text(&v));
+        defaults.insert(key.clone(), value);
+    }
+    let variants = variants(spec, &defaults);
+    let seeds: Vec<Option<u64>> = if spec.seeds.is_empty() {
+        vec![None]
+    } else {
+        spec.seeds.iter().copied().map(Some).collect()
+    };
+    let total = variants.len() * seeds.len();
+    let mut runs = Vec::new();
+    let mut dev_units: Vec<Vec<Units>> = vec![Vec::new(); variants.len()];
+    let mut test_units: Vec<Vec<Units>> = vec![Vec::new(); variants.len()];
+    let mut scorer: Option<Scorer> = None;
+    for (vi, variant) in variants.iter().enumerate() {
+        for seed in &seeds {
+            let mut sets = opts.base.clone();
+            sets.extend(variant.overrides.iter().cloned());
+            if let (Some(seed), Some(train)) = (seed, &train) {
+                sets.push(format!("{train}.seed={seed}"));
+            }
+            let spec = PipelineSpec::load(file, &sets)?;
+            let plan = plan_pipeline(spec, registry, artifacts)?;
+            let reports = plan.run(&RunOptions {
+                until: Some(evaluate.clone()),
+                ..RunOptions::default()
+            })?;
+            let ran: Vec<String> = reports
+                .iter()
+                .filter(|r| r.action == Action::Ran)
+                .map(|r| r.stage.clone())
+                .collect();
+            let reused: Vec<&str> = reports
+                .iter()
+                .filter(|r| r.action == Action::Skipped)
+                .map(|r| r.stage.as_str())
+                .collect();
+            tracing::info!(
+                "sweep run {}/{total} [{}{}]: ran {}; reused {}",
+                runs.len() + 1,
+                variant.name,
+                seed.map(|s| format!(", seed {s}")).unwrap_or_default(),
+                if ran.is_empty() {
+                    "nothing".into()
+                } else {
+                    ran.join(", ")
+                },
+                if reused.is_empty() {
+                    "nothing".into()
+                } else {
+                    reused.join(", ")
+                },
+            );
+            let dir = reports
+                .iter()
+                .find(|r| r.stage == evaluate)
+                .and_then(|r| r.dir.clone())
+                .context("the evaluate stage left no artifact")?;
+            let (s, dev) = units_of(&dir, "dev")?;
+            let (_, test) = units_of(&dir, "test")?;
+            let primary = s.primary();
+            let dev_ci = opts.bootstrap.ci(&dev, |x| s.value(primary, x));
+            let test_value = s.value(primary, &test.total());
+            dev_units[vi].push(dev);
+            test_units[vi].push(test);
+            runs.push(SweepRun {
+                variant: vi,
+                seed: *seed,
+                evaluate_dir: dir,
+                ran,
+                dev: dev_ci,
+                test: Some(test_value),
+            });
+            scorer.get_or_insert(s);
+        }
+    }
+    let scorer = scorer.context("the sweep ran nothing")?;
+    let primary = scorer.primary();
+    let mut summaries: Vec<VariantSummary> = variants
+        .iter()
+        .enumerate()
+        .map(|(vi, v)| {
+            let mine: Vec<SweepRun> = runs.iter().filter(|r| r.variant == vi).cloned().collect();
+            let devs: Vec<f64> = mine.iter().map(|r| r.dev.estimate).collect();
+            VariantSummary {
+                variant: v.clone(),
+                dev: MeanSd::of(&devs),
+                runs: mine,
+            }
+        })
+        .collect();
+    // Chosen on dev only; ties go to the earlier variant.
+    let chosen = summaries.iter().enumerate().fold(0, |best, (i, s)| {
+        if s.dev.mean > summaries[best].dev.mean {
+            i
+        } else {
+            best
+        }
+    });
+    let default = summaries
+        .iter()
+        .position(|s| s.variant.is_default)
+        .unwrap_or(0);
+    let tests: Vec<f64> = summaries[chosen]
+        .runs
+        .iter()
+        .filter_map(|r| r.test)
+        .collect();
+    let chosen_test = MeanSd::of(&tests);
+    let (vs_dev, vs_test) = if chosen == default {
+        (None, None)
+    } else {
+        let stat = |x: &[f64]| scorer.value(primary, x);
+        (
+            Some(opts.bootstrap.paired(
+                &pooled(&dev_units[chosen]),
+                &pooled(&dev_units[default]),
+                stat,
+            )),
+            Some(opts.bootstrap.paired(
+                &pooled(&test_units[chosen]),
+                &pooled(&test_units[default]),
+                stat,
+            )),
+        )
+    };
+    for s in &mut summaries {
+        for r in &mut s.runs {
+            r.test = None;
+        }
+    }
+    Ok(SweepReport {
+        file: file.to_path_buf(),
+        metric: scorer.name(primary),
+        seeds: spec.seeds.clone(),
+        variants: summaries,
+        chosen,
+        default,
+        chosen_test,
+        vs_default_dev: vs_dev,
+        vs_default_test: vs_test,
+    })
+}
+
+impl SweepReport {
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let m = &self.metric;
+        let mut out = format!(
+            "# Sweep of {}\n\nDev {m} per variant (95 % bootstrap CI per seed; mean ± sd over seeds). \
+             The variant is chosen on dev only; test is reported once, for the chosen variant.\n\n",
+            self.file.display()
+        );
+        out.push_str(&format!(
+            "| variant | dev {m}: mean ± sd | per seed [95 % CI] |\n|---|---:|---|\n"
+        ));
+        for (i, v) in self.variants.iter().enumerate() {
+            let marks = match (i == self.chosen, v.variant.is_default) {
+                (true, true) => " **(chosen, default)**",
+                (true, false) => " **(chosen)**",
+                (false, true) => " (default)",
+                (false, false) => "",
+            };
+            let per_seed: Vec<String> = v
+                .runs
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}{}",
+                        r.seed.map(|s| format!("seed {s}: ")).unwrap_or_default(),
+                        r.dev.display(3)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "| {}{marks} | {:.4} ± {:.4} | {} |\n",
+                v.variant.name,
+                v.dev.mean,
+                v.dev.sd,
+                per_seed.join("; ")
+            ));
+        }
+        let chosen = &self.variants[self.chosen];
+        out.push_str(&format!(
+            "\nChosen: **{}**. Test {m}: **{:.4} ± {:.4}** (mean ± sd over {} run{}).\n",
+            chosen.variant.name,
+            self.chosen_test.mean,
+            self.chosen_test.sd,
+            self.chosen_test.n,
+            if self.chosen_test.n == 1 { "" } else { "s" }
+        ));
+        match (&self.vs_default_dev, &self.vs_default_test) {
+            (Some(d), Some(t)) => out.push_str(&format!(
+                "\nChosen − default ({}), paired bootstrap with the seeds pooled example by example: \
+                 dev {} (p = {:.4}); test, for the record, {} (p = {:.4}).\n",
+                self.variants[self.default].variant.name,
+                d.diff.display(4),
+                d.p_value,
+                t.diff.display(4),
+                t.p_value
+            )),
+            _ => out.push_str("\nThe chosen variant is the pipeline's default.\n"),
+        }
+        out
+    }
+}
+
+/// Writes `sweep.json` and `sweep.md` under `<artifacts>/<pipeline>/sweeps/<fingerprint>/`
+/// (the fingerprint of the variants' evaluate artifacts: the same sweep lands in the same
+/// place) and returns the directory.
+pub fn write_report(report: &SweepReport, artifacts: &Path) -> Result<PathBuf> {
+    let spec = PipelineSpec::load(&report.file, &[])?;
+    let runs: Vec<String> = report
+        .variants
+        .iter()
+        .flat_map(|v| v.runs.iter().map(|r| r.evaluate_dir.display().to_string()))
+        .collect();
+    let fp = flowcore::hash::fingerprint(&serde_json::json!(runs));
+    let dir = artifacts
+        .join(&spec.globals.pipeline)
+        .join("sweeps")
+        .join(fp);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(
+        dir.join("sweep.json"),
+        serde_json::to_string_pretty(report)? + "\n",
+    )?;
+    std::fs::write(dir.join("sweep.md"), report.markdown())?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn reads_the_sweep_table_and_the_command_line_wins() {
+        let (_d, path) = file_with(
+            "[sweep]\ngrid = { \"train.learning_rate\" = [2e-5, 5e-5], \"train.class_weights\" = [\"balanced\", [1.0, 2.0]] }\nseeds = [1, 2]\n",
+        );
+        let spec = SweepSpec::from_file(&path).unwrap().unwrap();
+        assert_eq!(spec.seeds, [1, 2]);
+        assert_eq!(
+            spec.grid,
+            [
+                (
+                    "train.learning_rate".to_string(),
+                    vec!["0.00002".to_string(), "0.00005".to_string()]
+                ),
+                (
+                    "train.class_weights".to_string(),
+                    vec!["\"balanced\"".to_string(), "[1.0, 2.0]".to_string()]
+                ),
+            ]
+        );
+        let spec = spec
+            .with_cli(
+                &["train.learning_rate=1e-4".into(), "train.epochs=1,2".into()],
+                Some("7"),
+            )
+            .unwrap();
+        assert_eq!(spec.seeds, [7]);
+        assert_eq!(
+            spec.grid[1],
+            ("train.learning_rate".to_string(), vec!["1e-4".to_string()])
+        );
+        assert_eq!(spec.grid[2].0, "train.epochs");
+    }
+
+    #[test]
+    fn bad_sweep_input_is_named() {
+        let (_d, path) = file_with("[sweep]\nseeds = [\"x\"]\n");
+        let e = SweepSpec::from_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("[sweep] seeds") && e.contains("non-negative integers"),
+            "{e}"
+        );
+        let (_d, path) = file_with("[sweep]\ngrids = {}\n");
+        let e = SweepSpec::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("unknown key"), "{e}");
+        let e = SweepSpec::default()
+            .with_cli(&["lr=1".into()], None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stage.param"), "{e}");
+        let e = SweepSpec::default()
+            .with_cli(&[], Some("1,x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`x` is not a seed"), "{e}");
+    }
+
+    #[test]
+    fn variants_are_the_product_and_the_default_is_found_or_added() {
+        let spec = SweepSpec {
+            grid: vec![
+                (
+                    "train.learning_rate".into(),
+                    vec!["5e-5".into(), "1e-4".into()],
+                ),
+                ("train.epochs".into(), vec!["3".into(), "5".into()]),
+            ],
+            seeds: vec![],
+        };
+        let defaults = BTreeMap::from([
+            ("train.learning_rate".to_string(), Some("5e-05".to_string())),
+            ("train.epochs".to_string(), Some("3".to_string())),
+        ]);
+        let v = variants(&spec, &defaults);
+        assert_eq!(v.len(), 4);
+        assert_eq!(
+            v[1].overrides,
+            ["train.learning_rate=5e-5", "train.epochs=5"]
+        );
+        // 5e-5 written two ways is the same number.
+        assert!(v[0].is_default && !v[1].is_default && !v[3].is_default);
+        let other = BTreeMap::from([
+            ("train.learning_rate".to_string(), Some("2e-5".to_string())),
+            ("train.epochs".to_string(), None),
+        ]);
+        let v = variants(&spec, &other);
+        assert_eq!(v.len(), 5);
+        assert_eq!(v[4].name, "default");
+        assert!(v[4].overrides.is_empty() && v[4].is_default);
+    }
+
+    #[test]
+    fn mean_and_sample_sd() {
+        let m = MeanSd::of(&[0.3, 0.4, 0.5]);
+        assert!((m.mean - 0.4).abs() < 1e-12);
+        assert!((m.sd - 0.1).abs() < 1e-12);
+        assert_eq!(MeanSd::of(&[0.7]).sd, 0.0);
+    }
+}
