@@ -188,6 +188,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
+            for line in
+                pipeline::sweep::status_lines(&target.artifacts, &plan.spec.globals.pipeline)
+            {
+                println!("{line}");
+            }
             Ok(if stale {
                 ExitCode::from(3)
             } else {

@@ -593,6 +593,57 @@ pub fn write_report(report: &SweepReport, artifacts: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// One line per sweep recorded for a pipeline (for `pipeline status`): variants, runs, the
+/// choice and its test metric, newest last.
+pub fn status_lines(artifacts: &Path, pipeline: &str) -> Vec<String> {
+    let dir = artifacts.join(pipeline).join("sweeps");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.path().join("sweep.json");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            found.push((
+                std::time::UNIX_EPOCH,
+                format!("sweep          unreadable  {}", file.display()),
+            ));
+            continue;
+        };
+        let variants = v["variants"].as_array().map_or(0, Vec::len);
+        let runs: usize = v["variants"].as_array().map_or(0, |vs| {
+            vs.iter()
+                .filter_map(|x| x["runs"].as_array())
+                .map(Vec::len)
+                .sum()
+        });
+        let chosen = v["chosen"].as_u64().unwrap_or(0) as usize;
+        let name = v["variants"][chosen]["variant"]["name"]
+            .as_str()
+            .unwrap_or("?");
+        let test = &v["chosen_test"];
+        let when = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH);
+        found.push((
+            when,
+            format!(
+                "sweep          {variants} variant(s), {runs} run(s); chosen on dev: {name}; test {} {:.4} ± {:.4}  {}",
+                v["metric"].as_str().unwrap_or("metric"),
+                test["mean"].as_f64().unwrap_or(f64::NAN),
+                test["sd"].as_f64().unwrap_or(f64::NAN),
+                entry.path().join("sweep.md").display()
+            ),
+        ));
+    }
+    found.sort_by_key(|a| a.0);
+    found.into_iter().map(|(_, l)| l).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

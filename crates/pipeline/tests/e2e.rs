@@ -374,7 +374,7 @@ fn check_sweep(report: &pipeline::sweep::SweepReport, runs_per_variant: usize) {
 /// recognised as the default, and the test metric is a mean ± sd over the chosen seeds.
 #[test]
 fn sweep_over_learning_rates_and_seeds_chooses_on_dev() {
-    let (_tmp, report) = sweep(
+    let (tmp, report) = sweep(
         "pipelines/demo-template.toml",
         flowcore::TaskKind::Token,
         &["train.learning_rate=1e-4,5e-3"],
@@ -388,6 +388,13 @@ fn sweep_over_learning_rates_and_seeds_chooses_on_dev() {
     check_sweep(&report, 2);
     let seeds: Vec<Option<u64>> = report.variants[0].runs.iter().map(|r| r.seed).collect();
     assert_eq!(seeds, [Some(1), Some(2)]);
+    // Written where `pipeline status` finds it.
+    let artifacts = tmp.path().join("artifacts");
+    let dir = pipeline::sweep::write_report(&report, &artifacts).unwrap();
+    assert!(dir.join("sweep.md").is_file() && dir.join("sweep.json").is_file());
+    let lines = pipeline::sweep::status_lines(&artifacts, "demo-template");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("2 variant(s), 4 run(s)"), "{lines:?}");
     // Different seeds train different models.
     assert_ne!(
         report.variants[0].runs[0].evaluate_dir,

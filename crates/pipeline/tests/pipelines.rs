@@ -560,3 +560,26 @@ fn no_tracked_file_reads_outside_the_clone() {
         "these files refer to {needle}, which a clone elsewhere does not have: {offenders:?}"
     );
 }
+
+/// German Credit rendered to text is longer than 32 sub-words: with `max_length = 32` the
+/// tokenize stage cuts the texts, and reflect says how many, with tokenize's counts.
+#[test]
+fn truncated_texts_are_a_finding() {
+    let run = run_pipeline(
+        "credit-risk",
+        flowcore::TaskKind::Sequence,
+        &["tokenize.max_length=32".to_string()],
+    );
+    let f = finding(&run, "model.truncation");
+    let split =
+        &read_json(&run.stage("tokenize").join("manifest.json"))["metrics"]["splits"]["test"];
+    assert_eq!(
+        f["numbers"]["truncated"].as_f64(),
+        split["truncated"].as_f64(),
+        "{f}"
+    );
+    assert_eq!(f["numbers"]["examples"].as_f64(), Some(150.0), "{f}");
+    assert_eq!(f["numbers"]["max_length"].as_f64(), Some(32.0), "{f}");
+    assert!(split["truncated"].as_u64().unwrap() > 100, "{split}");
+    assert_eq!(f["severity"], "high", "{f}");
+}

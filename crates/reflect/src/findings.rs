@@ -694,6 +694,69 @@ fn model_fit(b: &mut Builder<'_>) {
         };
         b.push(f);
     }
+    if m.examples > 0 && m.truncated > 0 {
+        let share = m.truncated as f64 / m.examples as f64;
+        let mut f = finding(
+            "model.truncation".into(),
+            if share >= 0.1 {
+                Severity::High
+            } else if share >= 0.01 {
+                Severity::Medium
+            } else {
+                Severity::Low
+            },
+            "model fit",
+            format!(
+                "{} of {} texts ({} of {}) are longer than max_length = {} sub-words and were cut: the model never reads their end",
+                pct(share),
+                a.split,
+                m.truncated,
+                m.examples,
+                m.max_length.map_or("?".into(), |l| l.to_string())
+            ),
+        );
+        f.metric = "share of texts truncated at max_length".into();
+        f.value = share;
+        f.number("examples", m.examples as f64);
+        f.number("truncated", m.truncated as f64);
+        if let Some(l) = m.max_length {
+            f.number("max_length", l as f64);
+        }
+        f.ci = Some(wilson(m.truncated as usize, m.examples as usize));
+        f.score = share;
+        f.detail = "Counted by the tokenize stage on the evaluated split. Whatever decides the label after the cut is invisible to the model.".into();
+        f.action = "Raise `tokenize.max_length` (BERT reads up to 512 sub-words) and compare on dev; for longer texts, put the decisive part first when rendering, or summarise.".into();
+        b.push(f);
+    }
+    if m.examples > 0 && m.examples_split > 0 {
+        let share = m.examples_split as f64 / m.examples as f64;
+        let mut f = finding(
+            "model.windows".into(),
+            if share >= 0.1 {
+                Severity::Low
+            } else {
+                Severity::Info
+            },
+            "model fit",
+            format!(
+                "{} of {} sentences ({} of {}) are longer than max_length = {} sub-words and were read in overlapping windows",
+                pct(share),
+                a.split,
+                m.examples_split,
+                m.examples,
+                m.max_length.map_or("?".into(), |l| l.to_string())
+            ),
+        );
+        f.metric = "share of sentences split into windows".into();
+        f.value = share;
+        f.number("examples", m.examples as f64);
+        f.number("examples_split", m.examples_split as f64);
+        f.ci = Some(wilson(m.examples_split as usize, m.examples as usize));
+        f.score = share;
+        f.detail = "No word is lost: every word is labelled from the window where it has the most context. Entities near a window edge still see less context.".into();
+        f.action = "Compare the F1 of windowed sentences with the rest (slice by length); if they do worse, raise `tokenize.max_length` or the stride.".into();
+        b.push(f);
+    }
     let share = m.capitalised_share();
     if m.ignores_case == Some(true) && m.entities >= 20 && share >= 0.5 {
         let mut f = finding(

@@ -912,17 +912,28 @@ pub fn train(
                         )?;
                     }
                 }
-                if writer {
-                    save_checkpoint(
-                        &model,
-                        &vs,
-                        &opt,
-                        &state,
-                        &history,
-                        paths,
-                        &checkpoints.join(LAST),
-                    )?;
-                }
+            }
+            // `last` at every evaluation point, every `save_every` steps, and before stopping
+            // on SIGTERM: what a re-run resumes from.
+            let terminated = stop_here && state.global_step < total_steps;
+            if writer
+                && (due
+                    || terminated
+                    || params
+                        .save_every
+                        .is_some_and(|n| state.global_step % n == 0))
+            {
+                save_checkpoint(
+                    &model,
+                    &vs,
+                    &opt,
+                    &state,
+                    &history,
+                    paths,
+                    &checkpoints.join(LAST),
+                )?;
+            }
+            if due {
                 let mut stop_early = params
                     .early_stopping
                     .as_ref()
@@ -942,42 +953,12 @@ pub fn train(
                     ));
                     break 'epochs;
                 }
-            } else if writer
-                && params
-                    .save_every
-                    .is_some_and(|n| state.global_step % n == 0)
-            {
-                save_checkpoint(
-                    &model,
-                    &vs,
-                    &opt,
-                    &state,
-                    &history,
-                    paths,
-                    &checkpoints.join(LAST),
-                )?;
             }
-            if stop_here && state.global_step < total_steps {
+            if terminated {
                 bar.abandon();
-                let kept = if writer {
-                    if !due {
-                        save_checkpoint(
-                            &model,
-                            &vs,
-                            &opt,
-                            &state,
-                            &history,
-                            paths,
-                            &checkpoints.join(LAST),
-                        )?;
-                    }
-                    Some(checkpoints.join(LAST))
-                } else {
-                    None
-                };
                 return Err(TrainError::Terminated {
                     step: state.global_step,
-                    kept,
+                    kept: writer.then(|| checkpoints.join(LAST)),
                 });
             }
             if state.global_step >= total_steps {

@@ -16,6 +16,18 @@ pub struct TokenizerFacts {
     pub words: Option<u64>,
     /// Of them, words holding `[UNK]`.
     pub words_with_unk: Option<u64>,
+    /// Examples of the evaluated split.
+    #[serde(default)]
+    pub examples: Option<u64>,
+    /// Sequence task: of them, cut at `max_length` (the model never reads their end).
+    #[serde(default)]
+    pub truncated: Option<u64>,
+    /// Token task: of them, split into several windows.
+    #[serde(default)]
+    pub examples_split: Option<u64>,
+    /// The encoded window length.
+    #[serde(default)]
+    pub max_length: Option<u64>,
 }
 
 impl TokenizerFacts {
@@ -27,8 +39,13 @@ impl TokenizerFacts {
             ignores_case: m["ignores_case"].as_bool(),
             words: s["words"].as_u64(),
             words_with_unk: s["words_with_unk"].as_u64(),
+            examples: s["examples"].as_u64(),
+            truncated: s["truncated"].as_u64(),
+            examples_split: s["examples_split"].as_u64(),
+            max_length: m["max_length"].as_u64(),
         };
-        (facts.ignores_case.is_some() || facts.words_with_unk.is_some()).then_some(facts)
+        (facts.ignores_case.is_some() || facts.words_with_unk.is_some() || facts.examples.is_some())
+            .then_some(facts)
     }
 }
 
@@ -47,6 +64,18 @@ pub struct ModelFit {
     pub capitalised: usize,
     /// Examples with a capitalised gold entity (at most `max_examples`).
     pub capitalised_ids: Vec<String>,
+    /// Examples of the split (from tokenize; 0 when unknown).
+    #[serde(default)]
+    pub examples: u64,
+    /// Sequence task: examples cut at `max_length`.
+    #[serde(default)]
+    pub truncated: u64,
+    /// Token task: examples split into several windows.
+    #[serde(default)]
+    pub examples_split: u64,
+    /// The encoded window length, when known.
+    #[serde(default)]
+    pub max_length: Option<u64>,
 }
 
 impl ModelFit {
@@ -86,6 +115,10 @@ pub fn run(p: &Prepared<'_>, opts: &Options, notes: &mut Vec<String>) -> Result<
         ignores_case: facts.ignores_case,
         words: facts.words.unwrap_or(0),
         words_with_unk: facts.words_with_unk.unwrap_or(0),
+        examples: facts.examples.unwrap_or(0),
+        truncated: facts.truncated.unwrap_or(0),
+        examples_split: facts.examples_split.unwrap_or(0),
+        max_length: facts.max_length,
         ..ModelFit::default()
     };
     if let Some(spans) = &p.spans {
