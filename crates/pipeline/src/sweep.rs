@@ -236,6 +236,15 @@ pub struct MeanSd {
 }
 
 impl MeanSd {
+    /// `0.4589 ± 0.0276`, or the value alone for one run.
+    pub fn display(&self) -> String {
+        if self.n > 1 {
+            format!("{:.4} ± {:.4}", self.mean, self.sd)
+        } else {
+            format!("{:.4}", self.mean)
+        }
+    }
+
     /// Mean and sd of `values`.
     pub fn of(values: &[f64]) -> Self {
         let n = values.len();
@@ -537,32 +546,38 @@ impl SweepReport {
                 })
                 .collect();
             out.push_str(&format!(
-                "| {}{marks} | {:.4} ± {:.4} | {} |\n",
+                "| {}{marks} | {} | {} |\n",
                 v.variant.name,
-                v.dev.mean,
-                v.dev.sd,
+                v.dev.display(),
                 per_seed.join("; ")
             ));
         }
         let chosen = &self.variants[self.chosen];
         out.push_str(&format!(
-            "\nChosen: **{}**. Test {m}: **{:.4} ± {:.4}** (mean ± sd over {} run{}).\n",
+            "\nChosen: **{}**. Test {m}: **{}** ({}).\n",
             chosen.variant.name,
-            self.chosen_test.mean,
-            self.chosen_test.sd,
-            self.chosen_test.n,
-            if self.chosen_test.n == 1 { "" } else { "s" }
+            self.chosen_test.display(),
+            if self.chosen_test.n == 1 {
+                "one run".to_string()
+            } else {
+                format!("mean ± sd over {} runs", self.chosen_test.n)
+            }
         ));
         match (&self.vs_default_dev, &self.vs_default_test) {
-            (Some(d), Some(t)) => out.push_str(&format!(
-                "\nChosen − default ({}), paired bootstrap with the seeds pooled example by example: \
-                 dev {} (p = {:.4}); test, for the record, {} (p = {:.4}).\n",
-                self.variants[self.default].variant.name,
-                d.diff.display(4),
-                d.p_value,
-                t.diff.display(4),
-                t.p_value
-            )),
+            (Some(d), Some(t)) => {
+                out.push_str(&format!(
+                    "\nChosen − default ({}), paired bootstrap with the seeds pooled example by example: \
+                     dev {} (p = {:.4}); test, for the record, {} (p = {:.4}).\n",
+                    self.variants[self.default].variant.name,
+                    d.diff.display(4),
+                    d.p_value,
+                    t.diff.display(4),
+                    t.p_value
+                ));
+                if d.p_value >= 0.05 {
+                    out.push_str("The dev difference is within the noise (p ≥ 0.05): the choice is not evidence that the chosen variant is better; more seeds or a larger dev set would tell.\n");
+                }
+            }
             _ => out.push_str("\nThe chosen variant is the pipeline's default.\n"),
         }
         out

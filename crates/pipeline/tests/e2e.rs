@@ -426,4 +426,12 @@ fn sweep_grid_on_german_credit_reuses_upstream() {
         report.vs_default_dev.is_some(),
         report.chosen != report.default
     );
+    if let Some(p) = &report.vs_default_dev {
+        assert_eq!(
+            report.markdown().contains("within the noise"),
+            p.p_value >= 0.05,
+            "{}",
+            report.markdown()
+        );
+    }
 }
