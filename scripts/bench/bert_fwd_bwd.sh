@@ -14,7 +14,7 @@ THREADS=${3:-$(nproc)}
 MODEL=models/all-MiniLM-L6-v2
 BATCH=32
 SEQ=64
-PY=.venv/bin/python
+PY=${PY:-${BERTFLOW_VENV:-.venv}/bin/python}
 [[ -f $MODEL/model.safetensors ]] || { echo "missing $MODEL: run make setup" >&2; exit 1; }
 
 PROFILE=${BENCH_PROFILE:-release}

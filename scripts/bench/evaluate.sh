@@ -17,7 +17,7 @@ MAXLEN=128
 PROFILE=${PROFILE:-dev}
 MODEL=models/all-MiniLM-L6-v2
 DATA=data/wnut17/emerging.test.annotated
-PY=.venv/bin/python
+PY=${PY:-${BERTFLOW_VENV:-.venv}/bin/python}
 [[ -f $MODEL/model.safetensors ]] || { echo "missing $MODEL: run make setup" >&2; exit 1; }
 [[ -f $DATA ]] || { echo "missing $DATA (the shared data folder next to the project)" >&2; exit 1; }
 

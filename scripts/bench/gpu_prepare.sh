@@ -10,7 +10,7 @@
 #   run(command="scripts/bench/gpu_train.sh .gpu-bench", carry=[".gpu-bench"], timeout_s=540)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=.venv/bin/python
+PY=${PY:-${BERTFLOW_VENV:-.venv}/bin/python}
 mkdir -p .gpu-bench
 # --workspace keeps the feature set of the other builds (one package alone rebuilds deps).
 cargo build --workspace --example step_bench >&2

@@ -16,7 +16,7 @@ for name in $only; do
     train_step)  # the GPU benchmark's script on this CPU, all-MiniLM-L6-v2 shape, fp32
       scripts/bench/gpu_prepare.sh
       DEVICE=cpu PRECISION=fp32 LAYERS=6 HIDDEN=384 HEADS=12 BATCHES=32 SEQ=64 ITERS=5 \
-        ROUNDS=2 PY=.venv/bin/python OUT=bench-results/tmp scripts/bench/gpu_train.sh .gpu-bench
+        ROUNDS=2 PY=${BERTFLOW_VENV:-.venv}/bin/python OUT=bench-results/tmp scripts/bench/gpu_train.sh .gpu-bench
       cp bench-results/tmp/gpu_train.md bench-results/train_step.md ;;
     *) echo "unknown benchmark $name" >&2; exit 2 ;;
   esac

@@ -9,7 +9,7 @@ CONLL=data/wnut17/wnut17train.conll
 MODEL=models/all-MiniLM-L6-v2
 MIN_WORDS=${MIN_WORDS:-1000000}
 ROUNDS=${ROUNDS:-3}
-PY=${PY:-.venv/bin/python}
+PY=${PY:-${BERTFLOW_VENV:-.venv}/bin/python}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 [ -f "$CONLL" ] || { echo "missing $CONLL (shared data)" >&2; exit 1; }
 [ -f "$MODEL/tokenizer.json" ] || { echo "missing $MODEL (run scripts/setup.sh)" >&2; exit 1; }

@@ -16,7 +16,7 @@ MAX_STEPS=${2:-}
 THREADS=${3:-$(nproc)}
 MODEL=models/all-MiniLM-L6-v2
 DATA=data/wnut17
-PY=.venv/bin/python
+PY=${PY:-${BERTFLOW_VENV:-.venv}/bin/python}
 BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}
 ART=${ART:-/tmp/train-bench-artifacts}
 [[ -f $MODEL/model.safetensors ]] || { echo "missing $MODEL: run make setup" >&2; exit 1; }

@@ -470,3 +470,104 @@ pub fn sharded_infer(
     }
     Ok(Some(all))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch(vars: &[(&str, &str)]) -> Result<Option<Launch>> {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Launch::from_vars(&|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn torchrun_variables_win_and_a_world_of_one_is_no_launch() {
+        let l = launch(&[
+            ("RANK", "3"),
+            ("WORLD_SIZE", "8"),
+            ("LOCAL_RANK", "1"),
+            ("LOCAL_WORLD_SIZE", "2"),
+            ("MASTER_ADDR", "node0"),
+            ("MASTER_PORT", "29511"),
+            ("SLURM_PROCID", "0"),
+            ("SLURM_NTASKS", "4"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (l.rank, l.world_size, l.local_rank, l.local_world_size),
+            (3, 8, 1, 2)
+        );
+        assert_eq!((l.master_addr.as_str(), l.master_port), ("node0", 29511));
+        assert_eq!(launch(&[("WORLD_SIZE", "1"), ("RANK", "0")]).unwrap(), None);
+        assert_eq!(launch(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn slurm_variables_are_mapped_when_torchrun_is_absent() {
+        let l = launch(&[
+            ("SLURM_PROCID", "5"),
+            ("SLURM_NTASKS", "8"),
+            ("SLURM_LOCALID", "1"),
+            ("SLURM_NTASKS_PER_NODE", "4(x2)"),
+            ("MASTER_ADDR", "10.0.0.1"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (
+                l.rank,
+                l.world_size,
+                l.local_rank,
+                l.local_world_size,
+                l.master_port
+            ),
+            (5, 8, 1, 4, 29500)
+        );
+        // Round trip: what a spawned worker gets reads back as the same launch.
+        let vars: Vec<(&str, String)> = l.vars();
+        let back =
+            Launch::from_vars(&|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+                .unwrap();
+        assert_eq!(back, Some(l));
+    }
+
+    #[test]
+    fn bad_launch_variables_are_named() {
+        let e = launch(&[("WORLD_SIZE", "2"), ("RANK", "x"), ("MASTER_ADDR", "a")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("RANK=\"x\""), "{e}");
+        let e = launch(&[("WORLD_SIZE", "2"), ("RANK", "2"), ("MASTER_ADDR", "a")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not below WORLD_SIZE=2"), "{e}");
+        let e = launch(&[("WORLD_SIZE", "2"), ("RANK", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MASTER_ADDR is not set"), "{e}");
+        let e = launch(&[("WORLD_SIZE", "2"), ("MASTER_ADDR", "a")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("RANK is not set"), "{e}");
+        let e = launch(&[
+            ("WORLD_SIZE", "2"),
+            ("RANK", "0"),
+            ("MASTER_ADDR", "a"),
+            ("MASTER_PORT", "99999"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("MASTER_PORT"), "{e}");
+    }
+
+    #[test]
+    fn threads_are_split_between_local_processes() {
+        assert_eq!(threads_per_process(Some(8), 2), 4);
+        assert_eq!(threads_per_process(Some(2), 4), 1);
+        assert_eq!(threads_per_process(Some(3), 1), 3);
+    }
+}
