@@ -165,6 +165,29 @@ pub struct TokenRewrite {
     pub replacement: String,
 }
 
+/// The file of a split, or several read one after the other (e.g. CLINC150's in-scope and
+/// out-of-scope test files). One file serialises as a plain path, so the fingerprints of
+/// single-file pipelines do not change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SplitFiles {
+    /// One file.
+    One(PathBuf),
+    /// Several files, in order.
+    Many(Vec<PathBuf>),
+}
+
+impl SplitFiles {
+    /// The files, in order; an empty list is an error naming the key.
+    pub fn paths(&self, key: &str) -> flowcore::Result<Vec<PathBuf>> {
+        match self {
+            Self::One(p) => Ok(vec![p.clone()]),
+            Self::Many(v) if v.is_empty() => Err(param(key, "an empty list of files")),
+            Self::Many(v) => Ok(v.clone()),
+        }
+    }
+}
+
 /// Params of the ingest stage. Every field has a default; see `ingest --help` for prose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -173,12 +196,13 @@ pub struct IngestParams {
     pub task: Option<TaskKind>,
     /// Input format.
     pub format: Format,
-    /// Train file (with `dev` and `test`), or use `file` + `split`.
-    pub train: Option<PathBuf>,
-    /// Dev file.
-    pub dev: Option<PathBuf>,
-    /// Test file.
-    pub test: Option<PathBuf>,
+    /// Train file, or a list of files read one after the other (with `dev` and `test`), or
+    /// use `file` + `split`.
+    pub train: Option<SplitFiles>,
+    /// Dev file(s).
+    pub dev: Option<SplitFiles>,
+    /// Test file(s).
+    pub test: Option<SplitFiles>,
     /// One file split by `split`.
     pub file: Option<PathBuf>,
     /// Ratios and seed of the split of `file`.
@@ -308,7 +332,7 @@ fn param(key: &str, message: impl Into<String>) -> CoreError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sources {
     /// `train`, `dev`, `test` given.
-    PerSplit([PathBuf; 3]),
+    PerSplit([Vec<PathBuf>; 3]),
     /// `file` split by ratios.
     Seeded(PathBuf),
 }
@@ -406,9 +430,9 @@ impl IngestParams {
         match (&self.file, &self.train, &self.dev, &self.test) {
             (Some(file), None, None, None) => Ok(Sources::Seeded(file.clone())),
             (None, Some(train), Some(dev), Some(test)) => Ok(Sources::PerSplit([
-                train.clone(),
-                dev.clone(),
-                test.clone(),
+                train.paths("train")?,
+                dev.paths("dev")?,
+                test.paths("test")?,
             ])),
             (Some(_), _, _, _) => Err(param(
                 "file",
@@ -429,7 +453,7 @@ impl IngestParams {
     pub fn raw_inputs(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         match self.sources() {
-            Ok(Sources::PerSplit(files)) => out.extend(files),
+            Ok(Sources::PerSplit(files)) => out.extend(files.into_iter().flatten()),
             Ok(Sources::Seeded(file)) => out.push(file),
             Err(_) => {}
         }

@@ -93,16 +93,30 @@ fn bar(len: u64, what: &str) -> Progress {
 pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
     let task = p.task();
     let sources = p.sources()?;
-    let (pools, files): (Vec<String>, Vec<_>) = match &sources {
+    // (pool, id prefix, file): the second and later files of a split get their own id
+    // prefix (`test-f2-000001`), so ids stay unique and a single file's ids are unchanged.
+    let (pools, files): (Vec<String>, Vec<(usize, String, std::path::PathBuf)>) = match &sources {
         Sources::PerSplit(files) => (
             SPLITS.iter().map(|s| s.to_string()).collect(),
             files
                 .iter()
                 .enumerate()
-                .map(|(i, f)| (i, f.clone()))
+                .flat_map(|(i, list)| {
+                    list.iter().enumerate().map(move |(k, f)| {
+                        let prefix = if k == 0 {
+                            SPLITS[i].to_string()
+                        } else {
+                            format!("{}-f{}", SPLITS[i], k + 1)
+                        };
+                        (i, prefix, f.clone())
+                    })
+                })
                 .collect(),
         ),
-        Sources::Seeded(file) => (vec!["all".to_string()], vec![(0, file.clone())]),
+        Sources::Seeded(file) => (
+            vec!["all".to_string()],
+            vec![(0, "all".to_string(), file.clone())],
+        ),
     };
     let mut out = Collected {
         read: vec![0; pools.len()],
@@ -170,8 +184,8 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
     };
 
     // 1. Read.
-    for (pool, path) in &files {
-        let prefix = pools[*pool].clone();
+    for (pool, prefix, path) in &files {
+        let prefix = prefix.clone();
         tracing::info!(file = %path.display(), pool = %prefix, "reading");
         if p.format == Format::Parquet {
             let t = table::read_parquet(path)?;

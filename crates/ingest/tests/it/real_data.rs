@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::util::{accounting, lists, real_data, run_ok, split, strings};
+use crate::util::{accounting, lists, real_data, run, run_ok, split, strings};
 
 fn token_and_entity_counts(dir: &std::path::Path, name: &str) -> (usize, usize, usize) {
     let b = split(dir, name);
@@ -222,4 +222,60 @@ fn german_credit_renders_with_its_codebook() {
         &arrow::datatypes::DataType::Int64
     );
     assert_eq!(strings(&train, "purpose").len(), 800);
+}
+
+/// CLINC150 as published: each split is the in-scope file followed by the out-of-scope one,
+/// given as a list; `oos` becomes the 151st label, ids stay unique (the second file of a split
+/// gets its own prefix) and every row of both files is kept.
+#[test]
+fn clinc150_with_out_of_scope_files_as_lists() {
+    let d = real_data().join("clinc150");
+    let (dir, _) = run_ok(json!({
+        "format": "jsonl",
+        "task": "sequence",
+        "train": [d.join("train.jsonl"), d.join("oos_train.jsonl")],
+        "dev": [d.join("dev.jsonl"), d.join("oos_dev.jsonl")],
+        "test": [d.join("test.jsonl"), d.join("oos_test.jsonl")],
+        "dedup": false,
+    }));
+    for (name, n, oos) in [
+        ("train", 15_100, 100),
+        ("dev", 3_100, 100),
+        ("test", 5_500, 1_000),
+    ] {
+        let batch = split(dir.path(), name);
+        assert_eq!(batch.num_rows(), n, "{name}");
+        let labels = strings(&batch, "label");
+        let ids = strings(&batch, "id");
+        assert_eq!(
+            labels
+                .iter()
+                .filter(|l| l.as_deref() == Some("oos"))
+                .count(),
+            oos,
+            "{name}"
+        );
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), n, "{name}: ids repeat");
+        assert_eq!(ids[0].as_deref(), Some(format!("{name}-000001").as_str()));
+        assert_eq!(
+            ids[n - oos].as_deref(),
+            Some(format!("{name}-f2-000001").as_str())
+        );
+    }
+    let labels: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("labels.json")).unwrap())
+            .unwrap();
+    assert_eq!(labels["labels"].as_array().map(Vec::len), Some(151));
+
+    // An empty list names the key.
+    let (_dir, err) = run(json!({
+        "format": "jsonl",
+        "task": "sequence",
+        "train": [],
+        "dev": d.join("dev.jsonl"),
+        "test": d.join("test.jsonl"),
+    }));
+    let err = err.unwrap_err();
+    assert!(err.contains("train") && err.contains("empty list"), "{err}");
 }
