@@ -154,6 +154,18 @@ impl Finding {
     fn number(&mut self, name: &str, value: f64) {
         self.numbers.insert(name.to_string(), value);
     }
+
+    /// A finding whose value is a share `k / n` of counted items: the metric, the value and
+    /// score (the share), both counts under their names, and the Wilson interval.
+    fn share(&mut self, metric: &str, (k_name, k): (&str, u64), (n_name, n): (&str, u64)) {
+        let share = if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        self.metric = metric.into();
+        self.value = share;
+        self.score = share;
+        self.number(n_name, n as f64);
+        self.number(k_name, k as f64);
+        self.ci = Some(wilson(k as usize, n as usize));
+    }
 }
 
 /// Derive the ranked findings of an analysis. `predictions_file` names the evaluated split's
@@ -680,12 +692,11 @@ fn model_fit(b: &mut Builder<'_>) {
                 m.words
             ),
         );
-        f.metric = "share of words with an [UNK] sub-word".into();
-        f.value = unk;
-        f.number("words", m.words as f64);
-        f.number("words_with_unk", m.words_with_unk as f64);
-        f.ci = Some(wilson(m.words_with_unk as usize, m.words as usize));
-        f.score = unk;
+        f.share(
+            "share of words with an [UNK] sub-word",
+            ("words_with_unk", m.words_with_unk),
+            ("words", m.words),
+        );
         f.detail = "Counted by the tokenize stage: a word counts when one of its sub-words is the unknown token (or the normaliser deletes it). Interval: Wilson score.".into();
         f.action = if unk >= 0.2 {
             "The vocabulary does not cover this language or script: fine-tune a model made for it (for Chinese text, e.g. bert-base-chinese or a multilingual BERT) before tuning anything else.".into()
@@ -715,15 +726,14 @@ fn model_fit(b: &mut Builder<'_>) {
                 m.max_length.map_or("?".into(), |l| l.to_string())
             ),
         );
-        f.metric = "share of texts truncated at max_length".into();
-        f.value = share;
-        f.number("examples", m.examples as f64);
-        f.number("truncated", m.truncated as f64);
+        f.share(
+            "share of texts truncated at max_length",
+            ("truncated", m.truncated),
+            ("examples", m.examples),
+        );
         if let Some(l) = m.max_length {
             f.number("max_length", l as f64);
         }
-        f.ci = Some(wilson(m.truncated as usize, m.examples as usize));
-        f.score = share;
         f.detail = "Counted by the tokenize stage on the evaluated split. Whatever decides the label after the cut is invisible to the model.".into();
         f.action = "Raise `tokenize.max_length` (BERT reads up to 512 sub-words) and compare on dev; for longer texts, put the decisive part first when rendering, or summarise.".into();
         b.push(f);
@@ -747,12 +757,11 @@ fn model_fit(b: &mut Builder<'_>) {
                 m.max_length.map_or("?".into(), |l| l.to_string())
             ),
         );
-        f.metric = "share of sentences split into windows".into();
-        f.value = share;
-        f.number("examples", m.examples as f64);
-        f.number("examples_split", m.examples_split as f64);
-        f.ci = Some(wilson(m.examples_split as usize, m.examples as usize));
-        f.score = share;
+        f.share(
+            "share of sentences split into windows",
+            ("examples_split", m.examples_split),
+            ("examples", m.examples),
+        );
         f.detail = "No word is lost: every word is labelled from the window where it has the most context. Entities near a window edge still see less context.".into();
         f.action = "Compare the F1 of windowed sentences with the rest (slice by length); if they do worse, raise `tokenize.max_length` or the stride.".into();
         b.push(f);
@@ -775,12 +784,11 @@ fn model_fit(b: &mut Builder<'_>) {
                 m.entities
             ),
         );
-        f.metric = "share of gold entities starting with an upper-case letter".into();
-        f.value = share;
-        f.number("entities", m.entities as f64);
-        f.number("capitalised", m.capitalised as f64);
-        f.ci = Some(wilson(m.capitalised, m.entities));
-        f.score = share;
+        f.share(
+            "share of gold entities starting with an upper-case letter",
+            ("capitalised", m.capitalised as u64),
+            ("entities", m.entities as u64),
+        );
         let mut detail = "`Paris`, `paris` and `PARIS` encode to the same sub-words (checked by the tokenize stage).".to_string();
         if let Some(p) = a.probes.iter().find(|p| p.name == "case") {
             detail.push_str(&format!(

@@ -730,19 +730,16 @@ pub fn train(
                 };
                 if !value.is_finite() {
                     bar.abandon();
-                    let kept = if !writer {
-                        None
-                    } else {
-                        keep_good_checkpoint(
-                            &model,
-                            &vs,
-                            &opt,
-                            &state,
-                            &history,
-                            paths,
-                            &checkpoints,
-                        )?
-                    };
+                    let kept = keep_good_checkpoint(
+                        writer,
+                        &model,
+                        &vs,
+                        &opt,
+                        &state,
+                        &history,
+                        paths,
+                        &checkpoints,
+                    )?;
                     return Err(TrainError::NonFinite {
                         what: "loss",
                         value,
@@ -779,11 +776,16 @@ pub fn train(
             if !grad_norm.is_finite() {
                 bar.abandon();
                 opt.zero_grad()?;
-                let kept = if writer {
-                    keep_good_checkpoint(&model, &vs, &opt, &state, &history, paths, &checkpoints)?
-                } else {
-                    None
-                };
+                let kept = keep_good_checkpoint(
+                    writer,
+                    &model,
+                    &vs,
+                    &opt,
+                    &state,
+                    &history,
+                    paths,
+                    &checkpoints,
+                )?;
                 return Err(TrainError::NonFinite {
                     what: "gradient norm",
                     value: grad_norm,
@@ -1085,8 +1087,11 @@ fn save_checkpoint(
 
 /// On a non-finite loss: the weights are still those of the last good step (nothing was
 /// applied), so save them as `last` and copy the checkpoints next to the output directory,
-/// where they survive the failed run's clean-up. Returns where they are.
+/// where they survive the failed run's clean-up. Returns where they are (`None` on a rank
+/// that does not write: only rank 0 keeps checkpoints).
+#[allow(clippy::too_many_arguments)]
 fn keep_good_checkpoint(
+    writer: bool,
     model: &BertClassifier,
     vs: &nn::VarStore,
     opt: &AdamW,
@@ -1095,6 +1100,9 @@ fn keep_good_checkpoint(
     paths: &RunPaths,
     checkpoints: &Path,
 ) -> Result<Option<PathBuf>> {
+    if !writer {
+        return Ok(None);
+    }
     save_checkpoint(
         model,
         vs,
