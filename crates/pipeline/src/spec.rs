@@ -213,15 +213,20 @@ impl PipelineSpec {
     }
 }
 
+/// The value of a `--set` override: read as TOML, else taken as a string.
+pub fn override_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
 /// Apply one `stage.key.sub=value` override; the value is read as TOML, else as a string.
 fn apply_override(doc: &mut toml::Table, entry: &str) -> Result<(), String> {
     let (path, raw) = entry
         .split_once('=')
         .ok_or_else(|| "expected `<stage>.<param>=<value>`".to_string())?;
-    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let value = override_value(raw);
     let parts: Vec<&str> = path.trim().split('.').collect();
     if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
         return Err("expected `<stage>.<param>=<value>` (or `pipeline.<key>=<value>`)".into());

@@ -25,6 +25,7 @@ use reflect::scores::Scorer;
 use reflect::stats::bootstrap::{Bootstrap, Interval, Paired, Units};
 use serde::Serialize;
 
+use crate::spec::override_value;
 use crate::{Action, PipelineSpec, Registry, RunOptions, plan_pipeline};
 
 /// The grid and seeds of a sweep.
@@ -158,16 +159,10 @@ pub fn variants(spec: &SweepSpec, defaults: &BTreeMap<String, Option<String>>) -
             })
             .collect();
     }
+    // Compared as the values the overrides will set (`--set`'s reading of the text).
     let same = |key: &str, value: &str| -> bool {
-        let parse = |t: &str| {
-            toml::from_str::<toml::Table>(&format!("v = {t}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-        };
         match defaults.get(key).cloned().flatten() {
-            Some(d) => {
-                parse(&d).is_some_and(|d| parse(value).is_some_and(|v| values_equal(&d, &v)))
-            }
+            Some(d) => values_equal(&override_value(&d), &override_value(value)),
             None => false,
         }
     };
