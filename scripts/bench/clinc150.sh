@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CLINC150 (150 intents, in scope) fine-tuning of all-MiniLM-L6-v2 on the CPU: our pipeline
-# (pipelines/clinc150.toml) against HF Trainer (scripts/peers/train_hf_seq.py) on the same
+# (pipelines/clinc150-inscope.toml) against HF Trainer (scripts/peers/train_hf_seq.py) on the same
 # files with the same recipe (lr 5e-5, batch 32, 3 epochs, warmup ratio 0.1, weight decay 0.01,
 # max_length 128, no class weights), for several seeds and both HF samplers (its default random
 # order and group_by_length). One JSON line per run lands in $OUT; bench-results/train.md
@@ -30,14 +30,14 @@ for seed in $SEEDS; do
         out="$OUT/ours${tag}_$seed.json"
         [[ -s $out ]] && continue
         start=$(date +%s)
-        "$BIN_DIR/pipeline" run pipelines/clinc150.toml --artifacts "$ART" "${sets[@]}" \
+        "$BIN_DIR/pipeline" run pipelines/clinc150-inscope.toml --artifacts "$ART" "${sets[@]}" \
           --until evaluate >&2
         wall=$(( $(date +%s) - start ))
         "$PY" - "$ART" "$seed" "${OURS_SET:-}" "$wall" > "$out" <<'PY'
 import json, os, sys
 art, seed, extra, wall = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 def latest(stage):
-    base = os.path.join(art, "clinc150", stage)
+    base = os.path.join(art, "clinc150-inscope", stage)
     return os.path.join(base, open(os.path.join(base, "latest")).read().strip())
 train = json.load(open(os.path.join(latest("train"), "manifest.json")))["metrics"]
 ev = json.load(open(os.path.join(latest("evaluate"), "metrics.json")))

@@ -156,6 +156,10 @@ def main():
     ap.add_argument("--dropout", type=float, help="hidden, attention and classifier dropout")
     ap.add_argument("--order-file", help="train batches per epoch (JSON lines of index lists)")
     ap.add_argument("--save-init", help="write the seeded initial model here and exit")
+    ap.add_argument("--out-of-scope", metavar="LABEL",
+                    help="out-of-scope label: add CLINC150's rejection metrics (open_set.py)")
+    ap.add_argument("--reject-target", default="out_of_scope_recall=0.8",
+                    help="with --out-of-scope: METRIC=VALUE the dev threshold must reach")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -230,11 +234,22 @@ def main():
     epochs_done = min(args.epochs, steps * args.batch / len(train_rows))
     tokens = per_epoch * epochs_done
 
-    out_scores = {}
+    out_scores, raw = {}, {}
     for name, rows in (("dev", dev_rows), ("test", test_rows)):
         pred = trainer.predict(Rows(rows))
         gold = [labels[int(i)] for i in pred.label_ids]
         out_scores[name] = scores(labels, gold, pred.predictions)
+        raw[name] = (gold, torch.softmax(torch.tensor(pred.predictions, dtype=torch.float64), -1).numpy())
+    if args.out_of_scope:
+        import open_set
+        target, value = args.reject_target.split("=")
+        t, reached, achieved = open_set.choose_threshold(
+            labels, *raw["dev"], args.out_of_scope, target, float(value))
+        out_scores["reject"] = {"target": target, "value": float(value), "threshold": t,
+                                "reached": reached, "dev_value": achieved}
+        for name in ("dev", "test"):
+            out_scores[name]["open_set"] = open_set.scores(labels, *raw[name], args.out_of_scope, t)
+            out_scores[name]["top_k"] = open_set.top_k(labels, *raw[name])
     losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history
               if "loss" in h]
     if order is not None and order.calls != len(order.epochs):

@@ -1,17 +1,24 @@
 //! Matching a checkpoint's labels (`id2label` of its `config.json`) with the data's
 //! (`labels.json`): the same set in another order is mapped by name, anything else is an
-//! error listing the differences.
+//! error listing the differences. The one exception is the out-of-scope label of an
+//! evaluation (CLINC150's `oos`): a checkpoint trained without it still scores data that holds
+//! it, giving it probability 0, so only a rejection threshold can decide it.
 
 use crate::error::{EvaluateError, Result};
 use infer::WindowOutput;
 
+/// Index in [`reconcile`]'s result of a data label the checkpoint lacks (probability 0).
+pub const ABSENT: usize = usize::MAX;
+
 /// For every data label (in data order), the index of the same label in the checkpoint's
-/// output. `checkpoint_place` / `data_place` name the sources in the error.
+/// output, or [`ABSENT`] for `absent_ok` (the out-of-scope label) when the checkpoint lacks it.
+/// `checkpoint_place` / `data_place` name the sources in the error.
 pub fn reconcile(
     checkpoint: &[String],
     data: &[String],
     checkpoint_place: &str,
     data_place: &str,
+    absent_ok: Option<&str>,
 ) -> Result<Vec<usize>> {
     let only_checkpoint: Vec<String> = checkpoint
         .iter()
@@ -20,10 +27,17 @@ pub fn reconcile(
         .collect();
     let only_data: Vec<String> = data
         .iter()
-        .filter(|l| !checkpoint.contains(l))
+        .filter(|l| !checkpoint.contains(l) && Some(l.as_str()) != absent_ok)
         .cloned()
         .collect();
-    if !only_checkpoint.is_empty() || !only_data.is_empty() || checkpoint.len() != data.len() {
+    let absent = data
+        .iter()
+        .filter(|l| Some(l.as_str()) == absent_ok && !checkpoint.contains(l))
+        .count();
+    if !only_checkpoint.is_empty()
+        || !only_data.is_empty()
+        || checkpoint.len() + absent != data.len()
+    {
         return Err(EvaluateError::LabelMismatch {
             checkpoint: checkpoint_place.to_owned(),
             data: data_place.to_owned(),
@@ -33,8 +47,14 @@ pub fn reconcile(
     }
     let perm: Vec<usize> = data
         .iter()
-        .filter_map(|l| checkpoint.iter().position(|c| c == l))
+        .map(|l| checkpoint.iter().position(|c| c == l).unwrap_or(ABSENT))
         .collect();
+    if absent > 0 {
+        tracing::info!(
+            label = absent_ok.unwrap_or_default(),
+            "the checkpoint has no out-of-scope label: its probability is 0, only the rejection threshold decides it"
+        );
+    }
     if perm.iter().enumerate().any(|(i, &p)| i != p) {
         tracing::info!(
             checkpoint = ?checkpoint,
@@ -60,7 +80,10 @@ pub fn reorder(outputs: &mut [WindowOutput], perm: &[usize]) {
             let old = std::mem::take(row);
             *row = perm
                 .iter()
-                .map(|&p| old.get(p).copied().unwrap_or(f32::NAN))
+                .map(|&p| match p {
+                    ABSENT => 0.0,
+                    p => old.get(p).copied().unwrap_or(f32::NAN),
+                })
                 .collect();
         }
     }
@@ -81,6 +104,7 @@ mod tests {
             &s(&["O", "B-PER", "I-PER"]),
             "c",
             "d",
+            None,
         )
         .unwrap();
         assert_eq!(perm, [1, 0, 2]);
@@ -93,12 +117,29 @@ mod tests {
     }
 
     #[test]
+    fn an_out_of_scope_label_the_checkpoint_lacks_gets_probability_zero() {
+        let data = s(&["a", "b", "oos"]);
+        let perm = reconcile(&s(&["b", "a"]), &data, "c", "d", Some("oos")).unwrap();
+        assert_eq!(perm, [1, 0, ABSENT]);
+        let mut outs = vec![WindowOutput {
+            words: vec![0],
+            probs: vec![vec![0.3, 0.7]],
+        }];
+        reorder(&mut outs, &perm);
+        assert_eq!(outs[0].probs[0], [0.7, 0.3, 0.0]);
+        // Any other missing label is still an error, and so is `oos` without the exception.
+        assert!(reconcile(&s(&["a"]), &data, "c", "d", Some("oos")).is_err());
+        assert!(reconcile(&s(&["a", "b"]), &data, "c", "d", None).is_err());
+    }
+
+    #[test]
     fn different_sets_list_the_differences() {
         let err = reconcile(
             &s(&["O", "B-PER"]),
             &s(&["O", "B-LOC", "I-LOC"]),
             "ckpt/config.json",
             "labels.json",
+            None,
         )
         .unwrap_err()
         .to_string();

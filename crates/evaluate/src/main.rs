@@ -13,6 +13,7 @@ use evaluate::{
 };
 use flowcore::schema::predictions as pcol;
 use flowcore::{Globals, TagScheme};
+use metrics::open_set::{RejectRule, RejectTarget};
 
 /// Evaluate a fine-tuned BERT checkpoint: predictions, seqeval/scikit-learn metrics, robustness
 /// probes; compare two evaluations; label new text.
@@ -87,6 +88,15 @@ struct EvalArgs {
     /// Run no robustness probes.
     #[arg(long, conflicts_with = "probes")]
     no_probes: bool,
+    /// Gold label of examples to hand over (CLINC150: oos): adds the out-of-scope metrics.
+    #[arg(long)]
+    out_of_scope_label: Option<String>,
+    /// Reject answers whose probability is below this (needs --out-of-scope-label).
+    #[arg(long, conflicts_with = "reject_target")]
+    reject_below: Option<f64>,
+    /// Choose the threshold on dev: out_of_scope_recall=0.8 or in_scope_precision=0.95.
+    #[arg(long, value_parser = RejectTarget::parse)]
+    reject_target: Option<RejectTarget>,
     /// Seed of the probes.
     #[arg(long, default_value_t = 13)]
     probe_seed: u64,
@@ -144,6 +154,19 @@ struct PredictArgs {
     /// auto, cpu or cuda.
     #[arg(long, value_parser = parse_json_enum::<DeviceChoice>, default_value = "auto")]
     device: DeviceChoice,
+    /// Add the K most probable labels with their probabilities (sequence tasks).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Reject as the evaluation did: an evaluate artifact (or its metrics.json) whose rule
+    /// (out-of-scope label and threshold chosen on dev) is applied.
+    #[arg(long, conflicts_with_all = ["reject_below", "out_of_scope_label"])]
+    evaluation: Option<PathBuf>,
+    /// Out-of-scope label of the checkpoint (predicting it rejects the line).
+    #[arg(long)]
+    out_of_scope_label: Option<String>,
+    /// Reject lines whose most probable label's probability is below this.
+    #[arg(long)]
+    reject_below: Option<f64>,
 }
 
 fn parse_json_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
@@ -200,6 +223,9 @@ fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
         cost_matrix,
         probes,
         probe_seed: args.probe_seed,
+        out_of_scope_label: args.out_of_scope_label.clone(),
+        reject_below: args.reject_below,
+        reject_target: args.reject_target,
         ..EvaluateParams::default()
     };
     match (&args.train, &args.checkpoint) {
@@ -275,8 +301,28 @@ fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         device: args.device.device()?,
         progress: false,
     };
-    let predictor = Predictor::load(&args.checkpoint, args.max_length, opts)
-        .with_context(|| format!("loading {}", args.checkpoint.display()))?;
+    let mut predictor = Predictor::load(&args.checkpoint, args.max_length, opts)
+        .with_context(|| format!("loading {}", args.checkpoint.display()))?
+        .with_top_k(args.top_k);
+    let rule = match (
+        &args.evaluation,
+        &args.out_of_scope_label,
+        args.reject_below,
+    ) {
+        (Some(path), _, _) => Some(evaluate::predict::recorded_reject_rule(path)?),
+        (None, None, None) => None,
+        (None, label, threshold) => Some(RejectRule {
+            label: label
+                .clone()
+                .unwrap_or_else(|| evaluate::predict::OUT_OF_SCOPE.into()),
+            threshold: threshold.unwrap_or(0.0),
+            chosen: None,
+        }),
+    };
+    if let Some(rule) = rule {
+        tracing::info!(label = %rule.label, threshold = rule.threshold, "rejecting out-of-scope lines");
+        predictor = predictor.with_reject(rule)?;
+    }
     let dash = Path::new("-");
     let input: Box<dyn std::io::BufRead> = if args.input == dash {
         Box::new(std::io::stdin().lock())

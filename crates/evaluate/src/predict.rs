@@ -10,7 +10,11 @@
 //!   with no character between them ("$" + "5 million") are reported as one (see
 //!   [`join_touching`]).
 //! - Sequence task: `{"line": 1, "text": "...", "label": "positive", "probs": {...},
-//!   "truncated": false}`.
+//!   "truncated": false}`; with [`Predictor::with_top_k`] also `"top_k": [{"label": …,
+//!   "prob": …}, …]`, most probable first; with a rejection rule ([`Predictor::with_reject`],
+//!   e.g. the one an evaluate artifact chose on dev) also `"confidence"` (the most probable
+//!   label's probability), and below the threshold or when the most probable label is the
+//!   out-of-scope label, `"label": "out_of_scope"` with that label as `"best"`.
 //!
 //! An empty (or all-whitespace) line gives an empty result (`entities: []`, or `label: null`)
 //! rather than an error, so output line *n* always answers input line *n*.
@@ -27,6 +31,36 @@ use tokenize::{EncodeOptions, Encoder, Window};
 use crate::error::{EvaluateError, Result};
 use crate::text::{Word, split_words};
 use infer::{InferOptions, argmax, infer, merge};
+use metrics::open_set::RejectRule;
+
+/// The rejection rule an evaluation recorded: the first split's `open_set.rule` in an
+/// evaluate artifact's `metrics.json` (`path` is the artifact directory or the file).
+pub fn recorded_reject_rule(path: &Path) -> Result<RejectRule> {
+    let file = if path.is_dir() {
+        path.join(flowcore::schema::predictions::METRICS_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let text = fs_err::read_to_string(&file)?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| EvaluateError::Json {
+            path: file.clone(),
+            source,
+        })?;
+    let rule = doc
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .find_map(|split| split.get("open_set")?.get("rule"))
+        .ok_or_else(|| {
+            EvaluateError::Invalid(format!(
+                "{}: no split has a rejection rule (`open_set.rule`); was it evaluated with out_of_scope_label?",
+                file.display()
+            ))
+        })?;
+    serde_json::from_value(rule.clone())
+        .map_err(|source| EvaluateError::Json { path: file, source })
+}
 
 /// Lines encoded and run together.
 const CHUNK_LINES: usize = 256;
@@ -43,6 +77,8 @@ pub struct Predictor {
     task: TaskKind,
     encoder: Encoder,
     opts: InferOptions,
+    top_k: usize,
+    reject: Option<RejectRule>,
 }
 
 impl std::fmt::Debug for Predictor {
@@ -51,6 +87,8 @@ impl std::fmt::Debug for Predictor {
             .field("task", &self.task)
             .field("labels", &self.labels)
             .field("options", self.encoder.options())
+            .field("top_k", &self.top_k)
+            .field("reject", &self.reject)
             .finish_non_exhaustive()
     }
 }
@@ -85,7 +123,23 @@ struct SequenceLine<'a> {
     label: Option<&'a str>,
     probs: Option<BTreeMap<&'a str, f32>>,
     truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<Vec<LabelProb<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    best: Option<&'a str>,
 }
+
+/// One of the top-k labels of a line.
+#[derive(Debug, Serialize)]
+struct LabelProb<'a> {
+    label: &'a str,
+    prob: f32,
+}
+
+/// The `label` of a rejected line.
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
 
 impl Predictor {
     /// Loads an HF checkpoint directory (`config.json` with `architectures` and `id2label`,
@@ -125,7 +179,40 @@ impl Predictor {
             task,
             encoder,
             opts,
+            top_k: 0,
+            reject: None,
         })
+    }
+
+    /// Adds the `k` most probable labels to every sequence line (0: none).
+    pub fn with_top_k(mut self, k: usize) -> Self {
+        self.top_k = k;
+        self
+    }
+
+    /// Rejects sequence lines under `rule`: `label` is `out_of_scope` when the most probable
+    /// label is `rule.label` or its probability is below `rule.threshold`. An error when the
+    /// checkpoint has no such label and the threshold rejects nothing.
+    pub fn with_reject(mut self, rule: RejectRule) -> Result<Self> {
+        if self.task != TaskKind::Sequence {
+            return Err(EvaluateError::Invalid(
+                "out-of-scope rejection applies to sequence classifiers only".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&rule.threshold) {
+            return Err(EvaluateError::Invalid(format!(
+                "rejection threshold {} is not a probability in [0, 1]",
+                rule.threshold
+            )));
+        }
+        if !self.labels.contains(&rule.label) && rule.threshold == 0.0 {
+            return Err(EvaluateError::Invalid(format!(
+                "the checkpoint has no label `{}` and the threshold is 0: nothing would be rejected",
+                rule.label
+            )));
+        }
+        self.reject = Some(rule);
+        Ok(self)
     }
 
     /// The task of the checkpoint.
@@ -223,12 +310,23 @@ impl Predictor {
         let mut out = Vec::with_capacity(lines.len());
         for (i, line) in lines.iter().enumerate() {
             let probs = by_line.get(&i);
+            let best = probs.map(|p| argmax(p));
+            let best_label = best.and_then(|b| self.labels.get(b)).map(String::as_str);
+            let confidence = probs.zip(best).map(|(p, b)| p[b]);
+            let rejected = match (&self.reject, best_label, confidence) {
+                (Some(rule), Some(label), Some(c)) => {
+                    label == rule.label || f64::from(c) < rule.threshold
+                }
+                _ => false,
+            };
             out.push(to_json(&SequenceLine {
                 line: first_line + i,
                 text: line,
-                label: probs
-                    .and_then(|p| self.labels.get(argmax(p)))
-                    .map(String::as_str),
+                label: if rejected {
+                    Some(OUT_OF_SCOPE)
+                } else {
+                    best_label
+                },
                 probs: probs.map(|p| {
                     self.labels
                         .iter()
@@ -237,9 +335,26 @@ impl Predictor {
                         .collect()
                 }),
                 truncated: truncated[i],
+                top_k: probs.filter(|_| self.top_k > 0).map(|p| self.top_labels(p)),
+                confidence: confidence.filter(|_| self.reject.is_some()),
+                best: best_label.filter(|_| rejected),
             })?);
         }
         Ok(out)
+    }
+
+    /// The `top_k` most probable labels, most probable first (the lower index on ties).
+    fn top_labels<'a>(&'a self, p: &[f32]) -> Vec<LabelProb<'a>> {
+        let mut order: Vec<usize> = (0..p.len().min(self.labels.len())).collect();
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+        order
+            .into_iter()
+            .take(self.top_k)
+            .map(|i| LabelProb {
+                label: &self.labels[i],
+                prob: p[i],
+            })
+            .collect()
     }
 
     fn score(&self, windows: &[Window]) -> Result<Vec<infer::ExampleOutput>> {

@@ -15,6 +15,7 @@ use flowcore::{
     CoreError, Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome,
     TagScheme, TaskKind,
 };
+use metrics::open_set::{DEFAULT_TOP_K, RejectRule, RejectTarget};
 use metrics::{CostMatrix, Predictions, SummaryOptions};
 use serde::{Deserialize, Serialize};
 use tch::Device;
@@ -115,7 +116,29 @@ pub struct EvaluateParams {
     pub probe_seed: u64,
     /// Fraction of eligible words the `typo` probe changes.
     pub typo_rate: f64,
+    /// The `k` of the top-k accuracies (sequence tasks).
+    #[serde(skip_serializing_if = "is_default_top_k")]
+    pub top_k: Vec<usize>,
+    /// The gold label of examples the model should hand over (CLINC150's `oos`): they count as
+    /// out of scope, whether or not that label was in training, and CLINC150's metrics are
+    /// reported (sequence tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_scope_label: Option<String>,
+    /// Reject (decide out of scope) answers whose probability is below this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_below: Option<f64>,
+    /// Choose the rejection threshold on dev to reach `{ out_of_scope_recall = 0.8 }` or
+    /// `{ in_scope_precision = 0.95 }`; recorded in metrics.json and applied to every split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_target: Option<RejectTarget>,
 }
+
+fn is_default_top_k(k: &[usize]) -> bool {
+    k == DEFAULT_TOP_K
+}
+
+/// The split a `reject_target` threshold is chosen on.
+pub const THRESHOLD_SPLIT: &str = "dev";
 
 impl Default for EvaluateParams {
     fn default() -> Self {
@@ -132,6 +155,10 @@ impl Default for EvaluateParams {
             probes: Probe::ALL.to_vec(),
             probe_seed: 13,
             typo_rate: 0.3,
+            top_k: DEFAULT_TOP_K.to_vec(),
+            out_of_scope_label: None,
+            reject_below: None,
+            reject_target: None,
         }
     }
 }
@@ -144,8 +171,19 @@ impl EvaluateParams {
             scheme: self.scheme,
             positive: self.positive_label.clone(),
             cost_matrix: self.cost_matrix.clone(),
+            top_k: self.top_k.clone(),
             ..SummaryOptions::default()
         }
+    }
+
+    /// The rejection rule with a fixed threshold (`reject_below`, else 0), or `None` without an
+    /// out-of-scope label; a `reject_target` threshold is chosen later, on dev.
+    pub fn fixed_reject_rule(&self) -> Option<RejectRule> {
+        self.out_of_scope_label.as_ref().map(|label| RejectRule {
+            label: label.clone(),
+            threshold: self.reject_below.unwrap_or(0.0),
+            chosen: None,
+        })
     }
 
     fn check(&self) -> flowcore::Result<()> {
@@ -158,6 +196,48 @@ impl EvaluateParams {
         }
         if self.batch_size == 0 {
             return Err(err("batch_size", "must be at least 1".into()));
+        }
+        if let Some(t) = self.reject_below
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(err(
+                "reject_below",
+                format!("{t} is not a probability in [0, 1]"),
+            ));
+        }
+        if let Some(target) = self.reject_target {
+            target.check().map_err(|m| err("reject_target", m))?;
+            if self.reject_below.is_some() {
+                return Err(err(
+                    "reject_target",
+                    "give reject_below (a fixed threshold) or reject_target (a threshold chosen on dev), not both".into(),
+                ));
+            }
+            if !self.splits.iter().any(|s| s == THRESHOLD_SPLIT) {
+                return Err(err(
+                    "reject_target",
+                    format!(
+                        "the threshold is chosen on `{THRESHOLD_SPLIT}`, which is not in `splits` ({:?})",
+                        self.splits
+                    ),
+                ));
+            }
+        }
+        if self.out_of_scope_label.is_none() {
+            for (key, set) in [
+                ("reject_below", self.reject_below.is_some()),
+                ("reject_target", self.reject_target.is_some()),
+            ] {
+                if set {
+                    return Err(err(
+                        key,
+                        "needs out_of_scope_label, the gold label of the examples to hand over (CLINC150: \"oos\")".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(k) = self.top_k.iter().find(|&&k| k == 0) {
+            return Err(err("top_k", format!("{k}: every k must be at least 1")));
         }
         if !(0.0..=1.0).contains(&self.typo_rate) {
             return Err(err(
@@ -277,6 +357,17 @@ impl std::fmt::Debug for Scorer {
 impl Scorer {
     /// Loads `model_dir` for the data labels in `labels_path`, mapping label orders by name.
     pub fn load(model_dir: &Path, labels_path: &Path, opts: InferOptions) -> Result<Self> {
+        Self::load_with(model_dir, labels_path, opts, None)
+    }
+
+    /// [`Scorer::load`] where the data's `out_of_scope` label may be missing from the
+    /// checkpoint (trained without it): it then gets probability 0.
+    pub fn load_with(
+        model_dir: &Path,
+        labels_path: &Path,
+        opts: InferOptions,
+        out_of_scope: Option<&str>,
+    ) -> Result<Self> {
         let labels = LabelMap::read(labels_path)?;
         let config_path = model_dir.join(bert::checkpoint::CONFIG_FILE);
         let config = bert::BertConfig::from_file(&config_path)?;
@@ -297,6 +388,7 @@ impl Scorer {
             &labels.labels,
             &format!("id2label of {}", config_path.display()),
             &labels_path.display().to_string(),
+            out_of_scope,
         )?;
         Ok(Self {
             model,
@@ -415,6 +507,7 @@ pub fn evaluate_dirs(
     params: &EvaluateParams,
     out_dir: &Path,
 ) -> Result<Evaluated> {
+    params.check()?;
     let tok = &sources.tokenize_dir;
     for split in &params.splits {
         let file = schema::split_file(split);
@@ -432,7 +525,12 @@ pub fn evaluate_dirs(
         device: params.device.device()?,
         progress: true,
     };
-    let scorer = Scorer::load(&sources.model_dir, &tok.join(schema::LABELS_FILE), opts)?;
+    let scorer = Scorer::load_with(
+        &sources.model_dir,
+        &tok.join(schema::LABELS_FILE),
+        opts,
+        params.out_of_scope_label.as_deref(),
+    )?;
     let labels = scorer.labels.clone();
     let summary_opts = params.summary_options();
     fs_err::create_dir_all(out_dir)?;
@@ -443,6 +541,7 @@ pub fn evaluate_dirs(
     let mut report = String::new();
     let mut rows = std::collections::BTreeMap::new();
     let mut test_predictions: Option<(Predictions, SplitText)> = None;
+    let mut scored = Vec::with_capacity(params.splits.len());
     for split in &params.splits {
         tracing::info!(split = %split, model = %sources.model_dir.display(), "evaluating");
         let windows = tokenize::read_split(tok, split)?;
@@ -468,6 +567,13 @@ pub fn evaluate_dirs(
         let file = pcol::file(split);
         preds.write(&out_dir.join(&file))?;
         rows.insert(file, preds.rows.len() as u64);
+        scored.push((split, preds, text));
+    }
+    let summary_opts = SummaryOptions {
+        reject: reject_rule(params, labels.task, &scored)?,
+        ..summary_opts
+    };
+    for (split, preds, text) in scored {
         let summary = metrics::summarize(&preds, &summary_opts)?;
         let _ = writeln!(report, "=== {split} ===\n{}", summary.report);
         headline.insert(split.clone(), headline_of(&summary.metrics, params.mode));
@@ -528,6 +634,54 @@ pub fn evaluate_dirs(
     })
 }
 
+/// The rejection rule of every split: none without an out-of-scope label, else a fixed
+/// threshold or one chosen on dev for `reject_target` (logged).
+fn reject_rule(
+    params: &EvaluateParams,
+    task: TaskKind,
+    scored: &[(&String, Predictions, SplitText)],
+) -> Result<Option<RejectRule>> {
+    let Some(rule) = params.fixed_reject_rule() else {
+        return Ok(None);
+    };
+    if task != TaskKind::Sequence {
+        return Err(EvaluateError::Invalid(
+            "out_of_scope_label applies to sequence tasks only".into(),
+        ));
+    }
+    let Some(target) = params.reject_target else {
+        return Ok(Some(rule));
+    };
+    let (_, dev, _) = scored
+        .iter()
+        .find(|(s, _, _)| s.as_str() == THRESHOLD_SPLIT)
+        .ok_or_else(|| {
+            EvaluateError::Invalid(format!(
+                "reject_target: the threshold is chosen on `{THRESHOLD_SPLIT}`, which was not evaluated"
+            ))
+        })?;
+    let rule = metrics::open_set::choose_threshold(dev, &rule.label, target, THRESHOLD_SPLIT)?;
+    if let Some(c) = &rule.chosen {
+        if c.reached {
+            tracing::info!(
+                threshold = rule.threshold,
+                target = %c.target,
+                achieved = c.achieved,
+                "rejection threshold chosen on dev"
+            );
+        } else {
+            tracing::warn!(
+                threshold = rule.threshold,
+                target = %c.target,
+                wanted = c.wanted,
+                best = c.achieved,
+                "no threshold reaches the rejection target on dev; the best one is used"
+            );
+        }
+    }
+    Ok(Some(rule))
+}
+
 /// The headline numbers of a split for the manifest.
 fn headline_of(m: &metrics::SplitMetrics, mode: EntityMode) -> serde_json::Value {
     match m {
@@ -543,10 +697,18 @@ fn headline_of(m: &metrics::SplitMetrics, mode: EntityMode) -> serde_json::Value
                 "token_accuracy": finite(t.token_accuracy),
             })
         }
-        metrics::SplitMetrics::Sequence(s) => serde_json::json!({
-            "accuracy": finite(s.accuracy),
-            "macro_f1": finite(s.macro_f1),
-        }),
+        metrics::SplitMetrics::Sequence(s) => {
+            let mut h = serde_json::json!({
+                "accuracy": finite(s.accuracy),
+                "macro_f1": finite(s.macro_f1),
+            });
+            if let Some(o) = &s.open_set {
+                h["in_scope_accuracy"] = finite(o.in_scope_accuracy);
+                h["out_of_scope_recall"] = finite(o.out_of_scope_recall);
+                h["coverage"] = finite(o.coverage);
+            }
+            h
+        }
     }
 }
 

@@ -474,6 +474,203 @@ mod predict {
     }
 }
 
+/// Out-of-scope rejection: gold `oos` counts as out of scope whether the checkpoint has the
+/// label or not, a threshold chosen on dev is recorded and applied to test, and predict applies
+/// the recorded rule.
+mod out_of_scope {
+    use super::*;
+
+    fn open_set(dir: &std::path::Path, split: &str) -> serde_json::Value {
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap())
+                .unwrap();
+        m[split]["open_set"].clone()
+    }
+
+    #[test]
+    fn a_checkpoint_without_the_label_still_scores_out_of_scope_examples() {
+        let in_scope: Vec<String> = intent_labels().into_iter().filter(|l| l != "oos").collect();
+        let a = intent_artifacts(&in_scope);
+        // Without the exception the label sets differ.
+        let err = format!(
+            "{:#}",
+            run_evaluate(&a, serde_json::json!({"probes": []}), "plain").unwrap_err()
+        );
+        assert!(err.contains("only in the data: [\"oos\"]"), "{err}");
+        let dir = run_evaluate(
+            &a,
+            serde_json::json!({"probes": [], "out_of_scope_label": "oos",
+                "reject_target": {"out_of_scope_recall": 0.5}}),
+            "oos",
+        )
+        .unwrap();
+        let preds = read_preds(&dir, "predictions-test.parquet");
+        let oos = preds.labels.iter().position(|l| l == "oos").unwrap();
+        for r in &preds.rows {
+            let p = r.probs.as_ref().unwrap();
+            assert_eq!(
+                p[oos], 0.0,
+                "the checkpoint cannot give `oos` any probability"
+            );
+            assert!(((p.iter().sum::<f32>()) - 1.0).abs() < 1e-5);
+            assert_ne!(r.pred, "oos");
+        }
+        let dev = open_set(&dir, "dev");
+        let test = open_set(&dir, "test");
+        assert_eq!(
+            (dev["in_scope"].as_u64(), dev["out_of_scope"].as_u64()),
+            (Some(4), Some(2))
+        );
+        assert_eq!(
+            (test["in_scope"].as_u64(), test["out_of_scope"].as_u64()),
+            (Some(3), Some(2))
+        );
+        // Only the threshold can reject here, and it was chosen on dev to catch half of dev's
+        // out-of-scope questions.
+        assert_eq!(dev["predicted_out_of_scope"], 0);
+        assert!(dev["rule"]["threshold"].as_f64().unwrap() > 0.0, "{dev}");
+        assert!(dev["out_of_scope_recall"].as_f64().unwrap() >= 0.5, "{dev}");
+        assert_eq!(test["rule"], dev["rule"]);
+        assert_eq!(dev["rule"]["chosen"]["split"], "dev");
+    }
+
+    #[test]
+    fn an_untrained_label_and_a_fixed_threshold() {
+        // The data's labels (with `oos`, absent from train) are the checkpoint's.
+        let a = intent_artifacts(&intent_labels());
+        let dir = run_evaluate(
+            &a,
+            serde_json::json!({"probes": [], "out_of_scope_label": "oos", "reject_below": 1.0}),
+            "all",
+        )
+        .unwrap();
+        // Threshold 1: every answer is rejected.
+        let test = open_set(&dir, "test");
+        assert_eq!(test["coverage"], 0.0);
+        assert_eq!(test["out_of_scope_recall"], 1.0);
+        assert_eq!(test["out_of_scope_precision"], 0.4);
+        assert_eq!(test["in_scope_accuracy"], 0.0);
+        assert!(test["rule"].get("chosen").is_none());
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let a = intent_artifacts(&intent_labels());
+        for (params, expected) in [
+            (
+                serde_json::json!({"reject_below": 0.5}),
+                "needs out_of_scope_label",
+            ),
+            (
+                serde_json::json!({"out_of_scope_label": "oos", "reject_below": 1.5}),
+                "not a probability",
+            ),
+            (
+                serde_json::json!({"out_of_scope_label": "oos", "reject_below": 0.5,
+                    "reject_target": {"out_of_scope_recall": 0.5}}),
+                "not both",
+            ),
+            (
+                serde_json::json!({"out_of_scope_label": "oos", "splits": ["test"],
+                    "reject_target": {"in_scope_precision": 0.9}}),
+                "chosen on `dev`",
+            ),
+            (
+                serde_json::json!({"out_of_scope_label": "oos",
+                    "reject_target": {"out_of_scope_recall": 0}}),
+                "not a fraction",
+            ),
+            (
+                serde_json::json!({"out_of_scope_label": "none"}),
+                "`none` is not one of the labels",
+            ),
+        ] {
+            let mut p = params.clone();
+            p["probes"] = serde_json::json!([]);
+            let err = format!("{:#}", run_evaluate(&a, p, "bad").unwrap_err());
+            assert!(err.contains(expected), "{params}: {err}");
+        }
+    }
+
+    #[test]
+    fn predict_applies_the_recorded_rule_and_lists_the_top_k() {
+        let a = intent_artifacts(&intent_labels());
+        let dir = run_evaluate(
+            &a,
+            serde_json::json!({"probes": [], "out_of_scope_label": "oos",
+                "reject_target": {"out_of_scope_recall": 1.0}}),
+            "eval",
+        )
+        .unwrap();
+        let rule = evaluate::predict::recorded_reject_rule(&dir).unwrap();
+        assert_eq!(rule.label, "oos");
+        let predictor = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            None,
+            InferOptions::default(),
+        )
+        .unwrap()
+        .with_top_k(2)
+        .with_reject(rule.clone())
+        .unwrap();
+        let input = "check my balance please\nsing me a song\n";
+        let mut out = Vec::new();
+        predictor.run(input.as_bytes(), &mut out, "input").unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for line in &lines {
+            let top = line["top_k"].as_array().unwrap();
+            assert_eq!(top.len(), 2);
+            let p0 = top[0]["prob"].as_f64().unwrap();
+            assert!(p0 >= top[1]["prob"].as_f64().unwrap());
+            let conf = line["confidence"].as_f64().unwrap();
+            assert_eq!(conf, p0);
+            let best = top[0]["label"].as_str().unwrap();
+            let rejected = best == "oos" || conf < rule.threshold;
+            if rejected {
+                assert_eq!(line["label"], "out_of_scope", "{line}");
+                assert_eq!(line["best"], best);
+            } else {
+                assert_eq!(line["label"], best, "{line}");
+                assert!(line.get("best").is_none());
+            }
+        }
+        // The same lines through the binary with --evaluation.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_evaluate"))
+            .args(["-q", "predict", "--top-k", "2", "--checkpoint"])
+            .arg(a.train.join("checkpoints/best"))
+            .arg("--evaluation")
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let done = child.wait_with_output().unwrap();
+        assert!(done.status.success());
+        let bin: Vec<serde_json::Value> = String::from_utf8(done.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(bin, lines);
+        // An evaluation without a rule is named.
+        let plain = run_evaluate(&a, serde_json::json!({"probes": []}), "plain").unwrap();
+        let err = evaluate::predict::recorded_reject_rule(&plain)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("out_of_scope_label"), "{err}");
+    }
+}
+
 mod bin {
     use super::*;
 

@@ -8,6 +8,8 @@
 //! - [`classification`]: scikit-learn's classification report (text and dict), confusion
 //!   matrix, accuracy, macro-F1, ROC-AUC, average precision, and cost-weighted error.
 //! - [`summary`]: the metric set and text report of one split (`metrics.json`, `report.txt`).
+//! - [`open_set`]: top-k accuracy, most-confused pairs, out-of-scope rejection (CLINC150's
+//!   metrics), thresholds chosen on dev, the risk–coverage sweep.
 //! - [`compare`]: differences between two metric sets, like `dvc metrics diff`.
 //! - [`numpy`]: sums and formatting in NumPy's and Python's exact order, so our numbers and
 //!   reports equal the reference libraries' bit for bit.
@@ -17,6 +19,7 @@ pub mod compare;
 pub mod entity;
 pub mod error;
 pub mod numpy;
+pub mod open_set;
 pub mod predictions;
 pub mod report;
 pub mod summary;

@@ -19,6 +19,10 @@ use crate::classification::{
 use crate::entity::{self, EntityReport, Mode};
 use crate::error::{MetricsError, Result};
 use crate::numpy::format_fixed;
+use crate::open_set::{
+    CONFUSED_PAIRS, ConfusedPair, DEFAULT_TOP_K, OpenSetMetrics, RejectRule, most_confused,
+    open_set_metrics, top_k_accuracy,
+};
 use crate::predictions::Predictions;
 use crate::report::{Prfs, ZeroDivision, nan_as_null};
 
@@ -37,6 +41,17 @@ pub struct SummaryOptions {
     pub positive: Option<String>,
     /// Misclassification costs, gold label → predicted label → cost (sequence tasks).
     pub cost_matrix: Option<CostMatrix>,
+    /// The `k` of the top-k accuracies (sequence tasks with probabilities; each `k` below the
+    /// number of labels).
+    #[serde(skip_serializing_if = "is_default_top_k")]
+    pub top_k: Vec<usize>,
+    /// Out-of-scope rejection: CLINC150's metrics under this rule (sequence tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject: Option<RejectRule>,
+}
+
+fn is_default_top_k(k: &[usize]) -> bool {
+    k == DEFAULT_TOP_K
 }
 
 impl Default for SummaryOptions {
@@ -47,6 +62,8 @@ impl Default for SummaryOptions {
             zero_division: ZeroDivision::Zero,
             positive: None,
             cost_matrix: None,
+            top_k: DEFAULT_TOP_K.to_vec(),
+            reject: None,
         }
     }
 }
@@ -112,6 +129,16 @@ pub struct SequenceMetrics {
     /// cost instead of the most probable class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_cost: Option<MinCostDecision>,
+    /// Top-k accuracy by `k`, with probabilities and more than `k` labels (scikit-learn's
+    /// `top_k_accuracy_score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<BTreeMap<String, f64>>,
+    /// The most-confused (gold, predicted) pairs, with three labels or more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confused: Vec<ConfusedPair>,
+    /// CLINC150's out-of-scope metrics, under a rejection rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_set: Option<Box<OpenSetMetrics>>,
 }
 
 /// Predictions re-decided by least expected cost under the model's probabilities (for a
@@ -246,13 +273,55 @@ fn summarize_sequence(preds: &Predictions, opts: &SummaryOptions) -> Result<Summ
         Some(m) => min_cost_decision(preds, m)?,
         None => None,
     };
+    let top_k = top_k_accuracy(preds, &opts.top_k);
+    let confused = if preds.labels.len() > 2 {
+        most_confused(&preds.labels, &counts, CONFUSED_PAIRS)
+    } else {
+        Vec::new()
+    };
+    let open_set = opts
+        .reject
+        .as_ref()
+        .map(|rule| open_set_metrics(preds, rule).map(Box::new))
+        .transpose()?;
 
     let d = opts.digits;
     let mut report = String::new();
     let _ = writeln!(report, "Sequence classification: {} examples\n", gold.len());
     report.push_str(&cr.to_text(d));
-    report.push_str("\nConfusion matrix (rows: gold, columns: predicted):\n");
-    report.push_str(&confusion_text(&preds.labels, &counts));
+    if preds.labels.len() <= CONFUSION_TEXT_LABELS {
+        report.push_str("\nConfusion matrix (rows: gold, columns: predicted):\n");
+        report.push_str(&confusion_text(&preds.labels, &counts));
+    } else {
+        let _ = writeln!(
+            report,
+            "\nConfusion matrix: {} labels, in metrics.json (`confusion`)",
+            preds.labels.len()
+        );
+    }
+    if let Some(t) = &top_k {
+        let parts: Vec<String> = t
+            .iter()
+            .map(|(k, v)| (k.parse::<usize>().unwrap_or(0), v))
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .map(|(k, v)| format!("top-{k} {}", format_fixed(*v, d)))
+            .collect();
+        let _ = writeln!(report, "\nTop-k accuracy: {}", parts.join(", "));
+    }
+    if !confused.is_empty() {
+        let _ = writeln!(
+            report,
+            "\nMost-confused pairs (gold -> predicted: examples):"
+        );
+        for c in &confused {
+            let _ = writeln!(report, "  {} -> {}: {}", c.gold, c.pred, c.count);
+        }
+    }
+    if let Some(o) = &open_set {
+        report.push('\n');
+        report.push_str(&o.to_text(d));
+    }
     if let Some(b) = &binary {
         let _ = writeln!(
             report,
@@ -303,10 +372,16 @@ fn summarize_sequence(preds: &Predictions, opts: &SummaryOptions) -> Result<Summ
             binary,
             cost,
             min_cost,
+            top_k,
+            confused,
+            open_set,
         }),
         report,
     })
 }
+
+/// Labels up to which the text report prints the whole confusion matrix.
+const CONFUSION_TEXT_LABELS: usize = 20;
 
 /// [`MinCostDecision`] of a split; `None` when a row has no probabilities.
 fn min_cost_decision(preds: &Predictions, m: &CostMatrix) -> Result<Option<MinCostDecision>> {

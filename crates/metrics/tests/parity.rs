@@ -259,3 +259,133 @@ fn ranking_metrics_equal_sklearn() {
         errors.join("\n")
     );
 }
+
+/// Predictions of an `open_set_cases.json` case; `pred` is the first most probable label.
+fn open_set_predictions(case: &Value) -> metrics::Predictions {
+    let labels = strings(&case["labels"]);
+    let mut p = metrics::Predictions::new(flowcore::TaskKind::Sequence, labels.clone());
+    let gold = strings(&case["gold"]);
+    for (i, (g, row)) in gold
+        .iter()
+        .zip(case["probs"].as_array().unwrap())
+        .enumerate()
+    {
+        let probs: Vec<f32> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| f(v) as f32)
+            .collect();
+        p.rows.push(metrics::PredictionRow {
+            id: i.to_string(),
+            word: None,
+            token: None,
+            gold: g.clone(),
+            pred: labels[metrics::open_set::argmax(&probs)].clone(),
+            probs: Some(probs),
+        });
+    }
+    p
+}
+
+/// A fixture value that may be `null` (undefined) as f64.
+fn f_or_nan(v: &Value) -> f64 {
+    if v.is_null() { f64::NAN } else { f(v) }
+}
+
+fn check_open_set(
+    errors: &mut Vec<String>,
+    what: &str,
+    ours: &metrics::open_set::OpenSetMetrics,
+    theirs: &Value,
+) {
+    let pairs = [
+        ("in_scope_accuracy", ours.in_scope_accuracy),
+        ("out_of_scope_precision", ours.out_of_scope_precision),
+        ("out_of_scope_recall", ours.out_of_scope_recall),
+        ("out_of_scope_f1", ours.out_of_scope_f1),
+        ("coverage", ours.coverage),
+        ("in_scope_precision", ours.in_scope_precision),
+    ];
+    for (key, value) in pairs {
+        if !close(value, f_or_nan(&theirs[key])) {
+            errors.push(format!("{what}: {key} {value} vs {}", theirs[key]));
+        }
+    }
+    for (key, value) in [
+        ("examples", ours.examples),
+        ("in_scope", ours.in_scope),
+        ("out_of_scope", ours.out_of_scope),
+    ] {
+        if theirs[key].as_u64() != Some(value as u64) {
+            errors.push(format!("{what}: {key} {value} vs {}", theirs[key]));
+        }
+    }
+}
+
+#[test]
+fn open_set_metrics_equal_the_scikit_learn_reference() {
+    use metrics::open_set::{RejectRule, RejectTarget, choose_threshold, open_set_metrics};
+    let cases = load("open_set_cases.json");
+    assert!(cases.len() >= 12);
+    let mut errors = Vec::new();
+    let mut thresholds_above_zero = 0;
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let p = open_set_predictions(case);
+        let ours = metrics::open_set::top_k_accuracy(&p, &[1, 3, 5]).unwrap();
+        let theirs = case["top_k"].as_object().unwrap();
+        if ours.keys().collect::<Vec<_>>() != theirs.keys().collect::<Vec<_>>() {
+            errors.push(format!("{name}: top-k keys {ours:?} vs {theirs:?}"));
+        }
+        for (k, v) in &ours {
+            if !close(*v, f(&theirs[k])) {
+                errors.push(format!("{name}: top-{k} {v} vs {}", theirs[k]));
+            }
+        }
+        let fixed = RejectRule {
+            label: "oos".into(),
+            threshold: f(&case["fixed"]["threshold"]),
+            chosen: None,
+        };
+        check_open_set(
+            &mut errors,
+            &format!("{name} fixed"),
+            &open_set_metrics(&p, &fixed).unwrap(),
+            &case["fixed"],
+        );
+        for c in case["chosen"].as_array().unwrap() {
+            let wanted = f(&c["wanted"]);
+            let target = match c["target"].as_str().unwrap() {
+                "out_of_scope_recall" => RejectTarget::OutOfScopeRecall(wanted),
+                _ => RejectTarget::InScopePrecision(wanted),
+            };
+            let what = format!("{name} {}", target.metric());
+            let rule = choose_threshold(&p, "oos", target, "dev").unwrap();
+            let chosen = rule.chosen.as_ref().unwrap();
+            if rule.threshold != f(&c["threshold"])
+                || chosen.reached != c["reached"].as_bool().unwrap()
+                || !close(chosen.achieved, f(&c["achieved"]))
+            {
+                errors.push(format!("{what}: chose {rule:?}, reference {c}"));
+            }
+            thresholds_above_zero += usize::from(rule.threshold > 0.0);
+            check_open_set(
+                &mut errors,
+                &what,
+                &open_set_metrics(&p, &rule).unwrap(),
+                &c["scores"],
+            );
+        }
+    }
+    assert!(
+        thresholds_above_zero >= 10,
+        "the cases must exercise the threshold"
+    );
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}

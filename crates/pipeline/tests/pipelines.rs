@@ -128,8 +128,8 @@ fn demo_pipeline_runs_on_the_vendored_wnut17() {
 }
 
 #[test]
-fn clinc150_pipeline_runs() {
-    let run = run_pipeline("clinc150", flowcore::TaskKind::Sequence, &[]);
+fn clinc150_inscope_pipeline_runs() {
+    let run = run_pipeline("clinc150-inscope", flowcore::TaskKind::Sequence, &[]);
     let (total, rows) = run.ingest_counts();
     assert_eq!(
         rows,
@@ -142,6 +142,99 @@ fn clinc150_pipeline_runs() {
         Some(150),
         "{labels}"
     );
+    // Many classes: top-k accuracies and the most-confused pairs, no rejection.
+    let m = read_json(&run.stage("evaluate").join("metrics.json"));
+    let top: Vec<&String> = m["test"]["top_k"].as_object().unwrap().keys().collect();
+    assert_eq!(top, ["1", "3", "5"]);
+    assert_eq!(m["test"]["top_k"]["1"], m["test"]["accuracy"]);
+    assert_eq!(m["test"]["confused"].as_array().map(Vec::len), Some(10));
+    assert!(m["test"].get("open_set").is_none());
+}
+
+/// CLINC150 with its out-of-scope files: 151 labels, the rejection threshold chosen on dev for
+/// 80 % out-of-scope recall and applied to test, CLINC150's metrics equal to a count made here
+/// from the predictions file, the risk–coverage curve in the report with the threshold marked.
+#[test]
+fn clinc150_pipeline_runs() {
+    let run = run_pipeline("clinc150", flowcore::TaskKind::Sequence, &[]);
+    let (total, rows) = run.ingest_counts();
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 15100, "dev": 3100, "test": 5500})
+    );
+    assert_eq!(total["rejected"], 0);
+    let labels = read_json(&run.stage("ingest").join("labels.json"));
+    assert_eq!(
+        labels["labels"].as_array().map(Vec::len),
+        Some(151),
+        "{labels}"
+    );
+    let eval = run.stage("evaluate");
+    let m = read_json(&eval.join("metrics.json"));
+    let dev = &m["dev"]["open_set"];
+    let test = &m["test"]["open_set"];
+    let chosen = &dev["rule"]["chosen"];
+    assert_eq!(chosen["split"], "dev", "{dev}");
+    assert_eq!(chosen["target"], "out_of_scope_recall");
+    assert_eq!(chosen["reached"], true, "{dev}");
+    assert!(dev["out_of_scope_recall"].as_f64().unwrap() >= 0.8, "{dev}");
+    assert_eq!(dev["out_of_scope_recall"], chosen["achieved"]);
+    assert_eq!(test["rule"], dev["rule"], "test uses dev's threshold");
+    assert_eq!(
+        (test["in_scope"].as_u64(), test["out_of_scope"].as_u64()),
+        (Some(4500), Some(1000))
+    );
+    // Recount test's numbers from the predictions file with the recorded rule.
+    let threshold = test["rule"]["threshold"].as_f64().unwrap();
+    assert!(threshold > 0.0, "{test}");
+    let preds = metrics::Predictions::read(&eval.join("predictions-test.parquet")).unwrap();
+    let (mut in_right, mut oos_caught, mut answered) = (0usize, 0usize, 0usize);
+    for r in &preds.rows {
+        let p = r.probs.as_ref().unwrap();
+        let conf = p.iter().copied().fold(f32::MIN, f32::max);
+        let rejected = r.pred == "oos" || f64::from(conf) < threshold;
+        answered += usize::from(!rejected);
+        if r.gold == "oos" {
+            oos_caught += usize::from(rejected);
+        } else {
+            in_right += usize::from(!rejected && r.pred == r.gold);
+        }
+    }
+    // (serde_json reads floats to within an ulp)
+    let close = |key: &str, want: f64| {
+        let got = test[key].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-12, "{key}: {got} vs {want}");
+    };
+    close("in_scope_accuracy", in_right as f64 / 4500.0);
+    close("out_of_scope_recall", oos_caught as f64 / 1000.0);
+    close("coverage", answered as f64 / 5500.0);
+    let head = read_json(&eval.join("manifest.json"));
+    assert_eq!(
+        head["metrics"]["test"]["out_of_scope_recall"],
+        test["out_of_scope_recall"]
+    );
+    let report = std::fs::read_to_string(eval.join("report.txt")).unwrap();
+    assert!(
+        report.contains("Out-of-scope rejection (label `oos`"),
+        "{report}"
+    );
+    assert!(report.contains("Top-k accuracy: top-1"), "{report}");
+    // Reflect: the curve with the evaluation's point, equal to evaluate's numbers.
+    let analysis = read_json(&run.stage("reflect").join("analysis.json"));
+    let r = &analysis["rejection"];
+    assert_eq!(r["rule"], test["rule"], "{r}");
+    assert_eq!(r["at_rule"]["coverage"], test["coverage"]);
+    assert_eq!(
+        r["at_rule"]["out_of_scope_recall"],
+        test["out_of_scope_recall"]
+    );
+    assert_eq!(r["at_rule"]["accuracy"], test["in_scope_precision"]);
+    assert_eq!(r["out_of_scope"], 1000);
+    let md = std::fs::read_to_string(run.stage("reflect").join("report.md")).unwrap();
+    assert!(md.contains("## Risk–coverage"), "{md}");
+    assert!(md.contains("| the evaluation's threshold |"), "{md}");
+    let html = std::fs::read_to_string(run.stage("reflect").join("report.html")).unwrap();
+    assert!(html.contains("risk–coverage"), "no plot");
 }
 
 #[test]
@@ -477,6 +570,7 @@ fn every_shipped_pipeline_file_is_tested() {
         "weibo-ner",
         "credit-risk",
         "clinc150",
+        "clinc150-inscope",
         "conll2003",
         "financial-sentiment",
     ];

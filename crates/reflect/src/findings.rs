@@ -186,6 +186,7 @@ pub fn findings(a: &Analysis, predictions_file: &str, boot: Bootstrap) -> Vec<Fi
     }
     baseline(&mut b);
     cost_decisions(&mut b);
+    rejection(&mut b);
     split_quality(&mut b);
     unseen_entities(&mut b);
     model_fit(&mut b);
@@ -545,6 +546,109 @@ fn cost_decisions(b: &mut Builder<'_>) {
         ));
     }
     f.detail = detail;
+    b.push(f);
+}
+
+/// Answers a threshold cannot take back: wrong ones given with high confidence, out-of-scope
+/// questions answered as in scope above all; and a rejection target dev could not reach.
+fn rejection(b: &mut Builder<'_>) {
+    let a = b.a;
+    let Some(r) = &a.rejection else { return };
+    if let Some(c) = r.rule.as_ref().and_then(|rule| rule.chosen.as_ref())
+        && !c.reached
+    {
+        let mut f = finding(
+            "rejection.target".into(),
+            Severity::Medium,
+            "rejection",
+            format!(
+                "No rejection threshold reaches {} {} on {}: the best one gives {:.3}",
+                c.target, c.wanted, c.split, c.achieved
+            ),
+        );
+        f.metric = format!("{} on {} (best threshold)", c.target, c.split);
+        f.value = c.achieved;
+        f.score = c.wanted - c.achieved;
+        f.number("wanted", c.wanted);
+        f.number("achieved", c.achieved);
+        f.action = "The model's confidence does not separate what it should hand over: lower the target, train with out-of-scope examples (a class of their own), or calibrate and re-check.".into();
+        b.push(f);
+    }
+    let (k, n) = (r.confident_wrong, r.confident);
+    let rate = if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    let claimed = 1.0 - r.confident_from;
+    let [lo, _] = wilson(k, n);
+    let oos_share = if r.out_of_scope == 0 {
+        0.0
+    } else {
+        r.confident_out_of_scope as f64 / r.out_of_scope as f64
+    };
+    let overconfident = k >= 5 && lo > claimed;
+    let oos_through = r.confident_out_of_scope >= 5;
+    if !overconfident && !oos_through {
+        return;
+    }
+    let severity = if rate >= 2.0 * claimed || oos_share >= 0.1 {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    let mut title = format!(
+        "{k} of {n} answers given with confidence >= {:.2} are wrong ({}; the confidence claims at most {})",
+        r.confident_from,
+        pct(rate),
+        pct(claimed)
+    );
+    if r.confident_out_of_scope > 0 {
+        title.push_str(&format!(
+            "; {} of them are out-of-scope questions answered as in scope ({} of all {} out-of-scope questions)",
+            r.confident_out_of_scope,
+            pct(oos_share),
+            r.out_of_scope
+        ));
+    }
+    let mut f = finding(
+        "rejection.confidently_wrong".into(),
+        severity,
+        "rejection",
+        title,
+    );
+    f.share(
+        &format!(
+            "wrong share of answers at confidence >= {:.2}",
+            r.confident_from
+        ),
+        ("confident_wrong", k as u64),
+        ("confident", n as u64),
+    );
+    f.score = rate.max(oos_share);
+    f.number("confident_out_of_scope", r.confident_out_of_scope as f64);
+    f.number("out_of_scope", r.out_of_scope as f64);
+    f.number("confident_from", r.confident_from);
+    f.detail = r
+        .examples
+        .iter()
+        .map(|e| {
+            format!(
+                "`{}` {}gold `{}`, answered `{}` at {:.3}",
+                e.id,
+                e.text.as_deref().map_or(String::new(), |t| format!(
+                    "\"{}\" ",
+                    t.chars().take(80).collect::<String>()
+                )),
+                e.gold,
+                e.pred,
+                e.confidence
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    f.evidence = b.ids(&r.examples.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
+    f.action = if r.confident_out_of_scope > 0 {
+        "No threshold hands these over without rejecting the in-scope answers above them: add such questions to training as out-of-scope examples (or more of them), and check the nearest intents' training questions for overlap.".into()
+    } else {
+        "Raising the threshold will not catch these: read them (label errors are listed under suspects), calibrate on dev (temperature), and add training examples for the classes they were mistaken for.".into()
+    };
     b.push(f);
 }
 

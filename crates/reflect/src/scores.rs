@@ -193,6 +193,20 @@ impl Scorer {
         }
     }
 
+    /// The columns a class's F1 ([`Metric::TypeF1`] / [`Metric::ClassF1`] `k`) reads, with the
+    /// metric that reads them as column 0 of units [`Units::project`]ed onto them: the shared
+    /// columns first, then the class's three.
+    ///
+    /// [`Units::project`]: crate::stats::bootstrap::Units::project
+    pub fn class_columns(&self, k: usize) -> (Vec<usize>, Metric) {
+        let (base, m) = match self.task {
+            TaskKind::Token => (3, Metric::TypeF1(0)),
+            TaskKind::Sequence => (2, Metric::ClassF1(0)),
+        };
+        let cols = (0..base).chain(base + 3 * k..base + 3 * k + 3).collect();
+        (cols, m)
+    }
+
     /// Support (gold count) of a class or entity type from summed counts.
     pub fn support(&self, k: usize, s: &[f64]) -> f64 {
         match self.task {
@@ -266,6 +280,16 @@ mod tests {
         assert!((sc.value(Metric::EntityRecall, &total) - r.micro.recall).abs() < 1e-12);
         let per = sc.classes.iter().position(|c| c == "PER").unwrap();
         assert!((sc.value(Metric::TypeF1(per), &total) - r.per_type["PER"].f1).abs() < 1e-12);
+        let units = sc.units(&split, Some(&spans));
+        let boot = crate::stats::bootstrap::Bootstrap {
+            resamples: 200,
+            ..Default::default()
+        };
+        let (cols, m) = sc.class_columns(per);
+        assert_eq!(
+            boot.ci(&units, |s| sc.value(Metric::TypeF1(per), s)),
+            boot.ci(&units.project(&cols), |s| sc.value(m, s))
+        );
     }
 
     #[test]
@@ -292,5 +316,18 @@ mod tests {
             .unwrap();
         assert!((sc.value(Metric::Accuracy, &total) - acc).abs() < 1e-12);
         assert!((sc.value(Metric::MacroF1, &total) - f1).abs() < 1e-12);
+        // A class's F1 on its projected columns: the same interval, bit for bit.
+        let units = sc.units(&split, None);
+        let boot = crate::stats::bootstrap::Bootstrap {
+            resamples: 200,
+            ..Default::default()
+        };
+        for k in 0..3 {
+            let (cols, m) = sc.class_columns(k);
+            assert_eq!(cols.len(), 5);
+            let full = boot.ci(&units, |s| sc.value(Metric::ClassF1(k), s));
+            let projected = boot.ci(&units.project(&cols), |s| sc.value(m, s));
+            assert_eq!(full, projected, "class {k}");
+        }
     }
 }

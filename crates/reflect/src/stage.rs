@@ -370,10 +370,31 @@ pub fn load_inputs(
                     .context("the evaluate artifact's cost_matrix param")?,
             ),
         },
+        reject: recorded_rule(evaluate, &params.split)?,
         tokenizer: tokenize.and_then(|t| {
             analysis::TokenizerFacts::from_tokenize_metrics(&t.manifest.metrics, &params.split)
         }),
     })
+}
+
+/// The rejection rule the evaluate stage applied to `split` (`open_set.rule` in its
+/// metrics.json), when it had one.
+fn recorded_rule(
+    evaluate: &Artifact,
+    split: &str,
+) -> anyhow::Result<Option<metrics::open_set::RejectRule>> {
+    if !evaluate.has(pcol::METRICS_FILE) {
+        return Ok(None);
+    }
+    let path = evaluate.file(pcol::METRICS_FILE)?;
+    let doc: serde_json::Value = serde_json::from_str(&fs_err::read_to_string(&path)?)
+        .with_context(|| format!("reading {}", path.display()))?;
+    match doc.get(split).and_then(|m| m.get("open_set")?.get("rule")) {
+        Some(rule) => Ok(Some(serde_json::from_value(rule.clone()).with_context(
+            || format!("{}: `{split}.open_set.rule`", path.display()),
+        )?)),
+        None => Ok(None),
+    }
 }
 
 /// Run the analyses and write the report files into `out_dir`; returns the manifest metrics.

@@ -723,3 +723,131 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     );
     eprintln!("screenshot: {}", shot.display());
 }
+
+/// Intents with an out-of-scope label: 100 right answers at 0.95, 20 out-of-scope questions
+/// answered `book` at 0.95, 20 predicted `oos`, 60 `weather` questions answered `book` at 0.5.
+/// Under the evaluation's rule (reject `oos` and below 0.7) reflect marks the rule's point on
+/// the risk–coverage curve and reports the confident out-of-scope answers as a high finding.
+#[test]
+fn confident_out_of_scope_answers_are_a_finding_on_the_risk_coverage_curve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let labels: Vec<String> = ["book", "oos", "weather"].map(String::from).to_vec();
+    let probs = |pred: &str, conf: f32| -> Vec<f32> {
+        labels
+            .iter()
+            .map(|l| if l == pred { conf } else { (1.0 - conf) / 2.0 })
+            .collect()
+    };
+    let mut p = Predictions::new(TaskKind::Sequence, labels.clone());
+    let mut push = |gold: &str, pred: &str, conf: f32| {
+        let i = p.rows.len();
+        p.rows.push(PredictionRow {
+            id: format!("q{i:03}"),
+            word: None,
+            token: Some(format!("question {i}")),
+            gold: gold.into(),
+            pred: pred.into(),
+            probs: Some(probs(pred, conf)),
+        });
+    };
+    for i in 0..100 {
+        let g = if i % 2 == 0 { "book" } else { "weather" };
+        push(g, g, 0.95);
+    }
+    for _ in 0..20 {
+        push("oos", "book", 0.95);
+    }
+    for _ in 0..20 {
+        push("oos", "oos", 0.6);
+    }
+    for _ in 0..60 {
+        push("weather", "book", 0.5);
+    }
+    let test = tmp.path().join("t.parquet");
+    p.write(&test).unwrap();
+    let metrics_json = tmp.path().join("metrics.json");
+    std::fs::write(
+        &metrics_json,
+        r#"{"test": {"open_set": {"rule": {"label": "oos", "threshold": 0.7}}}}"#,
+    )
+    .unwrap();
+    let root = tmp.path().join("artifacts");
+    let eval = artifact(
+        &root,
+        "evaluate",
+        vec![
+            (pcol::file("test"), test),
+            (pcol::METRICS_FILE.to_string(), metrics_json),
+        ],
+    );
+    let dir = run_reflect(&root, &[eval], serde_json::json!({"resamples": 200}));
+    let a = analysis(&dir);
+    let r = &a["rejection"];
+    assert_eq!(r["rule"]["threshold"], 0.7);
+    // Answered: the 100 right and the 20 confident out-of-scope ones.
+    assert_eq!(r["at_rule"]["coverage"], 0.6);
+    assert!((r["at_rule"]["accuracy"].as_f64().unwrap() - 100.0 / 120.0).abs() < 1e-12);
+    assert_eq!(r["at_rule"]["out_of_scope_recall"], 0.5);
+    assert_eq!(
+        (r["confident"].as_u64(), r["confident_wrong"].as_u64()),
+        (Some(120), Some(20))
+    );
+    assert_eq!(r["confident_out_of_scope"], 20);
+    assert_eq!(r["out_of_scope"], 40);
+    // The curve: coverage falls and the thresholds rise; at 0 only `oos` predictions are out.
+    let curve = r["curve"].as_array().unwrap();
+    assert_eq!(curve[0]["threshold"], 0.0);
+    assert_eq!(curve[0]["coverage"], 0.9);
+    let cov: Vec<f64> = curve
+        .iter()
+        .map(|p| p["coverage"].as_f64().unwrap())
+        .collect();
+    assert!(cov.windows(2).all(|w| w[0] >= w[1]), "{cov:?}");
+    let f = findings(&dir);
+    let c = f
+        .iter()
+        .find(|x| x["id"] == "rejection.confidently_wrong")
+        .unwrap_or_else(|| panic!("no finding: {f:#?}"));
+    assert_eq!(c["severity"], "high");
+    assert_eq!(c["numbers"]["confident_out_of_scope"], 20.0);
+    assert!(
+        c["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("20 of 120 answers given with confidence >= 0.90 are wrong"),
+        "{c}"
+    );
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("`q100` gold `oos`, answered `book` at 0.950"),
+        "{c}"
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| the evaluation's threshold | 0.7000 | 0.6000 |"),
+        "{md}"
+    );
+
+    // Confident answers that are right as often as they claim: no finding.
+    let mut p = Predictions::new(TaskKind::Sequence, labels.clone());
+    for i in 0..100 {
+        p.rows.push(PredictionRow {
+            id: format!("r{i}"),
+            word: None,
+            token: None,
+            gold: "book".into(),
+            pred: "book".into(),
+            probs: Some(probs("book", 0.95)),
+        });
+    }
+    let tmp2 = tempfile::tempdir().unwrap();
+    let test = tmp2.path().join("t.parquet");
+    p.write(&test).unwrap();
+    let root = tmp2.path().join("artifacts");
+    let eval = artifact(&root, "evaluate", vec![(pcol::file("test"), test)]);
+    let dir = run_reflect(&root, &[eval], serde_json::json!({"resamples": 200}));
+    assert!(findings(&dir).iter().all(|x| x["kind"] != "rejection"));
+    assert!(analysis(&dir)["rejection"]["rule"].is_null());
+}

@@ -235,3 +235,43 @@ pub fn sentiment_artifacts() -> Artifacts {
     });
     artifacts(TaskKind::Sequence, &labels, &labels, splits)
 }
+
+/// Intent labels with an out-of-scope label, `oos`.
+pub fn intent_labels() -> Vec<String> {
+    ["balance", "oos", "transfer", "weather"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Intent artifacts whose train split has no `oos` example (dev and test have some), scored
+/// by a tiny random checkpoint with `model_labels` (with or without `oos`).
+pub fn intent_artifacts(model_labels: &[String]) -> Artifacts {
+    let rows = |v: &[(&str, &str, &str)]| -> serde_json::Value {
+        v.iter()
+            .map(|(i, t, l)| serde_json::json!([i, t, l]))
+            .collect()
+    };
+    let splits = serde_json::json!({
+        "train": rows(&[
+            ("a", "what is my balance", "balance"),
+            ("b", "send money to my savings", "transfer"),
+            ("c", "will it rain today", "weather"),
+        ]),
+        "dev": rows(&[
+            ("d1", "how much money do i have", "balance"),
+            ("d2", "move 20 dollars to alex", "transfer"),
+            ("d3", "is it sunny in paris", "weather"),
+            ("d4", "tell me a joke", "oos"),
+            ("d5", "who won the football game", "oos"),
+            ("d6", "what is the balance of my account", "balance"),
+        ]),
+        "test": rows(&[
+            ("t1", "check my balance please", "balance"),
+            ("t2", "transfer money now", "transfer"),
+            ("t3", "how cold is it outside", "weather"),
+            ("t4", "sing me a song", "oos"),
+            ("t5", "what is the capital of peru", "oos"),
+        ]),
+    });
+    artifacts(TaskKind::Sequence, &intent_labels(), model_labels, splits)
+}

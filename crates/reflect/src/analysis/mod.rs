@@ -17,7 +17,9 @@
 //! - [`costs`]: least-expected-cost decisions under a cost matrix, against constant policies
 //!   and the baseline;
 //! - [`model_fit`]: words the model's vocabulary cannot read, capitalised entities under a
-//!   tokenizer that ignores case.
+//!   tokenizer that ignores case;
+//! - [`rejection`]: the risk–coverage curve with the evaluation's rejection rule marked, and
+//!   the wrong answers given with high confidence (out-of-scope questions above all).
 //!
 //! Adding an analysis is one module and one line in [`analyze`]. It returns an [`Analysis`]:
 //! numbers with intervals and the rows behind them. [`crate::findings`] turns it into ranked
@@ -43,6 +45,7 @@ pub mod costs;
 pub mod model_fit;
 pub mod probes;
 pub mod quality;
+pub mod rejection;
 pub mod slices;
 pub mod suspects;
 pub mod unseen;
@@ -54,6 +57,7 @@ pub use costs::CostDecisions;
 pub use model_fit::{ModelFit, TokenizerFacts};
 pub use probes::Probe;
 pub use quality::SplitQuality;
+pub use rejection::Rejection;
 pub use slices::{Slice, bucket_names, bucket_of, quantile_edges};
 pub use suspects::Suspect;
 pub use unseen::Unseen;
@@ -121,6 +125,8 @@ pub struct Inputs {
     pub tokenizer: Option<TokenizerFacts>,
     /// The evaluate stage's cost matrix (sequence tasks), when it has one.
     pub cost_matrix: Option<metrics::CostMatrix>,
+    /// The evaluate stage's out-of-scope rejection rule for this split, when it has one.
+    pub reject: Option<metrics::open_set::RejectRule>,
 }
 
 /// A metric with its interval.
@@ -176,6 +182,9 @@ pub struct Analysis {
     /// Least-expected-cost decisions (with a cost matrix).
     #[serde(default)]
     pub costs: Option<CostDecisions>,
+    /// Risk–coverage and confident errors (sequence tasks with probabilities).
+    #[serde(default)]
+    pub rejection: Option<Rejection>,
     /// NER error taxonomy.
     pub taxonomy: Option<Taxonomy>,
     /// Confusion matrix (entity types + `O` for token tasks).
@@ -352,6 +361,7 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
     let unseen = unseen::run(&p, opts, &mut notes)?;
     let model_fit = model_fit::run(&p, opts, &mut notes)?;
     let costs = costs::run(&p, opts, &mut notes)?;
+    let rejection = rejection::run(&p, opts, &mut notes)?;
 
     Ok(Analysis {
         task: split.task,
@@ -373,6 +383,7 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
         unseen,
         model_fit,
         costs,
+        rejection,
         taxonomy,
         confusion,
         suspects,

@@ -5,7 +5,7 @@ pub mod plots;
 
 use std::fmt::Write as _;
 
-use crate::analysis::{Analysis, CalibrationReport, Slice};
+use crate::analysis::{Analysis, CalibrationReport, Rejection, Slice};
 use crate::error::Result;
 use crate::findings::Finding;
 use crate::ner::ErrorKind;
@@ -196,6 +196,24 @@ pub fn markdown(a: &Analysis, findings: &[Finding]) -> String {
             );
         }
     }
+    if let Some(r) = &a.rejection {
+        let _ = writeln!(o, "\n## Risk–coverage\n");
+        let _ = writeln!(o, "{}\n", rejection_intro(r));
+        let _ = writeln!(
+            o,
+            "| point | threshold | coverage | accuracy of the answers | out-of-scope recall |\n|---|---|---|---|---|"
+        );
+        for (name, pt) in rejection_rows(r) {
+            let _ = writeln!(
+                o,
+                "| {name} | {:.4} | {:.4} | {:.4} | {} |",
+                pt.threshold,
+                pt.coverage,
+                pt.accuracy,
+                opt_num(pt.out_of_scope_recall)
+            );
+        }
+    }
     if !a.slices.is_empty() {
         let _ = writeln!(o, "\n## Slices\n");
         let _ = writeln!(
@@ -295,6 +313,54 @@ pub fn markdown(a: &Analysis, findings: &[Finding]) -> String {
         }
     }
     o
+}
+
+/// The sentence above the risk–coverage table.
+fn rejection_intro(r: &Rejection) -> String {
+    let mut t = format!(
+        "Answers below a confidence threshold are rejected (handed over); the table follows the threshold up. Area under the risk–coverage curve (mean error over coverage, lower is better): {:.4}.",
+        r.aurc
+    );
+    if let Some(rule) = &r.rule {
+        t.push_str(&format!(
+            " The evaluation's rule: reject `{}` and below {:.4}",
+            rule.label, rule.threshold
+        ));
+        match &rule.chosen {
+            Some(c) => t.push_str(&format!(
+                ", chosen on {} for {} >= {} ({}, {:.4} there).",
+                c.split,
+                c.target,
+                c.wanted,
+                if c.reached { "reached" } else { "not reached" },
+                c.achieved
+            )),
+            None => t.push('.'),
+        }
+    }
+    t
+}
+
+/// The rows of the risk–coverage table: the evaluation's rule first, then fixed coverages.
+fn rejection_rows(r: &Rejection) -> Vec<(String, metrics::open_set::SweepPoint)> {
+    r.at_rule
+        .iter()
+        .map(|pt| ("the evaluation's threshold".to_string(), *pt))
+        .chain(r.table.iter().map(|pt| {
+            (
+                format!("coverage <= {:.0} %", 100.0 * pt.coverage.max(0.0)),
+                *pt,
+            )
+        }))
+        .collect()
+}
+
+fn opt_num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.4}")
+    } else {
+        String::new()
+    }
 }
 
 const CSS: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
@@ -404,6 +470,23 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
                 m.b, m.c, m.p_value
             ))
         );
+    }
+
+    if let Some(r) = &a.rejection {
+        o.push_str("<h2 id=\"risk-coverage\">Risk–coverage</h2>\n");
+        let _ = writeln!(o, "<p>{}</p>", esc(&rejection_intro(r)));
+        let _ = writeln!(o, "<figure>{}</figure>", plots::risk_coverage(r)?);
+        o.push_str("<table><tr><th>point</th><th>threshold</th><th>coverage</th><th>accuracy of the answers</th><th>out-of-scope recall</th></tr>\n");
+        for (name, pt) in rejection_rows(r) {
+            o.push_str(&table_row(&[
+                esc(&name),
+                format!("{:.4}", pt.threshold),
+                format!("{:.4}", pt.coverage),
+                format!("{:.4}", pt.accuracy),
+                opt_num(pt.out_of_scope_recall),
+            ]));
+        }
+        o.push_str("</table>\n");
     }
 
     if !a.slices.is_empty() {

@@ -6,7 +6,7 @@
 
 use plotters::prelude::*;
 
-use crate::analysis::{CalibrationReport, Confusion, Slice};
+use crate::analysis::{CalibrationReport, Confusion, Rejection, Slice};
 use crate::error::{ReflectError, Result};
 use crate::history::History;
 
@@ -98,6 +98,62 @@ pub fn reliability(c: &CalibrationReport, title: &str) -> Result<String> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 12))
+            .background_style(WHITE.mix(0.85))
+            .border_style(GREY)
+            .draw()
+            .map_err(s)?;
+        Ok(())
+    })
+}
+
+/// Risk–coverage curve: accuracy of the answered part against the share answered, with the
+/// evaluation's threshold marked.
+pub fn risk_coverage(r: &Rejection) -> Result<String> {
+    svg("risk_coverage", (460, 400), |root| {
+        let lo = r
+            .curve
+            .iter()
+            .filter(|p| p.accuracy.is_finite())
+            .map(|p| p.accuracy)
+            .fold(1.0f64, f64::min);
+        let y0 = (lo - 0.05).clamp(0.0, 0.95);
+        let mut chart = ChartBuilder::on(root)
+            .caption("risk–coverage", (FONT, 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(46)
+            .build_cartesian_2d(0f64..1f64, y0..1f64)
+            .map_err(s)?;
+        chart
+            .configure_mesh()
+            .x_desc("coverage (share answered)")
+            .y_desc("accuracy of the answers")
+            .label_style((FONT, 12))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(s)?;
+        let pts: Vec<(f64, f64)> = r
+            .curve
+            .iter()
+            .filter(|p| p.accuracy.is_finite())
+            .map(|p| (p.coverage, p.accuracy))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, BLUE.stroke_width(2)))
+            .map_err(s)?
+            .label(format!("model (AURC {:.3})", r.aurc))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE.stroke_width(2)));
+        if let Some(p) = r.at_rule.filter(|p| p.accuracy.is_finite()) {
+            chart
+                .draw_series([Circle::new((p.coverage, p.accuracy), 5, RED.filled())])
+                .map_err(s)?
+                .label(format!("threshold {:.3}", p.threshold))
+                .legend(|(x, y)| Circle::new((x + 8, y), 4, RED.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
             .label_font((FONT, 12))
             .background_style(WHITE.mix(0.85))
             .border_style(GREY)
