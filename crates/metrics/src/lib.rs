@@ -8,6 +8,8 @@
 //! - [`classification`]: scikit-learn's classification report (text and dict), confusion
 //!   matrix, accuracy, macro-F1, ROC-AUC, average precision, and cost-weighted error.
 //! - [`summary`]: the metric set and text report of one split (`metrics.json`, `report.txt`).
+//! - [`multilabel`]: micro / macro / weighted / samples P/R/F1, the multilabel report text,
+//!   Hamming loss, subset accuracy, per-label ROC-AUC and AP, thresholds tuned per label.
 //! - [`open_set`]: top-k accuracy, most-confused pairs, out-of-scope rejection (CLINC150's
 //!   metrics), thresholds chosen on dev, the risk–coverage sweep.
 //! - [`compare`]: differences between two metric sets, like `dvc metrics diff`.
@@ -18,6 +20,7 @@ pub mod classification;
 pub mod compare;
 pub mod entity;
 pub mod error;
+pub mod multilabel;
 pub mod numpy;
 pub mod open_set;
 pub mod predictions;

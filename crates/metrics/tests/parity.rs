@@ -389,3 +389,89 @@ fn open_set_metrics_equal_the_scikit_learn_reference() {
         errors.join("\n")
     );
 }
+
+#[test]
+fn multilabel_metrics_equal_sklearn() {
+    use metrics::multilabel::{decide, label_ranking, multilabel_report};
+    let cases = load("multilabel_cases.json");
+    assert!(cases.len() >= 12);
+    let ind = |v: &Value| -> Vec<Vec<bool>> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_array().unwrap().iter().map(|x| x == 1).collect())
+            .collect()
+    };
+    let mut errors = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let labels = strings(&case["labels"]);
+        let y_true = ind(&case["y_true"]);
+        let probs: Vec<Vec<f32>> = case["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_array().unwrap().iter().map(|x| f(x) as f32).collect())
+            .collect();
+        let y_pred = decide(&probs, &vec![0.5; labels.len()]);
+        if y_pred != ind(&case["y_pred"]) {
+            errors.push(format!("{name}: decisions at 0.5 differ"));
+        }
+        let r = multilabel_report(&y_true, &y_pred, &labels, ZeroDivision::Zero).unwrap();
+        for (j, s) in r.per_label.iter().enumerate() {
+            check_prfs(
+                &mut errors,
+                &format!("{name} label {j}"),
+                s,
+                &case["per_label"][j],
+            );
+        }
+        for (avg, s) in [
+            ("micro", &r.micro),
+            ("macro", &r.macro_avg),
+            ("weighted", &r.weighted),
+            ("samples", &r.samples),
+        ] {
+            let t = &case[avg];
+            if !(close(s.precision, f(&t[0])) && close(s.recall, f(&t[1])) && close(s.f1, f(&t[2])))
+            {
+                errors.push(format!("{name} {avg}: {s:?} vs {t}"));
+            }
+        }
+        for digits in [2, 4] {
+            let want = case[format!("report_{digits}").as_str()].as_str().unwrap();
+            let got = r.to_text(digits);
+            if got != want {
+                errors.push(format!(
+                    "{name} report (digits {digits}):\n{got}\nvs\n{want}"
+                ));
+            }
+        }
+        if !close(r.hamming_loss, f(&case["hamming_loss"])) {
+            errors.push(format!("{name}: hamming {}", r.hamming_loss));
+        }
+        if !close(r.subset_accuracy, f(&case["subset_accuracy"])) {
+            errors.push(format!("{name}: subset accuracy {}", r.subset_accuracy));
+        }
+        for (j, lr) in label_ranking(&y_true, &probs, &labels)
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            if !close(lr.roc_auc, f(&case["roc_auc"][j]))
+                || !close(lr.average_precision, f(&case["average_precision"][j]))
+            {
+                errors.push(format!(
+                    "{name} label {j}: {lr:?} vs {} / {}",
+                    case["roc_auc"][j], case["average_precision"][j]
+                ));
+            }
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
