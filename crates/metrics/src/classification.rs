@@ -174,19 +174,7 @@ pub fn classification_report<S: AsRef<str>>(
 impl ClassReport {
     /// The text report exactly as scikit-learn's `classification_report(digits=…)` prints it.
     pub fn to_text(&self, digits: usize) -> String {
-        let name_width = self
-            .labels
-            .iter()
-            .map(|l| l.chars().count())
-            .max()
-            .unwrap_or(0);
-        let width = name_width.max("weighted avg".len()).max(digits);
-        let mut out = report::header(width);
-        for (name, s) in self.labels.iter().zip(&self.per_class) {
-            out.push_str(&report::row(name, s, width, digits));
-            out.push('\n');
-        }
-        out.push('\n');
+        let (mut out, width) = report::label_rows(&self.labels, &self.per_class, digits);
         // When every label is reported, micro P = R = F1 = accuracy; scikit-learn prints the
         // F1 column (2·tp / 2n, bit-identical to tp / n) on an `accuracy` line.
         match (self.accuracy, &self.micro) {

@@ -172,19 +172,7 @@ pub fn multilabel_report(
 impl MultilabelReport {
     /// The text scikit-learn's `classification_report` prints for label-indicator input.
     pub fn to_text(&self, digits: usize) -> String {
-        let name_width = self
-            .labels
-            .iter()
-            .map(|l| l.chars().count())
-            .max()
-            .unwrap_or(0);
-        let width = name_width.max("weighted avg".len()).max(digits);
-        let mut out = report::header(width);
-        for (name, s) in self.labels.iter().zip(&self.per_label) {
-            out.push_str(&report::row(name, s, width, digits));
-            out.push('\n');
-        }
-        out.push('\n');
+        let (mut out, width) = report::label_rows(&self.labels, &self.per_label, digits);
         for (name, s) in [
             ("micro avg", &self.micro),
             ("macro avg", &self.macro_avg),

@@ -61,6 +61,20 @@ pub mod nan_as_null {
     }
 }
 
+/// The head of scikit-learn's text report: the column header, one row per label and the blank
+/// line before the averages; returns the text and the name column's width.
+pub(crate) fn label_rows(labels: &[String], scores: &[Prfs], digits: usize) -> (String, usize) {
+    let name_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let width = name_width.max("weighted avg".len()).max(digits);
+    let mut out = header(width);
+    for (name, s) in labels.iter().zip(scores) {
+        out.push_str(&row(name, s, width, digits));
+        out.push('\n');
+    }
+    out.push('\n');
+    (out, width)
+}
+
 /// `'{:>{width}s} ' + ' {:>9}' * 4` followed by a blank line.
 pub(crate) fn header(width: usize) -> String {
     let mut s = format!("{:>width$} ", "");
