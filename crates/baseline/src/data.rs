@@ -160,6 +160,46 @@ pub fn read_sequence(path: &Path) -> Result<Vec<SeqExample>> {
     Ok(out)
 }
 
+/// Read a multi-label split: `id`, `text`, optional `text_b`, `labels` (list<utf8>); each
+/// example's `label` is its set joined as the predictions file writes it
+/// ([`metrics::predictions::join_set`] order: as listed, which ingest writes in label order).
+pub fn read_multilabel(path: &Path) -> Result<Vec<SeqExample>> {
+    let mut out = Vec::new();
+    for batch in read_batches(path)? {
+        let task = TaskKind::Multilabel;
+        let ids = required(path, &batch, col::ID, task)?;
+        let texts = required(path, &batch, col::TEXT, task)?;
+        let sets = list_column(path, &batch, col::LABELS)?
+            .ok_or_else(|| missing(path, &batch, col::LABELS, task))?;
+        let texts_b = utf8_column(path, &batch, col::TEXT_B)?;
+        for i in 0..batch.num_rows() {
+            let row = out.len();
+            if sets.is_null(i) {
+                return Err(BaselineError::Row {
+                    path: path.to_path_buf(),
+                    row,
+                    message: format!("`{}` is null; expected a list of labels", col::LABELS),
+                });
+            }
+            let values = sets.value(i);
+            let values = values.as_string::<i32>();
+            let set = (0..values.len())
+                .map(|j| value(path, values, j, row, col::LABELS))
+                .collect::<Result<Vec<_>>>()?;
+            out.push(SeqExample {
+                id: value(path, &ids, i, row, col::ID)?,
+                text: value(path, &texts, i, row, col::TEXT)?,
+                text_b: texts_b
+                    .as_ref()
+                    .filter(|a| a.is_valid(i))
+                    .map(|a| a.value(i).to_string()),
+                label: set.join(&metrics::predictions::SET_SEPARATOR.to_string()),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Read a token-task split: `id`, `tokens`, `tags` (as long as `tokens`).
 pub fn read_token(path: &Path) -> Result<Vec<TokenExample>> {
     let mut out = Vec::new();

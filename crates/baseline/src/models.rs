@@ -123,6 +123,130 @@ fn sequence_predictions(
     out
 }
 
+/// Multi-label task: TF-IDF features and one binary logistic regression per label (what
+/// scikit-learn's `OneVsRestClassifier(LogisticRegression())` fits); a label is predicted
+/// when its probability is above 0.5. `labels` is the label list in `labels.json` order.
+pub fn run_multilabel(
+    params: &BaselineParams,
+    labels: &[String],
+    train: &[SeqExample],
+    evals: &[(&str, &[SeqExample])],
+) -> Result<Vec<ModelRun>> {
+    if train.is_empty() {
+        return Err(BaselineError::Data(
+            "the train split is empty; a baseline needs training examples".into(),
+        ));
+    }
+    let index: BTreeMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let indicators = |e: &SeqExample| -> Result<Vec<bool>> {
+        let mut on = vec![false; labels.len()];
+        for item in metrics::predictions::split_set(&e.label) {
+            let j = index.get(item).ok_or_else(|| {
+                BaselineError::Data(format!(
+                    "example `{}`: label `{item}` is not in labels.json {labels:?}",
+                    e.id
+                ))
+            })?;
+            on[*j] = true;
+        }
+        Ok(on)
+    };
+    let y: Vec<Vec<bool>> = train.iter().map(indicators).collect::<Result<_>>()?;
+    for (_, xs) in evals {
+        for e in *xs {
+            indicators(e)?;
+        }
+    }
+    let docs = |xs: &[SeqExample]| -> Vec<(String, Option<String>)> {
+        xs.iter()
+            .map(|e| (e.text.clone(), e.text_b.clone()))
+            .collect()
+    };
+    let ((vec, x_train), feature_secs) = timed(|| {
+        let train_docs = docs(train);
+        let vec = Tfidf::fit(
+            params.tfidf.clone(),
+            train_docs.iter().map(|(a, b)| (a.as_str(), b.as_deref())),
+        );
+        let x = vec.transform(train_docs.iter().map(|(a, b)| (a.as_str(), b.as_deref())));
+        (vec, x)
+    });
+    let config = LogRegConfig {
+        c: params.logreg.c,
+        max_iter: params.logreg.max_iter,
+        tol: params.logreg.tol,
+    };
+    let mut runs = Vec::new();
+    for &model in params.models.iter().flatten() {
+        if model != ModelKind::OvrLogreg {
+            continue;
+        }
+        let bar = progress(labels.len() as u64, "one-vs-rest logistic regressions");
+        let (fitted, secs) = timed(|| {
+            (0..labels.len())
+                .map(|j| {
+                    let yj: Vec<usize> = y.iter().map(|r| usize::from(r[j])).collect();
+                    let m = LogReg::fit(&x_train, &yj, 2, config);
+                    bar.inc(1);
+                    m
+                })
+                .collect::<Vec<_>>()
+        });
+        bar.finish_and_clear();
+        let unconverged = fitted.iter().filter(|m| !m.report.converged).count();
+        if unconverged > 0 {
+            tracing::warn!(
+                labels = unconverged,
+                "logistic regressions stopped before converging; raise `logreg.max_iter`"
+            );
+        }
+        let details = serde_json::json!({
+            "features": vec.n_features(),
+            "iterations": fitted.iter().map(|m| m.report.iterations).collect::<Vec<_>>(),
+            "converged": unconverged == 0,
+        });
+        let thresholds = vec![metrics::multilabel::DEFAULT_THRESHOLD; labels.len()];
+        let (predictions, predict_seconds) = timed(|| {
+            let mut out = BTreeMap::new();
+            for (split, xs) in evals {
+                let d = docs(xs);
+                let x = vec.transform(d.iter().map(|(a, b)| (a.as_str(), b.as_deref())));
+                let per_label: Vec<Vec<Vec<f32>>> =
+                    fitted.iter().map(|m| m.predict_proba(&x)).collect();
+                let mut preds = Predictions::new(TaskKind::Multilabel, labels.to_vec());
+                for (i, e) in xs.iter().enumerate() {
+                    let p: Vec<f32> = per_label.iter().map(|pl| pl[i][1]).collect();
+                    let on = metrics::multilabel::decide(std::slice::from_ref(&p), &thresholds)
+                        .pop()
+                        .unwrap_or_default();
+                    preds.rows.push(PredictionRow {
+                        id: e.id.clone(),
+                        word: None,
+                        token: None,
+                        gold: e.label.clone(),
+                        pred: metrics::predictions::join_set(labels, &on),
+                        probs: Some(p),
+                    });
+                }
+                out.insert((*split).to_string(), preds);
+            }
+            out
+        });
+        runs.push(ModelRun {
+            model,
+            train_seconds: secs + feature_secs,
+            predict_seconds,
+            predictions,
+            details,
+        });
+    }
+    Ok(runs)
+}
+
 /// Train and predict every chosen sequence model.
 pub fn run_sequence(
     params: &BaselineParams,

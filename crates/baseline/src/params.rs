@@ -21,6 +21,8 @@ pub enum ModelKind {
     Perceptron,
     /// Most frequent training tag per word, `O` otherwise (token tasks).
     Memorisation,
+    /// TF-IDF + one binary logistic regression per label (multi-label tasks).
+    OvrLogreg,
 }
 
 impl ModelKind {
@@ -32,6 +34,7 @@ impl ModelKind {
             Self::Majority => "majority",
             Self::Perceptron => "perceptron",
             Self::Memorisation => "memorisation",
+            Self::OvrLogreg => "ovr_logreg",
         }
     }
 
@@ -40,6 +43,7 @@ impl ModelKind {
         match self {
             Self::Logreg | Self::RandomForest | Self::Majority => TaskKind::Sequence,
             Self::Perceptron | Self::Memorisation => TaskKind::Token,
+            Self::OvrLogreg => TaskKind::Multilabel,
         }
     }
 
@@ -48,6 +52,7 @@ impl ModelKind {
         match task {
             TaskKind::Sequence => vec![Self::Logreg, Self::RandomForest, Self::Majority],
             TaskKind::Token => vec![Self::Perceptron, Self::Memorisation],
+            TaskKind::Multilabel => vec![Self::OvrLogreg],
         }
     }
 
@@ -56,6 +61,7 @@ impl ModelKind {
         match task {
             TaskKind::Sequence => Self::Logreg,
             TaskKind::Token => Self::Perceptron,
+            TaskKind::Multilabel => Self::OvrLogreg,
         }
     }
 }

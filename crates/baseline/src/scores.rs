@@ -28,6 +28,10 @@ pub fn headline(summary: &Summary) -> serde_json::Value {
                 out.insert("roc_auc".into(), finite(b.roc_auc));
             }
         }
+        metrics::SplitMetrics::Multilabel(m) => {
+            out.insert("micro_f1".into(), finite(m.report.micro.f1));
+            out.insert("hamming_loss".into(), finite(m.report.hamming_loss));
+        }
     }
     out.into()
 }

@@ -18,8 +18,8 @@ use flowcore::schema::{self, predictions as pred_schema};
 use flowcore::stage::{InputSpec, Resolved, StageContext, StageOutcome};
 use flowcore::{Globals, LabelMap, Stage, TaskKind};
 
-use crate::data::{read_sequence, read_token};
-use crate::models::{Labels, ModelRun, run_sequence, run_token};
+use crate::data::{read_multilabel, read_sequence, read_token};
+use crate::models::{Labels, ModelRun, run_multilabel, run_sequence, run_token};
 use crate::params::BaselineParams;
 use crate::scores;
 
@@ -136,6 +136,15 @@ impl Stage for BaselineStage {
                 }
                 let evals: Vec<_> = evals.iter().map(|(s, xs)| (*s, xs.as_slice())).collect();
                 run_sequence(&params, &labels, &train, &evals)?
+            }
+            TaskKind::Multilabel => {
+                let train = read_multilabel(&split_path("train"))?;
+                let evals: Vec<_> = EVAL_SPLITS
+                    .iter()
+                    .map(|s| read_multilabel(&split_path(s)).map(|xs| (*s, xs)))
+                    .collect::<Result<_, _>>()?;
+                let evals: Vec<_> = evals.iter().map(|(s, xs)| (*s, xs.as_slice())).collect();
+                run_multilabel(&params, &label_map.labels, &train, &evals)?
             }
             TaskKind::Token => {
                 let train = read_token(&split_path("train"))?;

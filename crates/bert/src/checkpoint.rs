@@ -307,6 +307,12 @@ pub fn save(
     fs_err::create_dir_all(dir)?;
     let mut config = model.config().clone();
     config.architectures = Some(vec![model.architecture().to_string()]);
+    if model.task() == crate::TaskKind::Multilabel {
+        config.extra.insert(
+            "problem_type".into(),
+            crate::heads::MULTI_LABEL_PROBLEM.into(),
+        );
+    }
     if config.id2label.is_none() {
         let labels: Vec<String> = (0..config.num_labels())
             .map(|i| format!("LABEL_{i}"))

@@ -101,6 +101,7 @@ impl BertForSequenceClassification {
 pub struct BertClassifier {
     head: Head,
     config: BertConfig,
+    task: TaskKind,
 }
 
 #[derive(Debug)]
@@ -116,11 +117,14 @@ impl BertClassifier {
     pub fn new(p: &nn::Path, config: &BertConfig, task: TaskKind) -> Self {
         let head = match task {
             TaskKind::Token => Head::Token(BertForTokenClassification::new(p, config)),
-            TaskKind::Sequence => Head::Sequence(BertForSequenceClassification::new(p, config)),
+            TaskKind::Sequence | TaskKind::Multilabel => {
+                Head::Sequence(BertForSequenceClassification::new(p, config))
+            }
         };
         Self {
             head,
             config: config.clone(),
+            task,
         }
     }
 
@@ -132,12 +136,10 @@ impl BertClassifier {
         }
     }
 
-    /// Which head this is.
+    /// Which task the head serves (a multi-label model has the sequence head; its outputs
+    /// are read through a sigmoid per label).
     pub fn task(&self) -> TaskKind {
-        match self.head {
-            Head::Token(_) => TaskKind::Token,
-            Head::Sequence(_) => TaskKind::Sequence,
-        }
+        self.task
     }
 
     /// The config, including `id2label`/`label2id`.
@@ -160,9 +162,13 @@ impl BertClassifier {
 pub fn architecture(task: TaskKind) -> &'static str {
     match task {
         TaskKind::Token => "BertForTokenClassification",
-        TaskKind::Sequence => "BertForSequenceClassification",
+        TaskKind::Sequence | TaskKind::Multilabel => "BertForSequenceClassification",
     }
 }
+
+/// HF's `problem_type` of a multi-label sequence classifier (`config.json`): with it,
+/// `transformers` trains with BCE-with-logits and its pipelines read a sigmoid per label.
+pub const MULTI_LABEL_PROBLEM: &str = "multi_label_classification";
 
 /// The task of a config's `architectures`, when it names one of the two heads.
 pub fn task_from_config(config: &BertConfig) -> Option<TaskKind> {
@@ -172,7 +178,15 @@ pub fn task_from_config(config: &BertConfig) -> Option<TaskKind> {
         .iter()
         .find_map(|a| match a.as_str() {
             "BertForTokenClassification" => Some(TaskKind::Token),
-            "BertForSequenceClassification" => Some(TaskKind::Sequence),
+            "BertForSequenceClassification" => Some(
+                if config.extra.get("problem_type").and_then(|v| v.as_str())
+                    == Some(MULTI_LABEL_PROBLEM)
+                {
+                    TaskKind::Multilabel
+                } else {
+                    TaskKind::Sequence
+                },
+            ),
             _ => None,
         })
 }

@@ -24,7 +24,7 @@ pub use infer::{
     ExampleOutput, InferError, InferOptions, WindowOutput, argmax, infer, merge, predict_windows,
     to_predictions,
 };
-pub use predict::Predictor;
+pub use predict::{InputFormat, Predictor};
 pub use probes::Probe;
 pub use stage::{
     CheckpointChoice, DeviceChoice, EntityMode, EvaluateParams, EvaluateStage, Evaluated, Scorer,

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use evaluate::{
     CheckpointChoice, DeviceChoice, EntityMode, EvaluateParams, EvaluateStage, InferOptions,
-    Predictor, Probe, Sources,
+    InputFormat, Predictor, Probe, Sources,
 };
 use flowcore::schema::predictions as pcol;
 use flowcore::{Globals, TagScheme};
@@ -167,6 +167,13 @@ struct PredictArgs {
     /// Reject lines whose most probable label's probability is below this.
     #[arg(long)]
     reject_below: Option<f64>,
+    /// `text` (one text per line) or `jsonl`: `{"text": …}`, a pair `{"text": …, "text_b":
+    /// …}`, or a query whose candidates are ranked `{"text": …, "candidates": [ … ]}`.
+    #[arg(long, value_parser = parse_json_enum::<InputFormat>, default_value = "text")]
+    input_format: InputFormat,
+    /// The label whose probability ranks candidates (default: the second of two labels).
+    #[arg(long)]
+    positive_label: Option<String>,
 }
 
 fn parse_json_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
@@ -303,12 +310,28 @@ fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     };
     let mut predictor = Predictor::load(&args.checkpoint, args.max_length, opts)
         .with_context(|| format!("loading {}", args.checkpoint.display()))?
-        .with_top_k(args.top_k);
+        .with_top_k(args.top_k)
+        .with_input(args.input_format)?
+        .with_positive(args.positive_label.clone())?;
+    if predictor.task() == flowcore::TaskKind::Multilabel {
+        if args.out_of_scope_label.is_some() || args.reject_below.is_some() {
+            anyhow::bail!(
+                "--out-of-scope-label / --reject-below apply to single-label classifiers; {} is multi-label",
+                args.checkpoint.display()
+            );
+        }
+        if let Some(path) = &args.evaluation {
+            let thresholds = evaluate::predict::recorded_thresholds(path)?;
+            tracing::info!(?thresholds, "decision thresholds of the evaluation");
+            predictor = predictor.with_thresholds(thresholds)?;
+        }
+    }
     let rule = match (
         &args.evaluation,
         &args.out_of_scope_label,
         args.reject_below,
     ) {
+        _ if predictor.task() == flowcore::TaskKind::Multilabel => None,
         (Some(path), _, _) => Some(evaluate::predict::recorded_reject_rule(path)?),
         (None, None, None) => None,
         (None, label, threshold) => Some(RejectRule {

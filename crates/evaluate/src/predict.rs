@@ -19,7 +19,7 @@
 //! An empty (or all-whitespace) line gives an empty result (`entities: []`, or `label: null`)
 //! rather than an error, so output line *n* always answers input line *n*.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -33,9 +33,14 @@ use crate::text::{Word, split_words};
 use infer::{InferOptions, argmax, infer, merge};
 use metrics::open_set::RejectRule;
 
-/// The rejection rule an evaluation recorded: the first split's `open_set.rule` in an
-/// evaluate artifact's `metrics.json` (`path` is the artifact directory or the file).
-pub fn recorded_reject_rule(path: &Path) -> Result<RejectRule> {
+/// The first split's `<section>.<key>` in an evaluate artifact's `metrics.json` (`path` is the
+/// artifact directory or the file), read as `T`; `missing` says what the evaluation lacks.
+fn recorded<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    section: &str,
+    key: Option<&str>,
+    missing: &str,
+) -> Result<T> {
     let file = if path.is_dir() {
         path.join(flowcore::schema::predictions::METRICS_FILE)
     } else {
@@ -47,19 +52,43 @@ pub fn recorded_reject_rule(path: &Path) -> Result<RejectRule> {
             path: file.clone(),
             source,
         })?;
-    let rule = doc
+    let value = doc
         .as_object()
         .into_iter()
         .flat_map(|m| m.values())
-        .find_map(|split| split.get("open_set")?.get("rule"))
-        .ok_or_else(|| {
-            EvaluateError::Invalid(format!(
-                "{}: no split has a rejection rule (`open_set.rule`); was it evaluated with out_of_scope_label?",
-                file.display()
-            ))
-        })?;
-    serde_json::from_value(rule.clone())
+        .find_map(|split| {
+            let v = split.get(section)?;
+            match key {
+                Some(k) => v.get(k),
+                None => Some(v),
+            }
+        })
+        .ok_or_else(|| EvaluateError::Invalid(format!("{}: {missing}", file.display())))?;
+    serde_json::from_value(value.clone())
         .map_err(|source| EvaluateError::Json { path: file, source })
+}
+
+/// The rejection rule an evaluation recorded: the first split's `open_set.rule` in an
+/// evaluate artifact's `metrics.json` (`path` is the artifact directory or the file).
+pub fn recorded_reject_rule(path: &Path) -> Result<RejectRule> {
+    recorded(
+        path,
+        "open_set",
+        Some("rule"),
+        "no split has a rejection rule (`open_set.rule`); was it evaluated with out_of_scope_label?",
+    )
+}
+
+/// The multi-label decision thresholds an evaluation recorded (`decision.thresholds` of its
+/// splits in metrics.json): `path` is an evaluate artifact directory or its metrics.json.
+pub fn recorded_thresholds(path: &Path) -> Result<Vec<f64>> {
+    let record: metrics::ThresholdRecord = recorded(
+        path,
+        "decision",
+        None,
+        "no split has multi-label decision thresholds (`decision`); is it the evaluation of a multi-label model?",
+    )?;
+    Ok(record.thresholds)
 }
 
 /// Lines encoded and run together.
@@ -79,6 +108,9 @@ pub struct Predictor {
     opts: InferOptions,
     top_k: usize,
     reject: Option<RejectRule>,
+    thresholds: Vec<f64>,
+    input: InputFormat,
+    positive: Option<String>,
 }
 
 impl std::fmt::Debug for Predictor {
@@ -120,15 +152,64 @@ struct TokenLine<'a> {
 struct SequenceLine<'a> {
     line: usize,
     text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_b: Option<&'a str>,
     label: Option<&'a str>,
     probs: Option<BTreeMap<&'a str, f32>>,
     truncated: bool,
+    /// Multi-label models: the labels above their thresholds (`label` is then the most
+    /// probable one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_k: Option<Vec<LabelProb<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     confidence: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     best: Option<&'a str>,
+}
+
+/// A text and its optional second text (a sentence pair).
+type PairInput<'a> = (&'a str, Option<&'a str>);
+
+/// How `predict` reads its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    /// One text per line.
+    #[default]
+    Text,
+    /// One JSON object per line: `{"text": …}`, a pair `{"text": …, "text_b": …}`, or a query
+    /// with candidates to rank `{"text": …, "candidates": [ … ]}` (sequence tasks).
+    Jsonl,
+}
+
+/// One JSONL input line.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonLine {
+    text: String,
+    #[serde(default)]
+    text_b: Option<String>,
+    #[serde(default)]
+    candidates: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct RankLine<'a> {
+    line: usize,
+    text: &'a str,
+    /// The positive label whose probability ranks the candidates.
+    by: &'a str,
+    ranking: Vec<RankedCandidate<'a>>,
+}
+
+/// One ranked candidate: its text, its input position and its score.
+#[derive(Debug, Serialize)]
+struct RankedCandidate<'a> {
+    candidate: &'a str,
+    index: usize,
+    score: f32,
 }
 
 /// One of the top-k labels of a line.
@@ -175,12 +256,15 @@ impl Predictor {
         Ok(Self {
             model,
             _vs: vs,
-            labels,
             task,
             encoder,
             opts,
             top_k: 0,
             reject: None,
+            thresholds: vec![metrics::multilabel::DEFAULT_THRESHOLD; labels.len()],
+            labels,
+            input: InputFormat::Text,
+            positive: None,
         })
     }
 
@@ -215,6 +299,152 @@ impl Predictor {
         Ok(self)
     }
 
+    /// Multi-label checkpoints: the decision threshold of each label (default 0.5 each), e.g.
+    /// from [`recorded_thresholds`].
+    pub fn with_thresholds(mut self, thresholds: Vec<f64>) -> Result<Self> {
+        if self.task != TaskKind::Multilabel {
+            return Err(EvaluateError::Invalid(
+                "decision thresholds apply to multi-label classifiers only".into(),
+            ));
+        }
+        if thresholds.len() != self.labels.len() {
+            return Err(EvaluateError::Invalid(format!(
+                "{} thresholds for the checkpoint's {} labels",
+                thresholds.len(),
+                self.labels.len()
+            )));
+        }
+        self.thresholds = thresholds;
+        Ok(self)
+    }
+
+    /// Reads JSONL input (pairs, candidates to rank) instead of plain lines.
+    pub fn with_input(mut self, input: InputFormat) -> Result<Self> {
+        if input == InputFormat::Jsonl && self.task == TaskKind::Token {
+            return Err(EvaluateError::Invalid(
+                "JSONL input (text pairs, candidates to rank) is for sequence classifiers; a token classifier reads plain lines".into(),
+            ));
+        }
+        self.input = input;
+        Ok(self)
+    }
+
+    /// The label whose probability ranks candidates (default: the second of two labels).
+    pub fn with_positive(mut self, label: Option<String>) -> Result<Self> {
+        if let Some(l) = &label
+            && !self.labels.contains(l)
+        {
+            return Err(EvaluateError::Invalid(format!(
+                "positive label `{l}` is not one of the checkpoint's labels {:?}",
+                self.labels
+            )));
+        }
+        self.positive = label;
+        Ok(self)
+    }
+
+    /// The index of the label that ranks candidates.
+    fn positive_index(&self) -> Result<usize> {
+        match &self.positive {
+            Some(l) => Ok(self.labels.iter().position(|x| x == l).unwrap_or(0)),
+            None if self.labels.len() == 2 => Ok(1),
+            None => Err(EvaluateError::Invalid(format!(
+                "ranking candidates needs the label whose probability ranks them: give --positive-label (the checkpoint has {} labels {:?})",
+                self.labels.len(),
+                self.labels
+            ))),
+        }
+    }
+
+    /// Labels JSONL lines: texts, pairs, or queries whose candidates are ranked by the
+    /// probability of the positive label (highest first, input order on ties). `first_line`
+    /// is the 1-based number of `lines[0]`; `source` names the input in errors.
+    pub fn predict_json_lines(
+        &self,
+        lines: &[&str],
+        first_line: usize,
+        source: &str,
+    ) -> Result<Vec<String>> {
+        let parsed: Vec<Option<JsonLine>> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                if l.trim().is_empty() {
+                    return Ok(None);
+                }
+                serde_json::from_str(l).map(Some).map_err(|e| {
+                    EvaluateError::Invalid(format!(
+                        "{source}, line {}: expected a JSON object {{\"text\": …}} with an optional \"text_b\" or \"candidates\" list: {e}",
+                        first_line + i
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        if let Some((i, _)) = parsed.iter().enumerate().find(|(_, p)| {
+            p.as_ref()
+                .is_some_and(|p| p.text_b.is_some() && p.candidates.is_some())
+        }) {
+            return Err(EvaluateError::Invalid(format!(
+                "{source}, line {}: give \"text_b\" (one pair) or \"candidates\" (a list to rank), not both",
+                first_line + i
+            )));
+        }
+        // Pairs and single texts, as sequence lines.
+        let pairs: Vec<PairInput<'_>> = parsed
+            .iter()
+            .map(|p| match p {
+                Some(p) if p.candidates.is_none() => (p.text.as_str(), p.text_b.as_deref()),
+                _ => ("", None),
+            })
+            .collect();
+        let mut out = self.predict_pairs(&pairs, first_line)?;
+        // Queries with candidates: one window per (query, candidate).
+        let ranked: Vec<usize> = (0..parsed.len())
+            .filter(|&i| parsed[i].as_ref().is_some_and(|p| p.candidates.is_some()))
+            .collect();
+        if ranked.is_empty() {
+            return Ok(out);
+        }
+        let positive = self.positive_index()?;
+        let mut windows = Vec::new();
+        for &i in &ranked {
+            let p = parsed[i].as_ref().expect("ranked lines are parsed");
+            for (k, c) in p.candidates.iter().flatten().enumerate() {
+                let (w, _) = self
+                    .encoder
+                    .encode_text(&format!("{i}:{k}"), &p.text, Some(c))?;
+                windows.push(w);
+            }
+        }
+        let scores: HashMap<String, f32> = self
+            .score(&windows)?
+            .into_iter()
+            .filter_map(|ex| Some((ex.id, *ex.probs.first()?.get(positive)?)))
+            .collect();
+        for &i in &ranked {
+            let p = parsed[i].as_ref().expect("ranked lines are parsed");
+            let mut ranking: Vec<RankedCandidate<'_>> = p
+                .candidates
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(k, c)| RankedCandidate {
+                    candidate: c,
+                    index: k,
+                    score: scores.get(&format!("{i}:{k}")).copied().unwrap_or(f32::NAN),
+                })
+                .collect();
+            ranking.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+            out[i] = to_json(&RankLine {
+                line: first_line + i,
+                text: &p.text,
+                by: &self.labels[positive],
+                ranking,
+            })?;
+        }
+        Ok(out)
+    }
+
     /// The task of the checkpoint.
     pub fn task(&self) -> TaskKind {
         self.task
@@ -225,7 +455,7 @@ impl Predictor {
     pub fn predict_lines(&self, lines: &[&str], first_line: usize) -> Result<Vec<String>> {
         match self.task {
             TaskKind::Token => self.predict_tokens(lines, first_line),
-            TaskKind::Sequence => self.predict_sequences(lines, first_line),
+            TaskKind::Sequence | TaskKind::Multilabel => self.predict_sequences(lines, first_line),
         }
     }
 
@@ -291,14 +521,20 @@ impl Predictor {
     }
 
     fn predict_sequences(&self, lines: &[&str], first_line: usize) -> Result<Vec<String>> {
+        let inputs: Vec<PairInput<'_>> = lines.iter().map(|&text| (text, None)).collect();
+        self.predict_pairs(&inputs, first_line)
+    }
+
+    /// Sequence lines of one text or a text pair each.
+    fn predict_pairs(&self, lines: &[PairInput<'_>], first_line: usize) -> Result<Vec<String>> {
         let mut windows = Vec::new();
         let mut truncated = vec![false; lines.len()];
-        for (i, line) in lines
+        for (i, (line, text_b)) in lines
             .iter()
             .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
+            .filter(|(_, l)| !l.0.trim().is_empty())
         {
-            let (w, cut) = self.encoder.encode_text(&i.to_string(), line, None)?;
+            let (w, cut) = self.encoder.encode_text(&i.to_string(), line, *text_b)?;
             truncated[i] = cut;
             windows.push(w);
         }
@@ -308,7 +544,7 @@ impl Predictor {
             .filter_map(|ex| Some((ex.id.parse::<usize>().ok()?, ex.probs.first()?)))
             .collect();
         let mut out = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
+        for (i, (line, text_b)) in lines.iter().enumerate() {
             let probs = by_line.get(&i);
             let best = probs.map(|p| argmax(p));
             let best_label = best.and_then(|b| self.labels.get(b)).map(String::as_str);
@@ -322,6 +558,7 @@ impl Predictor {
             out.push(to_json(&SequenceLine {
                 line: first_line + i,
                 text: line,
+                text_b: *text_b,
                 label: if rejected {
                     Some(OUT_OF_SCOPE)
                 } else {
@@ -335,6 +572,16 @@ impl Predictor {
                         .collect()
                 }),
                 truncated: truncated[i],
+                labels: probs
+                    .filter(|_| self.task == TaskKind::Multilabel)
+                    .map(|p| {
+                        self.labels
+                            .iter()
+                            .zip(p.iter().zip(&self.thresholds))
+                            .filter(|(_, (p, t))| f64::from(**p) > **t)
+                            .map(|(l, _)| l.as_str())
+                            .collect()
+                    }),
                 top_k: probs.filter(|_| self.top_k > 0).map(|p| self.top_labels(p)),
                 confidence: confidence.filter(|_| self.reject.is_some()),
                 best: best_label.filter(|_| rejected),
@@ -389,7 +636,11 @@ impl Predictor {
                 break;
             }
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            for json in self.predict_lines(&refs, done + 1)? {
+            let json_lines = match self.input {
+                InputFormat::Text => self.predict_lines(&refs, done + 1)?,
+                InputFormat::Jsonl => self.predict_json_lines(&refs, done + 1, source)?,
+            };
+            for json in json_lines {
                 writeln!(output, "{json}")?;
             }
             done += chunk.len();

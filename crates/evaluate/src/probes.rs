@@ -140,6 +140,13 @@ pub fn run_probe(ctx: &ProbeContext<'_>, probe: Probe) -> Result<Option<Predicti
             };
             score_text(ctx, &perturbed).map(Some)
         }
+        flowcore::TaskKind::Multilabel => {
+            tracing::warn!(
+                probe = probe.name(),
+                "probe skipped: robustness probes score token and single-label sequence tasks"
+            );
+            Ok(None)
+        }
     }
 }
 

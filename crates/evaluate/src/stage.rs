@@ -131,6 +131,30 @@ pub struct EvaluateParams {
     /// `{ in_scope_precision = 0.95 }`; recorded in metrics.json and applied to every split.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reject_target: Option<RejectTarget>,
+    /// Multi-label tasks: a label is predicted when its probability is above this (HF's 0.5).
+    #[serde(skip_serializing_if = "is_default_threshold")]
+    pub threshold: f64,
+    /// Multi-label tasks: tune one threshold per label on dev (best F1; ties nearest
+    /// `threshold`), recorded in metrics.json and applied to every split.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tune_thresholds: bool,
+    /// Sequence tasks: the ingest column that groups examples (a query, user or session id);
+    /// each group's examples are ranked by the probability of the positive label
+    /// (`positive_label`, default the second of two labels) and MRR, NDCG@k, recall@k and
+    /// grouped AUC are added. Needs the ingest artifact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_column: Option<String>,
+    /// The `k` of NDCG@k and recall@k.
+    #[serde(skip_serializing_if = "is_default_ranking_k")]
+    pub ranking_k: Vec<usize>,
+}
+
+fn is_default_ranking_k(k: &[usize]) -> bool {
+    k == metrics::ranking::DEFAULT_K
+}
+
+fn is_default_threshold(t: &f64) -> bool {
+    *t == metrics::multilabel::DEFAULT_THRESHOLD
 }
 
 fn is_default_top_k(k: &[usize]) -> bool {
@@ -159,6 +183,10 @@ impl Default for EvaluateParams {
             out_of_scope_label: None,
             reject_below: None,
             reject_target: None,
+            threshold: metrics::multilabel::DEFAULT_THRESHOLD,
+            tune_thresholds: false,
+            group_column: None,
+            ranking_k: metrics::ranking::DEFAULT_K.to_vec(),
         }
     }
 }
@@ -235,6 +263,34 @@ impl EvaluateParams {
                     ));
                 }
             }
+        }
+        if !(0.0..1.0).contains(&self.threshold) {
+            return Err(err(
+                "threshold",
+                format!(
+                    "{} is not a decision threshold in [0, 1) (a label is predicted when p > threshold)",
+                    self.threshold
+                ),
+            ));
+        }
+        if self.tune_thresholds && !self.splits.iter().any(|s| s == THRESHOLD_SPLIT) {
+            return Err(err(
+                "tune_thresholds",
+                format!(
+                    "thresholds are tuned on `{THRESHOLD_SPLIT}`, which is not in `splits` ({:?})",
+                    self.splits
+                ),
+            ));
+        }
+        if let Some(k) = self.ranking_k.iter().find(|&&k| k == 0) {
+            return Err(err("ranking_k", format!("{k}: every k must be at least 1")));
+        }
+        if self
+            .group_column
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(err("group_column", "expected a column name".into()));
         }
         if let Some(k) = self.top_k.iter().find(|&&k| k == 0) {
             return Err(err("top_k", format!("{k}: every k must be at least 1")));
@@ -435,7 +491,7 @@ pub fn read_ingest_split(dir: &Path, split: &str, task: TaskKind) -> Result<Spli
                 }
             }
         }
-        TaskKind::Sequence => {
+        TaskKind::Sequence | TaskKind::Multilabel => {
             out.text = read_text_examples(&path)?;
             for ex in &out.text {
                 let text = match &ex.text_b {
@@ -445,6 +501,9 @@ pub fn read_ingest_split(dir: &Path, split: &str, task: TaskKind) -> Result<Spli
                 out.words.insert(ex.id.clone(), vec![text]);
                 if let Some(label) = &ex.label {
                     out.gold.insert(ex.id.clone(), vec![label.clone()]);
+                }
+                if let Some(set) = &ex.labels {
+                    out.gold.insert(ex.id.clone(), set.clone());
                 }
             }
         }
@@ -460,10 +519,28 @@ fn apply_ingest_gold(
     labels: &LabelMap,
     place: &Path,
 ) -> Result<()> {
+    let name_to_id = |ex: &ExampleOutput, g: &str| {
+        labels.id(g).ok_or_else(|| {
+            EvaluateError::Invalid(format!(
+                "{}: example `{}`: label `{g}` is not one of {:?}",
+                place.display(),
+                ex.id,
+                labels.labels
+            ))
+        })
+    };
     for ex in examples {
         let Some(gold) = text.gold.get(&ex.id) else {
             continue;
         };
+        if labels.task == TaskKind::Multilabel {
+            let set = gold
+                .iter()
+                .map(|g| name_to_id(ex, g))
+                .collect::<Result<Vec<_>>>()?;
+            ex.gold_set = Some(set);
+            continue;
+        }
         if gold.len() != ex.probs.len() {
             return Err(EvaluateError::Invalid(format!(
                 "{}: example `{}` has {} words in ingest but {} in the tokenize artifact",
@@ -475,16 +552,7 @@ fn apply_ingest_gold(
         }
         ex.gold = gold
             .iter()
-            .map(|g| {
-                labels.id(g).map(Some).ok_or_else(|| {
-                    EvaluateError::Invalid(format!(
-                        "{}: example `{}`: label `{g}` is not one of {:?}",
-                        place.display(),
-                        ex.id,
-                        labels.labels
-                    ))
-                })
-            })
+            .map(|g| name_to_id(ex, g).map(Some))
             .collect::<Result<_>>()?;
     }
     Ok(())
@@ -564,17 +632,33 @@ pub fn evaluate_dirs(
             &labels,
             sources.ingest_dir.as_ref().map(|_| &text.words),
         )?;
-        let file = pcol::file(split);
-        preds.write(&out_dir.join(&file))?;
-        rows.insert(file, preds.rows.len() as u64);
         scored.push((split, preds, text));
     }
     let summary_opts = SummaryOptions {
         reject: reject_rule(params, labels.task, &scored)?,
         ..summary_opts
     };
+    let decision = multilabel_decision(params, &labels, &mut scored)?;
+    let ranking = ranking_of(params, sources, &labels, &scored)?;
     for (split, preds, text) in scored {
-        let summary = metrics::summarize(&preds, &summary_opts)?;
+        let file = pcol::file(split);
+        preds.write(&out_dir.join(&file))?;
+        rows.insert(file, preds.rows.len() as u64);
+        let mut summary = metrics::summarize(&preds, &summary_opts)?;
+        if let (metrics::SplitMetrics::Sequence(m), Some(r)) =
+            (&mut summary.metrics, ranking.get(split.as_str()))
+        {
+            summary.report.push('\n');
+            summary.report.push_str(&r.to_text(params.digits));
+            m.ranking = Some(Box::new(r.clone()));
+        }
+        if let (metrics::SplitMetrics::Multilabel(m), Some(d)) = (&mut summary.metrics, &decision) {
+            m.decision = Some(d.clone());
+            summary.report.push('\n');
+            summary
+                .report
+                .push_str(&d.to_text(&labels.labels, params.digits));
+        }
         let _ = writeln!(report, "=== {split} ===\n{}", summary.report);
         headline.insert(split.clone(), headline_of(&summary.metrics, params.mode));
         all_metrics.insert(
@@ -632,6 +716,129 @@ pub fn evaluate_dirs(
         rows,
         report,
     })
+}
+
+/// With `group_column`: each split's ranking metrics, the examples of a group ranked by the
+/// probability of the positive label, relevance = gold is the positive label.
+fn ranking_of(
+    params: &EvaluateParams,
+    sources: &Sources,
+    labels: &LabelMap,
+    scored: &[(&String, Predictions, SplitText)],
+) -> Result<HashMap<String, metrics::ranking::RankingMetrics>> {
+    let mut out = HashMap::new();
+    let Some(column) = &params.group_column else {
+        return Ok(out);
+    };
+    if labels.task != TaskKind::Sequence {
+        return Err(EvaluateError::Invalid(format!(
+            "group_column ranks the examples of single-label sequence tasks; this is a {} task",
+            labels.task
+        )));
+    }
+    let ingest = sources.ingest_dir.as_ref().ok_or_else(|| {
+        EvaluateError::Invalid(format!(
+            "group_column `{column}` is read from the ingest artifact, which is not an input"
+        ))
+    })?;
+    let positive = match &params.positive_label {
+        Some(l) => labels.id(l).ok_or_else(|| {
+            EvaluateError::Invalid(format!(
+                "positive_label `{l}` is not one of the labels {:?}",
+                labels.labels
+            ))
+        })?,
+        None if labels.len() == 2 => 1,
+        None => {
+            return Err(EvaluateError::Invalid(format!(
+                "group_column needs positive_label, the label that makes an example relevant ({} labels: {:?})",
+                labels.len(),
+                labels.labels
+            )));
+        }
+    };
+    for (split, preds, _) in scored {
+        let path = ingest.join(schema::split_file(split));
+        let groups = tokenize::table::read_id_column(&path, column)?;
+        let mut g = Vec::with_capacity(preds.rows.len());
+        let mut scores = Vec::with_capacity(preds.rows.len());
+        let mut relevance = Vec::with_capacity(preds.rows.len());
+        for row in &preds.rows {
+            let group = groups.get(&row.id).cloned().flatten().ok_or_else(|| {
+                EvaluateError::Invalid(format!(
+                    "{}: example `{}` has no `{column}` value to group it by",
+                    path.display(),
+                    row.id
+                ))
+            })?;
+            let p = row
+                .probs
+                .as_ref()
+                .and_then(|p| p.get(positive))
+                .ok_or_else(|| {
+                    EvaluateError::Invalid(format!("example `{}`: no probabilities", row.id))
+                })?;
+            g.push(group);
+            scores.push(f64::from(*p));
+            relevance.push(f64::from(u8::from(row.gold == labels.labels[positive])));
+        }
+        let r = metrics::ranking::ranking_metrics(&g, &scores, &relevance, &params.ranking_k)?;
+        tracing::info!(split = %split, groups = r.groups, mrr = r.mrr, "ranking metrics");
+        out.insert(split.to_string(), r);
+    }
+    Ok(out)
+}
+
+/// Multi-label tasks: decides every split's label sets at `p > threshold`, the thresholds
+/// global or tuned per label on dev; returns the record (`None` for other tasks).
+fn multilabel_decision(
+    params: &EvaluateParams,
+    labels: &LabelMap,
+    scored: &mut [(&String, Predictions, SplitText)],
+) -> Result<Option<metrics::ThresholdRecord>> {
+    if labels.task != TaskKind::Multilabel {
+        if params.tune_thresholds || !is_default_threshold(&params.threshold) {
+            return Err(EvaluateError::Invalid(
+                "threshold / tune_thresholds apply to multi-label tasks only".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let mut record = metrics::ThresholdRecord {
+        thresholds: vec![params.threshold; labels.len()],
+        tuned_on: None,
+    };
+    if params.tune_thresholds {
+        let (_, dev, _) = scored
+            .iter()
+            .find(|(s, _, _)| s.as_str() == THRESHOLD_SPLIT)
+            .ok_or_else(|| {
+                EvaluateError::Invalid(format!(
+                    "tune_thresholds: thresholds are tuned on `{THRESHOLD_SPLIT}`, which was not evaluated"
+                ))
+            })?;
+        let gold = dev.indicators(true)?;
+        let probs: Vec<Vec<f32>> = dev
+            .rows
+            .iter()
+            .map(|r| r.probs.clone().unwrap_or_default())
+            .collect();
+        record.thresholds = metrics::multilabel::tune_thresholds(&gold, &probs, params.threshold);
+        record.tuned_on = Some(THRESHOLD_SPLIT.to_string());
+        tracing::info!(thresholds = ?record.thresholds, "decision thresholds tuned on dev");
+    }
+    for (_, preds, _) in scored.iter_mut() {
+        for row in &mut preds.rows {
+            let probs = row.probs.as_deref().unwrap_or_default();
+            let on: Vec<bool> = probs
+                .iter()
+                .zip(&record.thresholds)
+                .map(|(&p, &t)| f64::from(p) > t)
+                .collect();
+            row.pred = metrics::predictions::join_set(&labels.labels, &on);
+        }
+    }
+    Ok(Some(record))
 }
 
 /// The rejection rule of every split: none without an out-of-scope label, else a fixed
@@ -702,6 +909,10 @@ fn headline_of(m: &metrics::SplitMetrics, mode: EntityMode) -> serde_json::Value
                 "accuracy": finite(s.accuracy),
                 "macro_f1": finite(s.macro_f1),
             });
+            if let Some(r) = &s.ranking {
+                h["mrr"] = finite(r.mrr);
+                h["grouped_auc"] = finite(r.grouped_auc);
+            }
             if let Some(o) = &s.open_set {
                 h["in_scope_accuracy"] = finite(o.in_scope_accuracy);
                 h["out_of_scope_recall"] = finite(o.out_of_scope_recall);
@@ -709,6 +920,13 @@ fn headline_of(m: &metrics::SplitMetrics, mode: EntityMode) -> serde_json::Value
             }
             h
         }
+        metrics::SplitMetrics::Multilabel(m) => serde_json::json!({
+            "micro_f1": finite(m.report.micro.f1),
+            "macro_f1": finite(m.report.macro_avg.f1),
+            "samples_f1": finite(m.report.samples.f1),
+            "hamming_loss": finite(m.report.hamming_loss),
+            "subset_accuracy": finite(m.report.subset_accuracy),
+        }),
     }
 }
 

@@ -457,6 +457,68 @@ mod predict {
         assert_eq!(lines[2]["truncated"], true);
     }
 
+    /// JSONL input: a text pair is scored as the pair (the same probabilities as the encoder's
+    /// pair encoding scored directly), and a query's candidates are ranked by the probability
+    /// of the positive label, each score equal to that candidate's pair line.
+    #[test]
+    fn jsonl_pairs_and_candidate_ranking() {
+        let a = sentiment_artifacts();
+        let predictor = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            None,
+            InferOptions::default(),
+        )
+        .unwrap()
+        .with_input(evaluate::InputFormat::Jsonl)
+        .unwrap();
+        let input = concat!(
+            "{\"text\": \"is my card blocked\", \"text_b\": \"How do I report a lost card?\"}\n",
+            "{\"text\": \"is my card blocked\", \"text_b\": \"How do I open a savings account?\"}\n",
+            "\n",
+            "{\"text\": \"is my card blocked\", \"candidates\": [\"How do I report a lost card?\", \"How do I open a savings account?\"]}\n",
+        );
+        let mut out = Vec::new();
+        predictor
+            .run(input.as_bytes(), &mut out, "q.jsonl")
+            .unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0]["text_b"], "How do I report a lost card?");
+        assert!(lines[2]["label"].is_null());
+        let positive = |l: &serde_json::Value| l["probs"]["positive"].as_f64().unwrap();
+        let ranking = lines[3]["ranking"].as_array().unwrap();
+        assert_eq!(lines[3]["by"], "positive");
+        assert_eq!(ranking.len(), 2);
+        for r in ranking {
+            let pair = &lines[r["index"].as_u64().unwrap() as usize];
+            assert_eq!(r["candidate"], pair["text_b"]);
+            assert!((r["score"].as_f64().unwrap() - positive(pair)).abs() < 1e-6);
+        }
+        assert!(ranking[0]["score"].as_f64() >= ranking[1]["score"].as_f64());
+        // The pair is scored as a pair: another second text gives other probabilities.
+        assert_ne!(positive(&lines[0]), positive(&lines[1]));
+        // Bad lines are named with their line number.
+        let mut sink = Vec::new();
+        let err = predictor
+            .run("{\"text\": 1}\n".as_bytes(), &mut sink, "q.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("q.jsonl, line 1: expected a JSON object"),
+            "{err}"
+        );
+        let both = "{\"text\": \"a\", \"text_b\": \"b\", \"candidates\": [\"c\"]}\n";
+        let err = predictor
+            .run(both.as_bytes(), &mut sink, "q.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1: give \"text_b\""), "{err}");
+    }
+
     #[test]
     fn invalid_utf8_names_the_line() {
         let a = sentiment_artifacts();
@@ -755,5 +817,198 @@ mod bin {
         let out = evaluate_bin().args(["--checkpoint", "x"]).output().unwrap();
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("--data"));
+    }
+}
+
+/// Multi-label tasks: a sigmoid per label, label sets decided at `p > threshold`, thresholds
+/// tuned on dev recorded and applied to every split, and predict applying them.
+mod multilabel {
+    use super::*;
+
+    fn metrics_json(dir: &std::path::Path) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tokenize_carries_label_sets_and_the_checkpoint_is_multi_label() {
+        let a = emotion_artifacts();
+        let windows = tokenize::read_split(&a.tokenize, "train").unwrap();
+        let sets: Vec<Option<Vec<i16>>> = windows.iter().map(|w| w.label_set.clone()).collect();
+        assert_eq!(
+            sets,
+            [Some(vec![0]), Some(vec![1]), Some(vec![0, 2]), Some(vec![])]
+        );
+        assert!(windows.iter().all(|w| w.label.is_none()));
+        let config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(a.train.join("checkpoints/best/config.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config["problem_type"], "multi_label_classification");
+    }
+
+    #[test]
+    fn global_threshold_decides_every_label_and_probabilities_are_sigmoids() {
+        let a = emotion_artifacts();
+        let dir = run_evaluate(
+            &a,
+            serde_json::json!({"probes": [], "threshold": 0.5}),
+            "half",
+        )
+        .unwrap();
+        let preds = read_preds(&dir, "predictions-test.parquet");
+        assert_eq!(preds.task, TaskKind::Multilabel);
+        assert_eq!(preds.rows.len(), 4);
+        let gold: Vec<&str> = preds.rows.iter().map(|r| r.gold.as_str()).collect();
+        assert_eq!(gold, ["anger", "joy", "anger|sadness", ""]);
+        // Independent sigmoids: nothing makes them sum to one (a softmax would).
+        assert!(preds.rows.iter().any(|r| {
+            let s: f32 = r.probs.as_ref().unwrap().iter().sum();
+            (s - 1.0).abs() > 1e-3
+        }));
+        for r in &preds.rows {
+            let p = r.probs.as_ref().unwrap();
+            let want: Vec<&str> = preds
+                .labels
+                .iter()
+                .zip(p)
+                .filter(|(_, p)| f64::from(**p) > 0.5)
+                .map(|(l, _)| l.as_str())
+                .collect();
+            assert_eq!(r.pred, want.join("|"));
+        }
+        let m = metrics_json(&dir);
+        assert_eq!(m["test"]["task"], "multilabel");
+        assert_eq!(m["test"]["examples"], 4);
+        assert_eq!(m["test"]["empty_gold"], 1);
+        assert_eq!(
+            m["test"]["decision"],
+            serde_json::json!({"thresholds": [0.5, 0.5, 0.5], "tuned_on": null})
+        );
+        // The summary equals the metrics crate's on the written predictions.
+        let again = metrics::summarize(&preds, &metrics::SummaryOptions::default()).unwrap();
+        let metrics::SplitMetrics::Multilabel(again) = again.metrics else {
+            panic!("not multi-label")
+        };
+        assert_eq!(
+            m["test"]["micro"]["f1"].as_f64(),
+            Some(again.report.micro.f1)
+        );
+    }
+
+    #[test]
+    fn thresholds_tuned_on_dev_are_recorded_applied_to_test_and_reused_by_predict() {
+        let a = emotion_artifacts();
+        let dir = run_evaluate(
+            &a,
+            serde_json::json!({"probes": [], "tune_thresholds": true}),
+            "tuned",
+        )
+        .unwrap();
+        let m = metrics_json(&dir);
+        let decision = &m["dev"]["decision"];
+        assert_eq!(decision["tuned_on"], "dev");
+        assert_eq!(m["test"]["decision"], *decision);
+        let thresholds: Vec<f64> = serde_json::from_value(decision["thresholds"].clone()).unwrap();
+        // Tuned thresholds are the best F1 per label on dev: at least as good as 0.5 there.
+        let dev = read_preds(&dir, "predictions-dev.parquet");
+        let gold = dev.indicators(true).unwrap();
+        let probs: Vec<Vec<f32>> = dev.rows.iter().map(|r| r.probs.clone().unwrap()).collect();
+        assert_eq!(
+            thresholds,
+            metrics::multilabel::tune_thresholds(&gold, &probs, 0.5)
+        );
+        let f1_at = |t: &[f64]| {
+            let pred = metrics::multilabel::decide(&probs, t);
+            metrics::multilabel::multilabel_report(
+                &gold,
+                &pred,
+                &dev.labels,
+                metrics::ZeroDivision::Zero,
+            )
+            .unwrap()
+            .macro_avg
+            .f1
+        };
+        assert!(f1_at(&thresholds) >= f1_at(&[0.5; 3]));
+        assert_eq!(
+            m["dev"]["macro"]["f1"].as_f64(),
+            Some(f1_at(&thresholds)),
+            "dev's metrics are those of the tuned thresholds"
+        );
+        // predict --evaluation: the same thresholds decide each line's labels.
+        assert_eq!(
+            evaluate::predict::recorded_thresholds(&dir).unwrap(),
+            thresholds
+        );
+        let predictor = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            None,
+            InferOptions::default(),
+        )
+        .unwrap()
+        .with_thresholds(thresholds.clone())
+        .unwrap();
+        assert_eq!(predictor.task(), TaskKind::Multilabel);
+        let mut out = Vec::new();
+        predictor
+            .run("furious about the delay\n".as_bytes(), &mut out, "input")
+            .unwrap();
+        let line: serde_json::Value =
+            serde_json::from_str(String::from_utf8(out).unwrap().trim()).unwrap();
+        let probs = line["probs"].as_object().unwrap();
+        let want: Vec<&str> = ["anger", "joy", "sadness"]
+            .into_iter()
+            .zip(&thresholds)
+            .filter(|(l, t)| probs[*l].as_f64().unwrap() > **t)
+            .map(|(l, _)| l)
+            .collect();
+        assert_eq!(line["labels"], serde_json::json!(want), "{line}");
+        // A threshold-less evaluation has no record to reuse; single-label knobs are refused.
+        let err = format!(
+            "{:#}",
+            run_evaluate(
+                &a,
+                serde_json::json!({"probes": [], "out_of_scope_label": "joy"}),
+                "bad"
+            )
+            .unwrap_err()
+        );
+        assert!(err.contains("sequence tasks only"), "{err}");
+    }
+
+    #[test]
+    fn bad_threshold_settings_are_named() {
+        let a = emotion_artifacts();
+        for (params, expected) in [
+            (
+                serde_json::json!({"threshold": 1.0}),
+                "not a decision threshold",
+            ),
+            (
+                serde_json::json!({"threshold": -0.1}),
+                "not a decision threshold",
+            ),
+            (
+                serde_json::json!({"tune_thresholds": true, "splits": ["test"]}),
+                "tuned on `dev`",
+            ),
+        ] {
+            let mut p = params.clone();
+            p["probes"] = serde_json::json!([]);
+            let err = format!("{:#}", run_evaluate(&a, p, "bad").unwrap_err());
+            assert!(err.contains(expected), "{params}: {err}");
+        }
+        // On a single-label task the multi-label knobs are refused.
+        let b = intent_artifacts(&intent_labels());
+        let err = format!(
+            "{:#}",
+            run_evaluate(
+                &b,
+                serde_json::json!({"probes": [], "tune_thresholds": true}),
+                "bad"
+            )
+            .unwrap_err()
+        );
+        assert!(err.contains("multi-label tasks only"), "{err}");
     }
 }

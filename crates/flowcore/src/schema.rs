@@ -37,6 +37,8 @@ pub mod ingest {
     pub const TEXT_B: &str = "text_b";
     /// Class label (utf8); sequence tasks.
     pub const LABEL: &str = "label";
+    /// Label set (list<utf8>, possibly empty, in label-list order); multi-label tasks.
+    pub const LABELS: &str = "labels";
 }
 
 /// Tokenize outputs.
@@ -59,6 +61,9 @@ pub mod tokenize {
     pub const LABELS: &str = "labels";
     /// Label id (i16); sequence tasks.
     pub const LABEL: &str = "label";
+    /// Ids of the example's labels (list<i16>, ascending, possibly empty): the sparse form of
+    /// its multi-hot label vector; multi-label tasks.
+    pub const LABEL_SET: &str = "label_set";
     /// Number of sub-words including special tokens (u32).
     pub const LENGTH: &str = "length";
     /// First word (absolute index) whose prediction this window owns (u32): a word takes its

@@ -16,6 +16,17 @@ pub enum TaskKind {
     Token,
     /// One label per example (sentiment, credit risk).
     Sequence,
+    /// Any number of labels per example, each decided on its own (topics, emotions): a
+    /// sigmoid per label, BCE-with-logits in training.
+    Multilabel,
+}
+
+impl TaskKind {
+    /// Whether the model predicts once per example (sequence and multi-label tasks) rather
+    /// than once per word.
+    pub fn per_example(self) -> bool {
+        matches!(self, Self::Sequence | Self::Multilabel)
+    }
 }
 
 impl FromStr for TaskKind {
@@ -24,9 +35,10 @@ impl FromStr for TaskKind {
         match s {
             "token" => Ok(Self::Token),
             "sequence" => Ok(Self::Sequence),
+            "multilabel" => Ok(Self::Multilabel),
             other => Err(CoreError::Param {
                 key: "task".into(),
-                message: format!("expected `token` or `sequence`, found `{other}`"),
+                message: format!("expected `token`, `sequence` or `multilabel`, found `{other}`"),
             }),
         }
     }
@@ -37,6 +49,7 @@ impl std::fmt::Display for TaskKind {
         f.write_str(match self {
             Self::Token => "token",
             Self::Sequence => "sequence",
+            Self::Multilabel => "multilabel",
         })
     }
 }

@@ -7,7 +7,8 @@
 //! - [`infer`]: no grad, eval mode (no dropout), windows sorted by length so each batch pads
 //!   to little more than its own longest window, an attention mask over the padding; returns
 //!   softmax probabilities per window: at the first sub-word of every word the window holds
-//!   (token task) or per window (sequence task).
+//!   (token task) or per window (sequence task); for the multi-label task, a sigmoid per
+//!   label (HF's `multi_label_classification` reading).
 //! - [`merge`]: regroups windows by example (in order of first appearance) and gives every
 //!   word the prediction of the one window that owns it (`centre_start..centre_end`, where
 //!   the word is most central), words restored in order.
@@ -106,7 +107,7 @@ pub fn infer(
     tch::no_grad(|| -> Result<()> {
         for batch in order.chunks(opts.batch_size) {
             let rows: Vec<&Window> = batch.iter().map(|&i| &windows[i]).collect();
-            let probs = forward_batch(model, &rows, opts.device)?;
+            let probs = forward_batch(model, &rows, opts.device, task)?;
             for (row, &i) in batch.iter().enumerate() {
                 outputs[i] = probs.window_output(row, &windows[i], task)?;
             }
@@ -140,7 +141,7 @@ impl BatchProbs {
     fn window_output(&self, row: usize, window: &Window, task: TaskKind) -> Result<WindowOutput> {
         let c = self.labels;
         match task {
-            TaskKind::Sequence => Ok(WindowOutput {
+            TaskKind::Sequence | TaskKind::Multilabel => Ok(WindowOutput {
                 words: Vec::new(),
                 probs: vec![self.values[row * c..(row + 1) * c].to_vec()],
             }),
@@ -164,8 +165,14 @@ impl BatchProbs {
     }
 }
 
-/// One padded forward pass; softmax in fp32, copied to the CPU.
-fn forward_batch(model: &BertClassifier, rows: &[&Window], device: Device) -> Result<BatchProbs> {
+/// One padded forward pass; softmax (sigmoid per label for the multi-label task) in fp32,
+/// copied to the CPU.
+fn forward_batch(
+    model: &BertClassifier,
+    rows: &[&Window],
+    device: Device,
+    task: TaskKind,
+) -> Result<BatchProbs> {
     let seq_len = rows.iter().map(|w| w.input_ids.len()).max().unwrap_or(0);
     if let Some(empty) = rows.iter().find(|w| w.input_ids.is_empty()) {
         return Err(InferError::Invalid(format!(
@@ -204,12 +211,13 @@ fn forward_batch(model: &BertClassifier, rows: &[&Window], device: Device) -> Re
     };
     let logits = model.forward_t(&inputs, false)?.logits;
     let labels = logits.size().last().copied().unwrap_or(0) as usize;
-    let probs = logits
-        .to_kind(Kind::Float)
-        .softmax(-1, Kind::Float)
-        .to_device(Device::Cpu)
-        .contiguous()
-        .view(-1);
+    let logits = logits.to_kind(Kind::Float);
+    let probs = if task == TaskKind::Multilabel {
+        logits.sigmoid()
+    } else {
+        logits.softmax(-1, Kind::Float)
+    };
+    let probs = probs.to_device(Device::Cpu).contiguous().view(-1);
     let values = Vec::<f32>::try_from(&probs)?;
     Ok(BatchProbs {
         values,
@@ -229,6 +237,9 @@ pub struct ExampleOutput {
     pub gold: Vec<Option<usize>>,
     /// Probabilities of each word in order (token task) or of the example (one row).
     pub probs: Vec<Vec<f32>>,
+    /// Multi-label task: the gold label ids of the example as the window carries them
+    /// (`None` without labels); `gold` is then `[None]`.
+    pub gold_set: Option<Vec<usize>>,
     /// Words no window predicted (a word the tokenizer deleted); their row is uniform.
     pub unpredicted: Vec<u32>,
 }
@@ -279,7 +290,7 @@ pub fn merge(
         .iter()
         .map(|members| match task {
             TaskKind::Token => merge_token(windows, outputs, members),
-            TaskKind::Sequence => merge_sequence(windows, outputs, members),
+            TaskKind::Sequence | TaskKind::Multilabel => merge_sequence(windows, outputs, members),
         })
         .collect()
 }
@@ -304,6 +315,10 @@ fn merge_sequence(
         id: windows[first].id.clone(),
         gold: vec![windows[first].label.and_then(|l| usize::try_from(l).ok())],
         probs: vec![probs],
+        gold_set: windows[first]
+            .label_set
+            .as_ref()
+            .map(|s| s.iter().filter_map(|&l| usize::try_from(l).ok()).collect()),
         unpredicted: Vec::new(),
     })
 }
@@ -368,6 +383,7 @@ fn merge_token(
         id,
         gold,
         probs,
+        gold_set: None,
         unpredicted,
     })
 }
@@ -391,6 +407,9 @@ pub fn to_predictions(
             ))
         })
     };
+    if labels.task == TaskKind::Multilabel {
+        return multilabel_predictions(examples, labels, words, out);
+    }
     for ex in examples {
         let text = words.and_then(|w| w.get(&ex.id));
         for (k, (probs, gold)) in ex.probs.iter().zip(&ex.gold).enumerate() {
@@ -408,7 +427,7 @@ pub fn to_predictions(
                     ex.id,
                     match labels.task {
                         TaskKind::Token => format!(", word {k}"),
-                        TaskKind::Sequence => String::new(),
+                        TaskKind::Sequence | TaskKind::Multilabel => String::new(),
                     }
                 ))
             })?;
@@ -421,6 +440,62 @@ pub fn to_predictions(
                 probs: Some(probs.clone()),
             });
         }
+    }
+    Ok(out)
+}
+
+/// Multi-label rows: gold = the window's label set, pred = the labels with probability above
+/// [`metrics::multilabel::DEFAULT_THRESHOLD`] (evaluate re-decides with tuned thresholds).
+fn multilabel_predictions(
+    examples: &[ExampleOutput],
+    labels: &LabelMap,
+    words: Option<&HashMap<String, Vec<String>>>,
+    mut out: Predictions,
+) -> Result<Predictions> {
+    let thresholds = vec![metrics::multilabel::DEFAULT_THRESHOLD; labels.len()];
+    for ex in examples {
+        let probs = ex
+            .probs
+            .first()
+            .ok_or_else(|| InferError::Invalid(format!("example `{}`: no output row", ex.id)))?;
+        if probs.len() != labels.len() {
+            return Err(InferError::Invalid(format!(
+                "example `{}`: the model gives {} probabilities, the data has {} labels",
+                ex.id,
+                probs.len(),
+                labels.len()
+            )));
+        }
+        let set = ex.gold_set.as_ref().ok_or_else(|| {
+            InferError::Invalid(format!(
+                "example `{}`: no gold label set in the windows",
+                ex.id
+            ))
+        })?;
+        let mut gold = vec![false; labels.len()];
+        for &l in set {
+            *gold.get_mut(l).ok_or_else(|| {
+                InferError::Invalid(format!(
+                    "example `{}`: label id {l} outside the {} labels",
+                    ex.id,
+                    labels.len()
+                ))
+            })? = true;
+        }
+        let pred = metrics::multilabel::decide(std::slice::from_ref(probs), &thresholds)
+            .pop()
+            .unwrap_or_default();
+        out.rows.push(PredictionRow {
+            id: ex.id.clone(),
+            word: None,
+            token: words
+                .and_then(|w| w.get(&ex.id))
+                .and_then(|t| t.first())
+                .cloned(),
+            gold: metrics::predictions::join_set(&labels.labels, &gold),
+            pred: metrics::predictions::join_set(&labels.labels, &pred),
+            probs: Some(probs.clone()),
+        });
     }
     Ok(out)
 }
@@ -458,6 +533,7 @@ mod tests {
             word_ids,
             labels,
             label: None,
+            label_set: None,
         }
     }
 
@@ -526,12 +602,39 @@ mod tests {
     }
 
     #[test]
+    fn multilabel_predictions_decide_each_label_above_one_half() {
+        let labels = LabelMap::new(
+            TaskKind::Multilabel,
+            vec!["anger".into(), "joy".into(), "sadness".into()],
+        );
+        let ex = ExampleOutput {
+            id: "e1".into(),
+            gold: vec![None],
+            probs: vec![vec![0.7, 0.5, 0.51]],
+            gold_set: Some(vec![0, 1]),
+            unpredicted: vec![],
+        };
+        let p = to_predictions(std::slice::from_ref(&ex), &labels, None).unwrap();
+        assert_eq!(p.rows[0].gold, "anger|joy");
+        // p > 0.5: exactly 0.5 is not predicted.
+        assert_eq!(p.rows[0].pred, "anger|sadness");
+        assert_eq!(p.rows[0].word, None);
+        let mut none = ex;
+        none.gold_set = None;
+        let err = to_predictions(&[none], &labels, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`e1`: no gold label set"), "{err}");
+    }
+
+    #[test]
     fn predictions_need_gold_and_name_the_word() {
         let labels = LabelMap::new(TaskKind::Token, vec!["O".into(), "B-X".into()]);
         let ex = ExampleOutput {
             id: "s1".into(),
             gold: vec![Some(0), None],
             probs: vec![vec![0.9, 0.1], vec![0.3, 0.7]],
+            gold_set: None,
             unpredicted: vec![],
         };
         let err = to_predictions(std::slice::from_ref(&ex), &labels, None)

@@ -4,6 +4,8 @@
 //! - Formats: CoNLL-style column files ([`conll`]), CSV/TSV/JSONL/Parquet tables ([`table`],
 //!   read with polars), `text<sep>label` lines ([`separator`]) and table rows rendered to
 //!   text through a template and a codebook ([`tabular`]); encodings in [`encoding`].
+//! - Multi-label lists (text split on a separator, JSON arrays, Parquet lists, ids into a label
+//!   file) are read and resolved in [`labelset`].
 //! - Cleaning ([`clean`]), tag schemes converted to IOB2 with conlleval-style repairs
 //!   ([`scheme`]), duplicates, label conflicts and leakage ([`dedup`]), seeded splits
 //!   ([`split`]), the data profile ([`profile`]) and the Parquet writers ([`write`]).
@@ -20,6 +22,7 @@ pub mod conll;
 pub mod dedup;
 pub mod encoding;
 pub mod error;
+pub mod labelset;
 pub mod model;
 pub mod params;
 pub mod profile;

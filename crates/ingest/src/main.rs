@@ -39,8 +39,9 @@ struct Cli {
     #[arg(short, long, help_heading = "Run")]
     quiet: bool,
 
-    /// Task: token (NER, IOB2 tags) or sequence (one label per example).
-    #[arg(long, value_parser = ["token", "sequence"], help_heading = "Input")]
+    /// Task: token (NER, IOB2 tags), sequence (one label per example) or multilabel (a set of
+    /// labels per example; table and separator formats).
+    #[arg(long, value_parser = ["token", "sequence", "multilabel"], help_heading = "Input")]
     task: Option<String>,
     /// Input format [default: conll].
     #[arg(long, value_parser = ["conll", "csv", "tsv", "jsonl", "parquet", "separator", "tabular"], help_heading = "Input")]
@@ -140,9 +141,18 @@ struct Cli {
     /// Raw label to class name, e.g. --label-map 1=good --label-map 2=bad.
     #[arg(long, value_name = "RAW=NAME", help_heading = "Tables")]
     label_map: Vec<String>,
-    /// Allowed labels (sequence) or entity types (token), comma-separated; others are rejected.
+    /// Allowed labels (sequence, multilabel: also their order) or entity types (token),
+    /// comma-separated; others are rejected.
     #[arg(long, value_delimiter = ',', help_heading = "Tables")]
     labels: Option<Vec<String>>,
+    /// Multilabel: separator between the labels of a text label value, e.g. '1,4' (items are
+    /// trimmed; an empty value is an empty set; JSON arrays and Parquet lists need none) [default: ','].
+    #[arg(long, help_heading = "Tables")]
+    label_separator: Option<String>,
+    /// Multilabel: label file, one name per line; label items are then 0-based line indices
+    /// into it (or its names), and it fixes the label list and order.
+    #[arg(long, help_heading = "Tables")]
+    label_names: Option<PathBuf>,
 
     /// Unicode normalisation: nfc, nfkc, none [default: nfc].
     #[arg(long, value_parser = ["nfc", "nfkc", "none"], help_heading = "Cleaning")]
@@ -229,6 +239,11 @@ impl Cli {
         set("template", self.template.as_ref().map(|v| json!(v)));
         set("codebook", path(&self.codebook));
         set("labels", self.labels.as_ref().map(|v| json!(v)));
+        set(
+            "label_separator",
+            self.label_separator.as_ref().map(|v| json!(v)),
+        );
+        set("label_names", path(&self.label_names));
         set("normalize", self.normalize.as_ref().map(|v| json!(v)));
         set(
             "strip_control",

@@ -12,15 +12,48 @@ pub enum Body {
         /// One tag per word.
         tags: Vec<String>,
     },
-    /// Sequence task: text (and an optional second text) with one label.
+    /// Sequence and multi-label tasks: text (and an optional second text) with its label.
     Text {
         /// The text.
         text: String,
         /// The second text of a pair.
         text_b: Option<String>,
-        /// The class label.
-        label: String,
+        /// The class label, or the set of labels.
+        label: Label,
     },
+}
+
+/// The label of a text example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Label {
+    /// Sequence task: one class.
+    Class(String),
+    /// Multi-label task: a set of labels, possibly empty. As read: the raw items; once
+    /// resolved ([`crate::labelset`]): distinct names in label-list order.
+    Set(Vec<String>),
+}
+
+impl Label {
+    /// The label as one string, for conflicts, stratification and counts. A set joins its
+    /// items with U+001F, which cleaning removes from labels, so distinct sets never collide.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Class(c) => c.clone(),
+            Self::Set(items) => items.join("\u{1F}"),
+        }
+    }
+}
+
+impl From<&str> for Label {
+    fn from(class: &str) -> Self {
+        Self::Class(class.to_string())
+    }
+}
+
+impl From<String> for Label {
+    fn from(class: String) -> Self {
+        Self::Class(class)
+    }
 }
 
 /// A metadata value carried through from a table column.
@@ -66,7 +99,7 @@ impl Example {
     pub fn label_key(&self) -> String {
         match &self.body {
             Body::Tokens { tags, .. } => tags.join(" "),
-            Body::Text { label, .. } => label.clone(),
+            Body::Text { label, .. } => label.key(),
         }
     }
 
@@ -95,10 +128,16 @@ impl Example {
                 text,
                 text_b,
                 label,
-            } => match text_b {
-                Some(b) => format!("{text}\t{b}\t{label}"),
-                None => format!("{text}\t{label}"),
-            },
+            } => {
+                let label = match label {
+                    Label::Class(c) => c.clone(),
+                    Label::Set(items) => items.join(","),
+                };
+                match text_b {
+                    Some(b) => format!("{text}\t{b}\t{label}"),
+                    None => format!("{text}\t{label}"),
+                }
+            }
         }
     }
 }
@@ -114,6 +153,9 @@ pub enum Reason {
     MissingLabel,
     /// A tag that is not `O`/`<P>-<TYPE>`, or a label/type outside the allowed set.
     UnknownLabel,
+    /// A multi-label list that cannot be read: an empty item, an id that is not an integer
+    /// or out of range of `label_names`, a value that is neither a list nor a text.
+    MalformedLabels,
     /// A CSV record whose quote is never closed.
     UnterminatedQuote,
     /// A JSONL line that is not a JSON object.
@@ -140,6 +182,7 @@ impl Reason {
             Self::LineTooLong => "line_too_long",
             Self::MissingLabel => "missing_label",
             Self::UnknownLabel => "unknown_label",
+            Self::MalformedLabels => "malformed_labels",
             Self::UnterminatedQuote => "unterminated_quote",
             Self::InvalidJson => "invalid_json",
             Self::MissingSeparator => "missing_separator",

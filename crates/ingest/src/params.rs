@@ -29,11 +29,37 @@ pub enum Format {
 }
 
 impl Format {
-    /// The task this format produces.
+    /// The task this format produces when none is given.
     pub fn task(self) -> TaskKind {
         match self {
             Self::Conll => TaskKind::Token,
             _ => TaskKind::Sequence,
+        }
+    }
+
+    /// The tasks this format can produce: column files hold tags per word; tables and
+    /// separator lines hold one label or a list of labels per example. Tabular rows are
+    /// rendered for one class per row.
+    pub fn tasks(self) -> &'static [TaskKind] {
+        match self {
+            Self::Conll => &[TaskKind::Token],
+            Self::Tabular => &[TaskKind::Sequence],
+            Self::Csv | Self::Tsv | Self::Jsonl | Self::Parquet | Self::Separator => {
+                &[TaskKind::Sequence, TaskKind::Multilabel]
+            }
+        }
+    }
+
+    /// The name as written in the params.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Conll => "conll",
+            Self::Csv => "csv",
+            Self::Tsv => "tsv",
+            Self::Jsonl => "jsonl",
+            Self::Parquet => "parquet",
+            Self::Separator => "separator",
+            Self::Tabular => "tabular",
         }
     }
 }
@@ -253,10 +279,20 @@ pub struct IngestParams {
     pub template: Option<String>,
     /// Tabular: TOML codebook mapping codes to phrases.
     pub codebook: Option<PathBuf>,
-    /// Raw label value -> label name (also allowed in the codebook).
+    /// Raw label value -> label name (also allowed in the codebook); multilabel: per item.
     pub label_map: BTreeMap<String, String>,
-    /// Allowed labels (sequence) or entity types (token); anything else is rejected.
+    /// Allowed labels (sequence, multilabel) or entity types (token); anything else is
+    /// rejected. Multilabel: also the order of the label list.
     pub labels: Option<Vec<String>>,
+    /// Multilabel: separator between the labels of a text label value (`"1,4"`); JSON
+    /// arrays and Parquet lists need none. Items are trimmed; an empty value is an empty set.
+    #[serde(skip_serializing_if = "is_default_label_separator")]
+    pub label_separator: String,
+    /// Multilabel: file of label names, one per line. Every label item is then an integer id
+    /// (0-based line index into the file) or one of its names; the file fixes the label list
+    /// and its order. Hashed into the fingerprint like the raw files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_names: Option<PathBuf>,
 
     /// Unicode normalisation.
     pub normalize: Normalize,
@@ -310,6 +346,8 @@ impl Default for IngestParams {
             codebook: None,
             label_map: BTreeMap::new(),
             labels: None,
+            label_separator: DEFAULT_LABEL_SEPARATOR.into(),
+            label_names: None,
             normalize: Normalize::Nfc,
             strip_control: true,
             collapse_whitespace: true,
@@ -319,6 +357,15 @@ impl Default for IngestParams {
             remove_leakage: false,
         }
     }
+}
+
+/// Default of `label_separator`.
+pub const DEFAULT_LABEL_SEPARATOR: &str = ",";
+
+/// The new multi-label params are left out of the serialised params at their defaults, so
+/// the fingerprints of existing pipelines do not move.
+fn is_default_label_separator(sep: &String) -> bool {
+    sep == DEFAULT_LABEL_SEPARATOR
 }
 
 fn param(key: &str, message: impl Into<String>) -> CoreError {
@@ -343,20 +390,45 @@ impl IngestParams {
         let task = self.task.or(pipeline_task).ok_or_else(|| {
             param(
                 "task",
-                "no task: set `task` in the pipeline or in the ingest params (token or sequence)",
+                "no task: set `task` in the pipeline or in the ingest params (token, sequence or multilabel)",
             )
         })?;
-        if task != self.format.task() {
+        let tasks = self.format.tasks();
+        if !tasks.contains(&task) {
+            let names: Vec<String> = tasks.iter().map(ToString::to_string).collect();
             return Err(param(
                 "format",
                 format!(
                     "format `{}` produces a {} task, but the task is `{task}`",
-                    serde_json::to_value(self.format)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    self.format.task()
+                    self.format.name(),
+                    names.join(" or ")
                 ),
+            ));
+        }
+        if task != TaskKind::Multilabel {
+            if self.label_names.is_some() {
+                return Err(param(
+                    "label_names",
+                    format!("a label file applies to multilabel tasks; the task is `{task}`"),
+                ));
+            }
+            if self.label_separator != DEFAULT_LABEL_SEPARATOR {
+                return Err(param(
+                    "label_separator",
+                    format!("a label separator applies to multilabel tasks; the task is `{task}`"),
+                ));
+            }
+        }
+        if self.label_separator.is_empty() {
+            return Err(param(
+                "label_separator",
+                "expected a non-empty separator (e.g. \",\" or \"|\")",
+            ));
+        }
+        if self.label_names.is_some() && self.labels.is_some() {
+            return Err(param(
+                "labels",
+                "give either `labels` or `label_names` (a file that fixes the labels), not both",
             ));
         }
         self.task = Some(task);
@@ -460,6 +532,9 @@ impl IngestParams {
         if let Some(cb) = &self.codebook {
             out.push(cb.clone());
         }
+        if let Some(names) = &self.label_names {
+            out.push(names.clone());
+        }
         out
     }
 
@@ -505,7 +580,63 @@ mod tests {
     #[test]
     fn format_must_match_task() {
         let err = parse(serde_json::json!({"format": "csv", "file": "x"})).unwrap_err();
-        assert!(err.to_string().contains("sequence task"), "{err}");
+        assert!(
+            err.to_string().contains("sequence or multilabel task"),
+            "{err}"
+        );
+        let err = parse(serde_json::json!({"format": "conll", "task": "multilabel", "file": "x"}))
+            .unwrap_err();
+        assert!(err.to_string().contains("produces a token task"), "{err}");
+        let err =
+            parse(serde_json::json!({"format": "tabular", "task": "multilabel", "file": "x"}))
+                .unwrap_err();
+        assert!(err.to_string().contains("`tabular`"), "{err}");
+        for format in ["csv", "tsv", "jsonl", "parquet", "separator"] {
+            let p = parse(serde_json::json!({"format": format, "task": "multilabel", "file": "x"}))
+                .unwrap();
+            assert_eq!(p.task(), TaskKind::Multilabel);
+        }
+    }
+
+    #[test]
+    fn multilabel_params_are_checked_and_hashed() {
+        let p = parse(serde_json::json!({
+            "format": "tsv", "task": "multilabel", "train": "a", "dev": "b", "test": "c",
+            "label_names": "names.txt", "label_separator": "|",
+        }))
+        .unwrap();
+        assert_eq!(p.raw_inputs().last(), Some(&PathBuf::from("names.txt")));
+        let v = flowcore::params::to_value(&p).unwrap();
+        assert_eq!(
+            (v["label_names"].as_str(), v["label_separator"].as_str()),
+            (Some("names.txt"), Some("|"))
+        );
+        let err = parse(serde_json::json!({"format": "csv", "task": "sequence", "file": "x", "label_names": "n"}))
+            .unwrap_err();
+        assert!(err.to_string().contains("`label_names`"), "{err}");
+        let err = parse(serde_json::json!({"format": "csv", "task": "sequence", "file": "x", "label_separator": ";"}))
+            .unwrap_err();
+        assert!(err.to_string().contains("`label_separator`"), "{err}");
+        let err = parse(serde_json::json!({"format": "csv", "task": "multilabel", "file": "x", "label_separator": ""}))
+            .unwrap_err();
+        assert!(err.to_string().contains("non-empty"), "{err}");
+        let err = parse(serde_json::json!({
+            "format": "csv", "task": "multilabel", "file": "x", "label_names": "n", "labels": ["a"],
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+    }
+
+    /// Existing pipelines keep their fingerprints: the new params are absent at their defaults.
+    #[test]
+    fn default_multilabel_params_are_not_serialised() {
+        let p = parse(serde_json::json!({"train": "a", "dev": "b", "test": "c"})).unwrap();
+        let v = flowcore::params::to_value(&p).unwrap();
+        assert!(
+            v.get("label_separator").is_none() && v.get("label_names").is_none(),
+            "{v}"
+        );
+        assert_eq!(p.raw_inputs().len(), 3);
     }
 
     #[test]

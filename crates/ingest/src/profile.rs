@@ -1,13 +1,15 @@
 //! The data profile: rows per split, label distribution, length quantiles (words,
 //! characters), entities per type, vocabulary size, OOV rate of dev/test against train, plus
 //! the cleaning counts (duplicates, conflicts, leakage, tag repairs, rejects by reason).
+//! Multi-label tasks add per split the label cardinality (mean labels per example, sizes of
+//! the sets), the empty sets and the co-occurrence of label pairs.
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
 use crate::error::Result;
-use crate::model::{Body, Example};
+use crate::model::{Body, Example, Label};
 
 /// The quantiles reported for lengths.
 const QUANTILES: [(&str, f64); 6] = [
@@ -73,8 +75,71 @@ fn value_counts(values: Vec<String>) -> BTreeMap<String, u64> {
     counts
 }
 
-/// Profile of the kept examples; `extra` (cleaning counts) is merged in as is.
-pub fn profile(examples: &[Example], task: &str, extra: Value) -> Result<Value> {
+/// Most label pairs listed per split (the most frequent first).
+const MAX_PAIRS: usize = 200;
+
+/// Label sets of a split: frequency per label (every label of the list, so a label no example
+/// carries shows as 0), cardinality, empty sets, co-occurring pairs.
+fn label_sets(part: &[&Example], labels: &[String], entry: &mut serde_json::Map<String, Value>) {
+    let mut freq: BTreeMap<String, u64> = labels.iter().map(|l| (l.clone(), 0)).collect();
+    let mut sizes = [0u64; 4];
+    let mut total = 0usize;
+    let mut max = 0usize;
+    let mut pairs: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let mut distinct: HashSet<&[String]> = HashSet::new();
+    for e in part {
+        let Body::Text {
+            label: Label::Set(items),
+            ..
+        } = &e.body
+        else {
+            continue;
+        };
+        for (i, a) in items.iter().enumerate() {
+            *freq.entry(a.clone()).or_default() += 1;
+            for b in &items[i + 1..] {
+                *pairs.entry((a.as_str(), b.as_str())).or_default() += 1;
+            }
+        }
+        sizes[items.len().min(3)] += 1;
+        total += items.len();
+        max = max.max(items.len());
+        distinct.insert(items.as_slice());
+    }
+    let mut top: Vec<((&str, &str), u64)> = pairs.iter().map(|(k, v)| (*k, *v)).collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mean = if part.is_empty() {
+        0.0
+    } else {
+        (total as f64 / part.len() as f64 * 10000.0).round() / 10000.0
+    };
+    entry.insert("labels".into(), json!(freq));
+    entry.insert(
+        "cardinality".into(),
+        json!({
+            "mean": mean,
+            "max": max,
+            "sizes": {"0": sizes[0], "1": sizes[1], "2": sizes[2], "3+": sizes[3]},
+        }),
+    );
+    entry.insert("empty_label_sets".into(), json!(sizes[0]));
+    entry.insert("distinct_label_sets".into(), json!(distinct.len()));
+    entry.insert(
+        "co_occurrence".into(),
+        json!({
+            "pairs": pairs.len(),
+            "top": top
+                .iter()
+                .take(MAX_PAIRS)
+                .map(|((a, b), n)| json!({"labels": [a, b], "count": n}))
+                .collect::<Vec<_>>(),
+        }),
+    );
+}
+
+/// Profile of the kept examples with their label list; `extra` (cleaning counts) is merged in
+/// as is.
+pub fn profile(examples: &[Example], task: &str, labels: &[String], extra: Value) -> Result<Value> {
     let splits = flowcore::schema::SPLITS;
     let train_vocab: HashSet<&str> = examples
         .iter()
@@ -121,6 +186,7 @@ pub fn profile(examples: &[Example], task: &str, extra: Value) -> Result<Value> 
                 entry.insert("entities".into(), json!(value_counts(entities)));
                 entry.insert("tags".into(), json!(value_counts(tags)));
             }
+            "multilabel" => label_sets(&part, labels, &mut entry),
             _ => {
                 let labels = part.iter().map(|e| e.label_key()).collect();
                 entry.insert("labels".into(), json!(value_counts(labels)));
@@ -185,10 +251,10 @@ pub fn markdown(p: &Value) -> String {
     };
     s += &format!(
         "\n## {}\n\n| {} | train | dev | test |\n|---|---:|---:|---:|\n",
-        if task == "token" {
-            "Entities per type"
-        } else {
-            "Label distribution"
+        match task {
+            "token" => "Entities per type",
+            "multilabel" => "Label frequency (examples carrying each label)",
+            _ => "Label distribution",
         },
         if task == "token" { "type" } else { "label" }
     );
@@ -206,6 +272,9 @@ pub fn markdown(p: &Value) -> String {
             cell("dev"),
             cell("test")
         );
+    }
+    if task == "multilabel" {
+        s += &label_sets_markdown(p);
     }
     s += "\n## Cleaning\n\n";
     for (label, k) in [
@@ -231,6 +300,61 @@ pub fn markdown(p: &Value) -> String {
     s
 }
 
+/// Pairs shown in the Markdown co-occurrence table.
+const MD_PAIRS: usize = 10;
+
+fn label_sets_markdown(p: &Value) -> String {
+    let mut s = String::from(
+        "\n## Label sets\n\n| split | rows | mean labels | max | 0 (empty) | 1 | 2 | 3+ | distinct sets |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for name in flowcore::schema::SPLITS {
+        let sp = &p["splits"][name];
+        let c = &sp["cardinality"];
+        s += &format!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            sp["rows"],
+            c["mean"],
+            c["max"],
+            c["sizes"]["0"],
+            c["sizes"]["1"],
+            c["sizes"]["2"],
+            c["sizes"]["3+"],
+            sp["distinct_label_sets"]
+        );
+    }
+    let count = |split: &str, a: &str, b: &str| -> u64 {
+        p["splits"][split]["co_occurrence"]["top"]
+            .as_array()
+            .and_then(|top| {
+                top.iter().find(|t| {
+                    t["labels"][0].as_str() == Some(a) && t["labels"][1].as_str() == Some(b)
+                })
+            })
+            .and_then(|t| t["count"].as_u64())
+            .unwrap_or(0)
+    };
+    s += &format!(
+        "\n## Label co-occurrence (the {MD_PAIRS} most frequent pairs in train)\n\n| pair | train | dev | test |\n|---|---:|---:|---:|\n"
+    );
+    let top = p["splits"]["train"]["co_occurrence"]["top"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for t in top.iter().take(MD_PAIRS) {
+        let (a, b) = (
+            t["labels"][0].as_str().unwrap_or("?"),
+            t["labels"][1].as_str().unwrap_or("?"),
+        );
+        s += &format!(
+            "| {a} + {b} | {} | {} | {} |\n",
+            count("train", a, b),
+            count("dev", a, b),
+            count("test", a, b)
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +373,60 @@ mod tests {
         let empty = length_stats(&[]);
         assert!(empty.as_object().unwrap().values().all(Value::is_null));
         assert_eq!(length_stats(&[7])["p90"], json!(7.0));
+    }
+
+    fn multi(id: usize, split: usize, labels: &[&str]) -> Example {
+        Example {
+            pool: split,
+            split,
+            id: id.to_string(),
+            doc_id: id.to_string(),
+            source: 0,
+            line: id as u64,
+            token_lines: vec![],
+            body: Body::Text {
+                text: format!("text {id}"),
+                text_b: None,
+                label: Label::Set(labels.iter().map(|s| s.to_string()).collect()),
+            },
+            meta: vec![],
+        }
+    }
+
+    #[test]
+    fn multilabel_profile_has_cardinality_and_co_occurrence() {
+        let examples = [
+            multi(1, 0, &["joy"]),
+            multi(2, 0, &["anger", "joy"]),
+            multi(3, 0, &["anger", "joy", "sadness"]),
+            multi(4, 0, &[]),
+            multi(5, 1, &["anger", "joy"]),
+        ];
+        let labels = ["anger", "fear", "joy", "sadness"].map(String::from);
+        let p = profile(&examples, "multilabel", &labels, json!({})).unwrap();
+        let train = &p["splits"]["train"];
+        assert_eq!(
+            train["labels"],
+            json!({"anger": 2, "fear": 0, "joy": 3, "sadness": 1})
+        );
+        assert_eq!(
+            train["cardinality"],
+            json!({"mean": 1.5, "max": 3, "sizes": {"0": 1, "1": 1, "2": 1, "3+": 1}})
+        );
+        assert_eq!(train["empty_label_sets"], 1);
+        assert_eq!(train["distinct_label_sets"], 4);
+        assert_eq!(train["co_occurrence"]["pairs"], 3);
+        assert_eq!(
+            train["co_occurrence"]["top"][0],
+            json!({"labels": ["anger", "joy"], "count": 2})
+        );
+        let md = markdown(&p);
+        assert!(
+            md.contains("| train | 4 | 1.5 | 3 | 1 | 1 | 1 | 1 | 4 |"),
+            "{md}"
+        );
+        assert!(md.contains("| anger + joy | 2 | 1 | 0 |"), "{md}");
+        assert!(md.contains("Label frequency"), "{md}");
     }
 
     #[test]

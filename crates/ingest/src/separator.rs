@@ -5,18 +5,35 @@ use std::path::Path;
 
 use crate::encoding::{lines, truncate_raw};
 use crate::error::{IngestError, Result};
-use crate::model::{Body, Collected, Example, RAW_LIMIT, Reason, Reject};
+use crate::labelset::split_text;
+use crate::model::{Body, Collected, Example, Label, RAW_LIMIT, Reason, Reject};
+
+/// How separator lines are read.
+#[derive(Debug, Clone, Copy)]
+pub struct SeparatorOptions<'a> {
+    /// Separator between text and label (the last occurrence splits).
+    pub sep: &'a str,
+    /// Longest accepted line.
+    pub max_line_bytes: usize,
+    /// Multi-label: the separator between labels (the label part may then be empty, an
+    /// empty set).
+    pub label_separator: Option<&'a str>,
+}
 
 /// Read one separator-lines file into `out` as examples of `pool`.
 pub fn read(
     path: &Path,
     text: &str,
-    sep: &str,
-    max_line_bytes: usize,
+    options: SeparatorOptions<'_>,
     pool: usize,
     prefix: &str,
     out: &mut Collected,
 ) -> Result<()> {
+    let SeparatorOptions {
+        sep,
+        max_line_bytes,
+        label_separator,
+    } = options;
     let source = out.sources.len();
     out.sources.push(path.display().to_string());
     let mut any = false;
@@ -55,7 +72,7 @@ pub fn read(
             );
             continue;
         };
-        if label.trim().is_empty() {
+        if label.trim().is_empty() && label_separator.is_none() {
             reject(
                 Reason::MissingLabel,
                 format!("nothing after the last {sep:?}"),
@@ -74,7 +91,10 @@ pub fn read(
             body: Body::Text {
                 text: text.to_string(),
                 text_b: None,
-                label: label.trim().to_string(),
+                label: match label_separator {
+                    Some(ls) => Label::Set(split_text(label, ls)),
+                    None => Label::Class(label.trim().to_string()),
+                },
             },
             meta: Vec::new(),
         });
@@ -103,8 +123,11 @@ mod tests {
         read(
             Path::new("s"),
             "a@b@pos\nno sep\nx@ \n",
-            "@",
-            100,
+            SeparatorOptions {
+                sep: "@",
+                max_line_bytes: 100,
+                label_separator: None,
+            },
             0,
             "all",
             &mut out,
@@ -123,6 +146,42 @@ mod tests {
         assert_eq!(
             reasons,
             vec![(Reason::MissingSeparator, 2), (Reason::MissingLabel, 3)]
+        );
+    }
+
+    #[test]
+    fn multilabel_lines_split_the_label_part_and_allow_an_empty_set() {
+        let mut out = Collected {
+            pools: vec!["all".into()],
+            read: vec![0],
+            ..Collected::default()
+        };
+        let options = SeparatorOptions {
+            sep: "\t",
+            max_line_bytes: 100,
+            label_separator: Some("|"),
+        };
+        read(
+            Path::new("s"),
+            "a\tx| y\nb\t\n",
+            options,
+            0,
+            "all",
+            &mut out,
+        )
+        .unwrap();
+        assert!(out.rejects.is_empty());
+        let labels: Vec<_> = out
+            .examples
+            .iter()
+            .map(|e| match &e.body {
+                Body::Text { label, .. } => label.clone(),
+                Body::Tokens { .. } => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [Label::Set(vec!["x".into(), "y".into()]), Label::Set(vec![])]
         );
     }
 }

@@ -18,13 +18,14 @@ use crate::conll::ConllOptions;
 use crate::dedup;
 use crate::encoding::read_text;
 use crate::error::{IngestError, Result};
-use crate::model::{Body, Collected, Reason};
+use crate::labelset::{self, LabelNames, LabelSpace};
+use crate::model::{Body, Collected, Label, Reason};
 use crate::params::{Format, IngestParams, SchemeChoice, Sources};
 use crate::profile;
 use crate::scheme;
-use crate::separator;
+use crate::separator::{self, SeparatorOptions};
 use crate::split;
-use crate::table::{self, ColumnMap, CsvDialect};
+use crate::table::{self, ColumnMap, CsvDialect, ListColumn, MultiLabel};
 use crate::tabular::{Codebook, Renderer};
 use crate::write;
 
@@ -167,6 +168,20 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
             None => None,
         },
     };
+    let multilabel = task == TaskKind::Multilabel;
+    let label_names = match &p.label_names {
+        Some(path) => Some(LabelNames {
+            file: path.display().to_string(),
+            names: labelset::read_names(path)?,
+        }),
+        None => None,
+    };
+    let space = LabelSpace::new(
+        label_names,
+        p.labels.clone(),
+        label_map.clone(),
+        &p.label_separator,
+    );
     let map = ColumnMap {
         text: p.text_column.clone(),
         text_b: p.text_b_column.clone(),
@@ -174,7 +189,16 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
         id: p.id_column.clone(),
         metadata: p.metadata.clone(),
         label_map: label_map.clone(),
+        multilabel: multilabel.then(|| MultiLabel {
+            separator: p.label_separator.clone(),
+            // An empty CSV field reads as null: there it is the empty set.
+            null_is_empty: matches!(p.format, Format::Csv | Format::Tsv | Format::Tabular),
+        }),
     };
+    let list_column = multilabel.then(|| ListColumn {
+        name: &p.label_column,
+        separator: &p.label_separator,
+    });
     let dialect = CsvDialect {
         delimiter: p.delimiter_byte(),
         quote: p.quote_byte(),
@@ -203,8 +227,11 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
             Format::Separator => separator::read(
                 path,
                 &text,
-                &p.sep,
-                p.max_line_bytes,
+                SeparatorOptions {
+                    sep: &p.sep,
+                    max_line_bytes: p.max_line_bytes,
+                    label_separator: multilabel.then_some(p.label_separator.as_str()),
+                },
                 *pool,
                 &prefix,
                 &mut out,
@@ -214,7 +241,8 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
                 table::to_examples(path, &t, &map, renderer.as_ref(), *pool, &prefix, &mut out)?;
             }
             Format::Jsonl => {
-                let t = table::read_jsonl(path, &text, p.max_line_bytes, *pool, &mut out)?;
+                let t =
+                    table::read_jsonl(path, &text, p.max_line_bytes, list_column, *pool, &mut out)?;
                 table::to_examples(path, &t, &map, None, *pool, &prefix, &mut out)?;
             }
             Format::Parquet => {}
@@ -245,16 +273,19 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
                 Body::Text { .. } => None,
             }),
         )),
-        (TaskKind::Sequence, _) => None,
+        (TaskKind::Sequence | TaskKind::Multilabel, _) => None,
     };
     let mut repairs = 0u64;
     let mut emptied_tokens = 0u64;
+    let mut empty_sets = 0u64;
+    let mut folded_items = 0u64;
     let examples = std::mem::take(&mut out.examples);
     let pb = bar(examples.len() as u64, "cleaning");
     let mut kept = Vec::with_capacity(examples.len());
     let mut seen_ids = HashSet::with_capacity(examples.len());
     for mut ex in examples {
         pb.inc(1);
+        let mut folded = 0;
         let problem: Option<(Reason, String)> = match &mut ex.body {
             Body::Tokens { tokens, tags } => {
                 let mut t2 = Vec::with_capacity(tokens.len());
@@ -319,21 +350,36 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
                 if text_b.as_ref().is_some_and(String::is_empty) {
                     *text_b = None;
                 }
-                *label = cleaner.clean(label);
-                if text.is_empty() {
-                    Some((Reason::Empty, "the text is empty after cleaning".into()))
-                } else if label.is_empty() {
-                    Some((Reason::MissingLabel, "the label is empty".into()))
-                } else if allowed
-                    .as_ref()
-                    .is_some_and(|a| !a.contains(label.as_str()))
-                {
-                    Some((
-                        Reason::UnknownLabel,
-                        format!("label `{label}` is not in `labels`"),
-                    ))
-                } else {
-                    None
+                match label {
+                    Label::Class(label) => {
+                        *label = cleaner.clean(label);
+                        if text.is_empty() {
+                            Some((Reason::Empty, "the text is empty after cleaning".into()))
+                        } else if label.is_empty() {
+                            Some((Reason::MissingLabel, "the label is empty".into()))
+                        } else if allowed
+                            .as_ref()
+                            .is_some_and(|a| !a.contains(label.as_str()))
+                        {
+                            Some((
+                                Reason::UnknownLabel,
+                                format!("label `{label}` is not in `labels`"),
+                            ))
+                        } else {
+                            None
+                        }
+                    }
+                    Label::Set(_) if text.is_empty() => {
+                        Some((Reason::Empty, "the text is empty after cleaning".into()))
+                    }
+                    Label::Set(items) => match space.resolve(items, &cleaner) {
+                        Ok(r) => {
+                            *items = r.labels;
+                            folded = r.folded;
+                            None
+                        }
+                        Err(problem) => Some(problem),
+                    },
                 }
             }
         };
@@ -347,13 +393,24 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
         });
         match problem {
             Some((reason, detail)) => out.reject(&ex, reason, detail),
-            None => kept.push(ex),
+            None => {
+                folded_items += folded;
+                if matches!(&ex.body, Body::Text { label: Label::Set(s), .. } if s.is_empty()) {
+                    empty_sets += 1;
+                }
+                kept.push(ex);
+            }
         }
     }
     pb.finish_and_clear();
     out.examples = kept;
     if emptied_tokens > 0 {
         out.count("tokens_removed_by_cleaning", emptied_tokens);
+    }
+    if multilabel {
+        // Kept (not rejected) examples with no label at all, before duplicates are removed.
+        out.count("empty_label_sets", empty_sets);
+        out.count("label_items_folded", folded_items);
     }
 
     // 3. Duplicates and conflicts within each pool: cleaned in train (or in the one file that
@@ -379,13 +436,15 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
         .collect();
 
     // 6. Label map.
-    let labels = label_list(task, &out, p.labels.as_deref());
+    let labels = match (task, space.fixed_labels()) {
+        (TaskKind::Multilabel, Some(fixed)) => fixed,
+        _ => label_list(task, &out, p.labels.as_deref()),
+    };
     let label_map = LabelMap::new(task, labels);
     label_map.write(&out_dir.join(schema::LABELS_FILE))?;
 
     // 7. Splits and rejects.
     let mut rows = BTreeMap::new();
-    let token_task = task == TaskKind::Token;
     let meta_kinds = write::meta_kinds(&out.examples, out.meta_names.len());
     for (s, name) in SPLITS.iter().enumerate() {
         let part: Vec<_> = out.examples.iter().filter(|e| e.split == s).collect();
@@ -402,7 +461,7 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
         let n = write::write_split(
             &out_dir.join(&file),
             &part,
-            token_task,
+            task,
             p.text_b_column.is_some(),
             &out.meta_names,
             &meta_kinds,
@@ -499,7 +558,12 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
         m.insert("tag_scheme".into(), json!(s));
         m.insert("tag_repairs".into(), json!(repairs));
     }
-    let prof = profile::profile(&out.examples, &task.to_string(), metrics.clone())?;
+    let prof = profile::profile(
+        &out.examples,
+        &task.to_string(),
+        &label_map.labels,
+        metrics.clone(),
+    )?;
     let text = serde_json::to_string_pretty(&prof)
         .map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
     fs_err::write(out_dir.join(schema::ingest::PROFILE_JSON), text + "\n")?;
@@ -518,7 +582,9 @@ pub fn ingest(p: &IngestParams, out_dir: &Path) -> Result<Summary> {
 }
 
 /// The label list: token tasks `O` then `B-`/`I-` per type (types sorted); sequence tasks
-/// the class names sorted. `given` (the `labels` param) fixes the set.
+/// the class names sorted; multi-label tasks (without `label_names` or `labels`, which fix
+/// the list) the sorted union of the names in every set. `given` (the `labels` param) fixes
+/// the set.
 fn label_list(task: TaskKind, out: &Collected, given: Option<&[String]>) -> Vec<String> {
     match task {
         TaskKind::Token => {
@@ -550,6 +616,20 @@ fn label_list(task: TaskKind, out: &Collected, given: Option<&[String]>) -> Vec<
                 None => out.examples.iter().map(|e| e.label_key()).collect(),
             };
             set.into_iter().collect()
+        }
+        TaskKind::Multilabel => {
+            let set: BTreeSet<&String> = out
+                .examples
+                .iter()
+                .flat_map(|e| match &e.body {
+                    Body::Text {
+                        label: Label::Set(items),
+                        ..
+                    } => items.as_slice(),
+                    _ => &[],
+                })
+                .collect();
+            set.into_iter().cloned().collect()
         }
     }
 }

@@ -6,6 +6,11 @@
 //! with its line instead of a failed or silently truncated parse. Polars then reads only
 //! well-formed records, all as strings; metadata columns get numeric types when every value
 //! parses as a number.
+//!
+//! Multi-label columns are read as lists: a text split on `label_separator`, a Parquet list
+//! (of strings or integers), or, for JSON lines, the value taken out of each object before
+//! polars sees it (arrays, texts and wrong values may mix from line to line, which a column
+//! type cannot hold); a value that is not a list is a counted reject naming what was found.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -15,7 +20,8 @@ use polars::prelude::*;
 
 use crate::encoding::{lines, truncate_raw};
 use crate::error::{IngestError, Result};
-use crate::model::{Body, Collected, Example, MetaValue, RAW_LIMIT, Reason, Reject};
+use crate::labelset::{self, RawLabels};
+use crate::model::{Body, Collected, Example, Label, MetaValue, RAW_LIMIT, Reason, Reject};
 use crate::tabular::Renderer;
 
 /// A parsed table and the source line of each row.
@@ -25,6 +31,8 @@ pub struct Table {
     pub df: DataFrame,
     /// 1-based line (row number for Parquet) of each row.
     pub lines: Vec<u64>,
+    /// Multi-label JSON lines: the label value of each row, taken out of `df`.
+    pub labels: Option<Vec<RawLabels>>,
 }
 
 /// CSV dialect.
@@ -233,20 +241,80 @@ pub fn read_csv(
     Ok(Table {
         df,
         lines: lines_out,
+        labels: None,
     })
 }
 
+/// The fields of a JSON object in file order (serde_json's map may sort them), the last of
+/// repeated keys winning as in serde_json.
+struct Fields(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Fields, A::Error> {
+                let mut out: Vec<(String, serde_json::Value)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+                    match out.iter_mut().find(|(key, _)| *key == k) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((k, v)),
+                    }
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+impl Fields {
+    fn write(&self, buf: &mut Vec<u8>) {
+        buf.push(b'{');
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(serde_json::Value::String(k.clone()).to_string().as_bytes());
+            buf.push(b':');
+            buf.extend_from_slice(v.to_string().as_bytes());
+        }
+        buf.push(b'}');
+    }
+}
+
+/// The label column of a multi-label table and how its texts are split.
+#[derive(Debug, Clone, Copy)]
+pub struct ListColumn<'a> {
+    /// Column (JSON key) name.
+    pub name: &'a str,
+    /// Separator of text values.
+    pub separator: &'a str,
+}
+
 /// Read JSON lines: one object per line; blank lines are skipped; other lines are rejects.
+/// With `labels` (multi-label) the label value is taken out of each object and read as a
+/// list; a value that is not one is a `malformed_labels` reject of its line.
 pub fn read_jsonl(
     path: &Path,
     text: &str,
     max_line_bytes: usize,
+    labels: Option<ListColumn<'_>>,
     pool: usize,
     out: &mut Collected,
 ) -> Result<Table> {
     let source = path.display().to_string();
     let mut buf = Vec::with_capacity(text.len());
     let mut lines_out = Vec::new();
+    let mut label_values = Vec::new();
+    let mut label_seen = false;
     let mut any = false;
     for (line_no, line) in lines(text) {
         if line.trim().is_empty() {
@@ -261,6 +329,31 @@ pub fn read_jsonl(
                     line.len()
                 ),
             ))
+        } else if let Some(col) = labels {
+            match serde_json::from_str::<Fields>(line) {
+                Err(e) => Some((Reason::InvalidJson, format!("expected a JSON object: {e}"))),
+                Ok(mut fields) => {
+                    let value = fields
+                        .0
+                        .iter()
+                        .position(|(k, _)| k == col.name)
+                        .map(|i| fields.0.remove(i).1);
+                    label_seen |= value.is_some();
+                    match labelset::from_json(value.as_ref(), col.separator) {
+                        RawLabels::Malformed(detail) => Some((
+                            Reason::MalformedLabels,
+                            format!("key `{}`: {detail}", col.name),
+                        )),
+                        raw => {
+                            label_values.push(raw);
+                            fields.write(&mut buf);
+                            buf.push(b'\n');
+                            lines_out.push(line_no);
+                            continue;
+                        }
+                    }
+                }
+            }
         } else {
             match serde_json::from_str::<serde_json::Value>(line) {
                 Ok(serde_json::Value::Object(_)) => None,
@@ -303,9 +396,21 @@ pub fn read_jsonl(
                 "parsing JSON lines (does a key hold values of different types?)",
             ))?
     };
+    if let Some(col) = labels
+        && !label_seen
+        && !lines_out.is_empty()
+    {
+        return Err(IngestError::MissingColumn {
+            path: path.to_path_buf(),
+            key: "label_column".into(),
+            column: col.name.into(),
+            available: available(&df),
+        });
+    }
     Ok(Table {
         df,
         lines: lines_out,
+        labels: labels.map(|_| label_values),
     })
 }
 
@@ -323,7 +428,11 @@ pub fn read_parquet(path: &Path) -> Result<Table> {
         });
     }
     let lines = (1..=df.height() as u64).collect();
-    Ok(Table { df, lines })
+    Ok(Table {
+        df,
+        lines,
+        labels: None,
+    })
 }
 
 /// Which columns mean what.
@@ -339,8 +448,21 @@ pub struct ColumnMap {
     pub id: Option<String>,
     /// Metadata columns (default: all unused columns).
     pub metadata: Option<Vec<String>>,
-    /// Raw label -> label name; empty = labels as they are.
+    /// Raw label -> label name; empty = labels as they are (sequence tasks; multi-label
+    /// items are mapped when resolved).
     pub label_map: BTreeMap<String, String>,
+    /// Multi-label: how the label column is read as a list.
+    pub multilabel: Option<MultiLabel>,
+}
+
+/// How a multi-label column is read.
+#[derive(Debug, Clone)]
+pub struct MultiLabel {
+    /// Separator of text values.
+    pub separator: String,
+    /// A null is an empty set (CSV, where an empty field reads as null) rather than a
+    /// missing label (JSON, Parquet).
+    pub null_is_empty: bool,
 }
 
 fn available(df: &DataFrame) -> String {
@@ -368,6 +490,86 @@ pub fn strings(df: &DataFrame, name: &str, key: &str, path: &Path) -> Result<Vec
         &format!("reading column `{name}` as text"),
     ))?;
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+/// The items of one list value: strings, or integers written in decimal.
+fn list_items(s: &Series) -> RawLabels {
+    let bad = |k: usize, what: String| {
+        RawLabels::Malformed(format!(
+            "item {} of the list is {what}; expected a label name (string) or an integer id",
+            k + 1
+        ))
+    };
+    let dtype = s.dtype();
+    let texts = if dtype == &DataType::String || dtype.is_integer() {
+        s.cast(&DataType::String)
+    } else if s.is_empty() {
+        return RawLabels::Items(Vec::new());
+    } else {
+        let first = s.get(0).map(|v| v.to_string()).unwrap_or_default();
+        return bad(0, format!("{dtype} `{first}`"));
+    };
+    let Ok(texts) = texts else {
+        return bad(0, format!("of type {dtype}"));
+    };
+    let Ok(ca) = texts.str() else {
+        return bad(0, format!("of type {dtype}"));
+    };
+    let mut out = Vec::with_capacity(ca.len());
+    for (k, v) in ca.iter().enumerate() {
+        match v {
+            Some(v) => out.push(v.trim().to_string()),
+            None => return bad(k, "null".into()),
+        }
+    }
+    RawLabels::Items(out)
+}
+
+/// A multi-label column: texts split on the separator, or lists of strings or integers.
+/// A value of another type is [`RawLabels::Malformed`]; a missing column is an error.
+pub fn label_sets(
+    df: &DataFrame,
+    name: &str,
+    path: &Path,
+    how: &MultiLabel,
+) -> Result<Vec<RawLabels>> {
+    let col = df.column(name).map_err(|_| IngestError::MissingColumn {
+        path: path.to_path_buf(),
+        key: "label_column".into(),
+        column: name.into(),
+        available: available(df),
+    })?;
+    let null = || {
+        if how.null_is_empty {
+            RawLabels::Items(Vec::new())
+        } else {
+            RawLabels::Missing
+        }
+    };
+    let err = polars_err(path, &format!("reading column `{name}` as lists of labels"));
+    Ok(match col.dtype() {
+        DataType::String => col
+            .str()
+            .map_err(err)?
+            .iter()
+            .map(|v| v.map_or_else(null, |t| RawLabels::Items(labelset::split_text(t, &how.separator))))
+            .collect(),
+        DataType::List(_) => col
+            .list()
+            .map_err(err)?
+            .amortized_iter()
+            .map(|v| v.map_or_else(null, |s| list_items(s.as_ref())))
+            .collect(),
+        dtype => (0..col.len())
+            .map(|i| match col.get(i) {
+                Ok(AnyValue::Null) | Err(_) => null(),
+                Ok(v) => RawLabels::Malformed(format!(
+                    "found {dtype} `{v}`; expected a list of labels or a text of labels separated by {:?}",
+                    how.separator
+                )),
+            })
+            .collect(),
+    })
 }
 
 /// A metadata column with the narrowest type every value fits.
@@ -440,7 +642,29 @@ pub fn to_examples(
     if n == 0 {
         return Ok(());
     }
-    let labels = strings(df, &map.label, "label_column", path)?;
+    // Sequence tasks read the label as text; multi-label tasks as lists (JSON lines bring
+    // theirs in `table.labels`).
+    let sets = match (&map.multilabel, &table.labels) {
+        (None, _) => None,
+        (Some(_), Some(pre)) => Some(std::borrow::Cow::Borrowed(pre)),
+        (Some(how), None) => Some(std::borrow::Cow::Owned(label_sets(
+            df, &map.label, path, how,
+        )?)),
+    };
+    let labels = match &sets {
+        None => strings(df, &map.label, "label_column", path)?,
+        Some(sets) if sets.len() != n => {
+            return Err(IngestError::Format {
+                path: path.to_path_buf(),
+                line: 0,
+                message: format!(
+                    "read {} label values for {n} rows; expected one per row",
+                    sets.len()
+                ),
+            });
+        }
+        Some(_) => Vec::new(),
+    };
     let texts = match renderer {
         Some(r) => r.render_all(df, path)?,
         None => strings(df, &map.text, "text_column", path)?
@@ -495,7 +719,6 @@ pub fn to_examples(
             .and_then(|ids| ids[row].clone())
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| format!("{prefix}-{:06}", row + 1));
-        let raw_label = labels[row].as_deref().map(str::trim).unwrap_or_default();
         let text_b = texts_b.as_ref().and_then(|t| t[row].clone());
         let mut meta = vec![MetaValue::Null; out.meta_names.len()];
         for (col, &slot) in meta_cols.iter().zip(&meta_slots) {
@@ -505,29 +728,10 @@ pub fn to_examples(
             Ok(t) => (t.clone(), None),
             Err(msg) => (String::new(), Some((Reason::MissingValue, msg.clone()))),
         };
-        let label = if map.label_map.is_empty() {
-            Some(raw_label.to_string())
-        } else {
-            map.label_map.get(raw_label).cloned()
+        let (label, problem) = match &sets {
+            Some(sets) => set_label(&sets[row], &map.label, problem),
+            None => class_label(labels[row].as_deref(), map, problem),
         };
-        let problem = problem.or_else(|| {
-            if raw_label.is_empty() {
-                Some((
-                    Reason::MissingLabel,
-                    format!("column `{}` is empty", map.label),
-                ))
-            } else if label.is_none() {
-                Some((
-                    Reason::UnknownLabel,
-                    format!(
-                        "label `{raw_label}` is not in label_map (expected one of {})",
-                        map.label_map.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                ))
-            } else {
-                None
-            }
-        });
         let ex = Example {
             pool,
             split: pool,
@@ -539,7 +743,7 @@ pub fn to_examples(
             body: Body::Text {
                 text,
                 text_b,
-                label: label.unwrap_or_else(|| raw_label.to_string()),
+                label,
             },
             meta,
         };
@@ -553,6 +757,67 @@ pub fn to_examples(
         }
     }
     Ok(())
+}
+
+type Problem = Option<(Reason, String)>;
+
+/// A multi-label row's raw items, or why it is rejected (after an earlier `problem`).
+fn set_label(raw: &RawLabels, column: &str, problem: Problem) -> (Label, Problem) {
+    match raw {
+        RawLabels::Items(items) => (Label::Set(items.clone()), problem),
+        RawLabels::Missing => (
+            Label::Set(Vec::new()),
+            problem.or_else(|| {
+                Some((
+                    Reason::MissingLabel,
+                    format!(
+                        "column `{column}` is missing; expected a list of labels (possibly empty)"
+                    ),
+                ))
+            }),
+        ),
+        RawLabels::Malformed(detail) => (
+            Label::Set(Vec::new()),
+            problem.or_else(|| {
+                Some((
+                    Reason::MalformedLabels,
+                    format!("column `{column}`: {detail}"),
+                ))
+            }),
+        ),
+    }
+}
+
+/// A sequence row's class through `label_map`, or why it is rejected.
+fn class_label(raw: Option<&str>, map: &ColumnMap, problem: Problem) -> (Label, Problem) {
+    let raw_label = raw.map(str::trim).unwrap_or_default();
+    let label = if map.label_map.is_empty() {
+        Some(raw_label.to_string())
+    } else {
+        map.label_map.get(raw_label).cloned()
+    };
+    let problem = problem.or_else(|| {
+        if raw_label.is_empty() {
+            Some((
+                Reason::MissingLabel,
+                format!("column `{}` is empty", map.label),
+            ))
+        } else if label.is_none() {
+            Some((
+                Reason::UnknownLabel,
+                format!(
+                    "label `{raw_label}` is not in label_map (expected one of {})",
+                    map.label_map.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ))
+        } else {
+            None
+        }
+    });
+    (
+        Label::Class(label.unwrap_or_else(|| raw_label.to_string())),
+        problem,
+    )
 }
 
 #[cfg(test)]
@@ -633,7 +898,7 @@ mod tests {
     fn jsonl_rejects_bad_lines_and_keeps_types() {
         let mut out = collected();
         let text = "{\"text\":\"a\",\"label\":1,\"n\":2}\nnot json\n\n{\"text\":\"b\",\"label\":0,\"n\":3}\n";
-        let t = read_jsonl(Path::new("t.jsonl"), text, 1000, 0, &mut out).unwrap();
+        let t = read_jsonl(Path::new("t.jsonl"), text, 1000, None, 0, &mut out).unwrap();
         assert_eq!(t.lines, vec![1, 4]);
         assert_eq!(out.rejects[0].reason, Reason::InvalidJson);
         let map = ColumnMap {

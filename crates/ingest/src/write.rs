@@ -15,8 +15,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use flowcore::TaskKind;
+
 use crate::error::{IngestError, Result};
-use crate::model::{Body, Example, MetaValue, Reject};
+use crate::model::{Body, Example, Label, MetaValue, Reject};
 
 /// Rows per record batch (bounds memory on large inputs).
 const BATCH: usize = 65_536;
@@ -198,11 +200,12 @@ fn meta_array(kind: MetaKind, values: impl Iterator<Item = MetaValue>) -> ArrayR
 }
 
 /// Write one split. Token task: `id`, `doc_id`, `tokens`, `tags`; sequence task: `id`,
-/// `text`, `text_b` (when pairs), `label`, then the metadata columns.
+/// `text`, `text_b` (when pairs), `label`, then the metadata columns; multi-label task: the
+/// same with `labels: list<utf8>` (label-list order, possibly empty) instead of `label`.
 pub fn write_split(
     path: &Path,
     examples: &[&Example],
-    token_task: bool,
+    task: TaskKind,
     with_text_b: bool,
     meta_names: &[String],
     kinds: &[MetaKind],
@@ -212,7 +215,7 @@ pub fn write_split(
         let mut cols = Vec::new();
         let id = strings(chunk.iter().map(|e| Some(e.id.as_str())));
         cols.push((field(c::ID, &id, false), id));
-        if token_task {
+        if task == TaskKind::Token {
             let doc = strings(chunk.iter().map(|e| Some(e.doc_id.as_str())));
             cols.push((field(c::DOC_ID, &doc, false), doc));
             let empty: &[String] = &[];
@@ -239,11 +242,27 @@ pub fn write_split(
                 }));
                 cols.push((field(c::TEXT_B, &b, true), b));
             }
-            let label = strings(chunk.iter().map(|e| match &e.body {
-                Body::Text { label, .. } => Some(label.as_str()),
-                Body::Tokens { .. } => None,
-            }));
-            cols.push((field(c::LABEL, &label, false), label));
+            if task == TaskKind::Multilabel {
+                let empty: &[String] = &[];
+                let labels = string_lists(chunk.iter().map(|e| match &e.body {
+                    Body::Text {
+                        label: Label::Set(items),
+                        ..
+                    } => items.as_slice(),
+                    _ => empty,
+                }));
+                cols.push((field(c::LABELS, &labels, false), labels));
+            } else {
+                // A null in this non-null column (never built) fails the batch, not silently.
+                let label = strings(chunk.iter().map(|e| match &e.body {
+                    Body::Text {
+                        label: Label::Class(c),
+                        ..
+                    } => Some(c.as_str()),
+                    _ => None,
+                }));
+                cols.push((field(c::LABEL, &label, false), label));
+            }
             for (m, name) in meta_names.iter().enumerate() {
                 let values = chunk
                     .iter()

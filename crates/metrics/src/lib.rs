@@ -24,6 +24,7 @@ pub mod multilabel;
 pub mod numpy;
 pub mod open_set;
 pub mod predictions;
+pub mod ranking;
 pub mod report;
 pub mod summary;
 
@@ -33,4 +34,7 @@ pub use entity::{EntityReport, Mode, entity_report, token_accuracy};
 pub use error::{MetricsError, Result};
 pub use predictions::{PredictionRow, Predictions, Sentence};
 pub use report::{Prfs, ZeroDivision};
-pub use summary::{MinCostDecision, SplitMetrics, Summary, SummaryOptions, summarize};
+pub use summary::{
+    MinCostDecision, MultilabelMetrics, SplitMetrics, Summary, SummaryOptions, ThresholdRecord,
+    summarize,
+};

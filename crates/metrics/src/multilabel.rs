@@ -17,6 +17,9 @@ use crate::error::{MetricsError, Result};
 use crate::numpy;
 use crate::report::{self, Prfs, ZeroDivision, nan_as_null};
 
+/// The decision threshold of every label unless tuned: `p > 0.5`, as HF's examples decide.
+pub const DEFAULT_THRESHOLD: f64 = 0.5;
+
 /// Indicator rows: `y[i][j]` is whether example `i` has label `j`.
 pub type Indicators = [Vec<bool>];
 

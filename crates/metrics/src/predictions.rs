@@ -13,6 +13,10 @@
 //! | `pred`  | utf8                  | never                                      |
 //! | `probs` | list<f32>             | the model gives no probabilities           |
 //!
+//! Multi-label tasks: one row per example; `gold` and `pred` hold label *sets*, the names in
+//! label order joined by [`SET_SEPARATOR`] (`""` is the empty set), and `probs` the sigmoid
+//! probability of each label (they do not sum to 1).
+//!
 //! `probs` holds one probability per label in `labels.json` order. The task kind and the label
 //! list travel in the Parquet key-value metadata (`metrics.task`, `metrics.labels`), so a
 //! reader needs no other file to interpret the probabilities.
@@ -43,6 +47,27 @@ pub const META_LABELS: &str = "metrics.labels";
 pub const META_VERSION: &str = "metrics.predictions_version";
 /// Version of the predictions format written by this build.
 pub const FORMAT_VERSION: &str = "1";
+
+/// Joins the label names of a multi-label set in `gold` / `pred`.
+pub const SET_SEPARATOR: char = '|';
+
+/// The `gold` / `pred` value of a multi-label row: the labels whose indicator is set, in
+/// label order, joined by [`SET_SEPARATOR`].
+pub fn join_set(labels: &[String], indicators: &[bool]) -> String {
+    let mut out = String::new();
+    for (name, _) in labels.iter().zip(indicators).filter(|(_, on)| **on) {
+        if !out.is_empty() {
+            out.push(SET_SEPARATOR);
+        }
+        out.push_str(name);
+    }
+    out
+}
+
+/// The items of a multi-label `gold` / `pred` value (none for `""`).
+pub fn split_set(value: &str) -> impl Iterator<Item = &str> {
+    value.split(SET_SEPARATOR).filter(|s| !s.is_empty())
+}
 
 /// Rows per record batch / row group written.
 const BATCH_ROWS: usize = 65_536;
@@ -143,21 +168,41 @@ impl Predictions {
                 message: format!("the label list has duplicates: {:?}", self.labels),
             });
         }
+        if self.task == TaskKind::Multilabel
+            && let Some(l) = self.labels.iter().find(|l| l.contains(SET_SEPARATOR))
+        {
+            return Err(MetricsError::Invalid {
+                place: place.to_owned(),
+                message: format!(
+                    "label `{l}` contains `{SET_SEPARATOR}`, which joins the labels of a multi-label set"
+                ),
+            });
+        }
         for (i, row) in self.rows.iter().enumerate() {
             match (self.task, row.word) {
                 (TaskKind::Token, None) => {
                     return Err(invalid(i, "`word` is null in a token task".into()));
                 }
-                (TaskKind::Sequence, Some(w)) => {
+                (task @ (TaskKind::Sequence | TaskKind::Multilabel), Some(w)) => {
                     return Err(invalid(
                         i,
-                        format!("`word` is {w} in a sequence task (must be null)"),
+                        format!("`word` is {w} in a {task} task (must be null)"),
                     ));
                 }
                 _ => {}
             }
             for (name, value) in [("gold", &row.gold), ("pred", &row.pred)] {
-                if !known.contains(value.as_str()) {
+                if self.task == TaskKind::Multilabel {
+                    if let Some(item) = split_set(value).find(|l| !known.contains(l)) {
+                        return Err(invalid(
+                            i,
+                            format!(
+                                "`{name}` label `{item}` (of the set `{value}`) is not in the label list {:?}",
+                                self.labels
+                            ),
+                        ));
+                    }
+                } else if !known.contains(value.as_str()) {
                     return Err(invalid(
                         i,
                         format!(
@@ -181,6 +226,35 @@ impl Predictions {
             }
         }
         Ok(())
+    }
+
+    /// Multi-label task: the indicator rows of `gold` (or of `pred` when `gold` is false);
+    /// an item outside the label list is an error naming the row.
+    pub fn indicators(&self, gold: bool) -> Result<Vec<Vec<bool>>> {
+        let index: HashMap<&str, usize> = self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), i))
+            .collect();
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let value = if gold { &row.gold } else { &row.pred };
+                let mut on = vec![false; self.labels.len()];
+                for item in split_set(value) {
+                    let j = index.get(item).ok_or_else(|| {
+                        MetricsError::Input(format!(
+                            "row {i} (id `{}`): label `{item}` is not in the label list {:?}",
+                            row.id, self.labels
+                        ))
+                    })?;
+                    on[*j] = true;
+                }
+                Ok(on)
+            })
+            .collect()
     }
 
     /// Token task: regroups word rows into sentences, in order of first appearance of each

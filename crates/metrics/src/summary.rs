@@ -18,6 +18,7 @@ use crate::classification::{
 };
 use crate::entity::{self, EntityReport, Mode};
 use crate::error::{MetricsError, Result};
+use crate::multilabel::{LabelRanking, MultilabelReport, label_ranking, multilabel_report};
 use crate::numpy::format_fixed;
 use crate::open_set::{
     CONFUSED_PAIRS, ConfusedPair, DEFAULT_TOP_K, OpenSetMetrics, RejectRule, most_confused,
@@ -76,6 +77,56 @@ pub enum SplitMetrics {
     Token(TokenMetrics),
     /// Sequence classification.
     Sequence(SequenceMetrics),
+    /// Multi-label classification.
+    Multilabel(MultilabelMetrics),
+}
+
+/// Metrics of a multi-label split: scikit-learn's multi-label scores of the decided label
+/// sets (`pred`), and the ranking quality of the per-label probabilities when present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultilabelMetrics {
+    /// P/R/F1 per label and averaged, Hamming loss, subset accuracy.
+    #[serde(flatten)]
+    pub report: MultilabelReport,
+    /// Per-label ROC-AUC and average precision of the probabilities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranking: Vec<LabelRanking>,
+    /// Mean per-label ROC-AUC over the labels where it is defined (`null` without
+    /// probabilities).
+    #[serde(with = "nan_as_null")]
+    pub mean_roc_auc: f64,
+    /// The decision thresholds that made `pred` (set by the stage that decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<ThresholdRecord>,
+}
+
+/// How a multi-label split's label sets were decided: `p > threshold` per label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdRecord {
+    /// The threshold of each label, in label order.
+    pub thresholds: Vec<f64>,
+    /// The split the thresholds were tuned on (best F1 per label); `None` for one global
+    /// threshold.
+    pub tuned_on: Option<String>,
+}
+
+impl ThresholdRecord {
+    /// The record as report lines.
+    pub fn to_text(&self, labels: &[String], digits: usize) -> String {
+        let mut out = match &self.tuned_on {
+            Some(split) => format!("Decision: p > threshold, tuned per label on {split}:\n"),
+            None => format!(
+                "Decision: p > {}\n",
+                format_fixed(self.thresholds.first().copied().unwrap_or(f64::NAN), digits)
+            ),
+        };
+        if self.tuned_on.is_some() {
+            for (l, t) in labels.iter().zip(&self.thresholds) {
+                let _ = writeln!(out, "  {l}: {}", format_fixed(*t, digits));
+            }
+        }
+        out
+    }
 }
 
 /// Metrics of a token-classification split.
@@ -139,6 +190,10 @@ pub struct SequenceMetrics {
     /// CLINC150's out-of-scope metrics, under a rejection rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_set: Option<Box<OpenSetMetrics>>,
+    /// Ranking metrics over groups of examples (one query's candidates), set by the stage
+    /// that knows the groups (evaluate's `group_column`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<Box<crate::ranking::RankingMetrics>>,
 }
 
 /// Predictions re-decided by least expected cost under the model's probabilities (for a
@@ -193,6 +248,7 @@ impl SplitMetrics {
         match self {
             Self::Token(t) => ("entity.micro.f1", t.entity.micro.f1),
             Self::Sequence(s) => ("macro_f1", s.macro_f1),
+            Self::Multilabel(m) => ("macro.f1", m.report.macro_avg.f1),
         }
     }
 }
@@ -207,7 +263,85 @@ pub fn summarize(preds: &Predictions, opts: &SummaryOptions) -> Result<Summary> 
     match preds.task {
         TaskKind::Token => summarize_token(preds, opts),
         TaskKind::Sequence => summarize_sequence(preds, opts),
+        TaskKind::Multilabel => summarize_multilabel(preds, opts),
     }
+}
+
+fn summarize_multilabel(preds: &Predictions, opts: &SummaryOptions) -> Result<Summary> {
+    if opts.cost_matrix.is_some() || opts.reject.is_some() || opts.positive.is_some() {
+        return Err(MetricsError::Input(
+            "cost matrices, rejection rules and a positive class apply to single-label sequence tasks only".into(),
+        ));
+    }
+    let gold = preds.indicators(true)?;
+    let pred = preds.indicators(false)?;
+    let report = multilabel_report(&gold, &pred, &preds.labels, opts.zero_division)?;
+    let ranking = if preds.has_probs() {
+        let probs: Vec<Vec<f32>> = preds
+            .rows
+            .iter()
+            .map(|r| r.probs.clone().unwrap_or_default())
+            .collect();
+        label_ranking(&gold, &probs, &preds.labels)?
+    } else {
+        Vec::new()
+    };
+    let defined: Vec<f64> = ranking
+        .iter()
+        .map(|r| r.roc_auc)
+        .filter(|v| v.is_finite())
+        .collect();
+    let mean_roc_auc = if defined.is_empty() {
+        f64::NAN
+    } else {
+        defined.iter().sum::<f64>() / defined.len() as f64
+    };
+    let d = opts.digits;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Multi-label classification: {} examples, {} labels ({} examples without a gold label)\n",
+        report.examples,
+        preds.labels.len(),
+        report.empty_gold
+    );
+    text.push_str(&report.to_text(d));
+    let _ = writeln!(
+        text,
+        "\nHamming loss: {}\nSubset accuracy: {}",
+        format_fixed(report.hamming_loss, d),
+        format_fixed(report.subset_accuracy, d)
+    );
+    if !ranking.is_empty() {
+        let _ = writeln!(text, "\nRanking of the probabilities per label:");
+        let width = preds
+            .labels
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let _ = writeln!(text, "{:>width$}  {:>9}  {:>9}", "label", "ROC-AUC", "AP");
+        for r in &ranking {
+            let _ = writeln!(
+                text,
+                "{:>width$}  {:>9}  {:>9}",
+                r.label,
+                format_fixed(r.roc_auc, d),
+                format_fixed(r.average_precision, d)
+            );
+        }
+        let _ = writeln!(text, "Mean ROC-AUC: {}", format_fixed(mean_roc_auc, d));
+    }
+    Ok(Summary {
+        metrics: SplitMetrics::Multilabel(MultilabelMetrics {
+            report,
+            ranking,
+            mean_roc_auc,
+            decision: None,
+        }),
+        report: text,
+    })
 }
 
 fn summarize_token(preds: &Predictions, opts: &SummaryOptions) -> Result<Summary> {
@@ -375,6 +509,7 @@ fn summarize_sequence(preds: &Predictions, opts: &SummaryOptions) -> Result<Summ
             top_k,
             confused,
             open_set,
+            ranking: None,
         }),
         report,
     })

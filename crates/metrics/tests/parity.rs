@@ -475,3 +475,73 @@ fn multilabel_metrics_equal_sklearn() {
         errors.join("\n")
     );
 }
+
+#[test]
+fn grouped_ranking_metrics_equal_sklearn_and_the_python_reference() {
+    use metrics::ranking::ranking_metrics;
+    let cases = load("grouped_ranking_cases.json");
+    assert!(cases.len() >= 10);
+    let floats = |v: &Value| -> Vec<f64> { v.as_array().unwrap().iter().map(f_or_nan).collect() };
+    let mut errors = Vec::new();
+    let (mut ties, mut no_relevant, mut all_relevant) = (0, 0, 0);
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let groups = strings(&case["groups"]);
+        let scores = floats(&case["scores"]);
+        let ks: Vec<usize> = case["ks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_u64().unwrap() as usize)
+            .collect();
+        let m = ranking_metrics(&groups, &scores, &floats(&case["relevance"]), &ks).unwrap();
+        let counts = [
+            ("n_groups", m.groups),
+            ("groups_scored", m.groups_scored),
+            ("auc_groups", m.auc_groups),
+            ("no_relevant", m.skipped.no_relevant),
+            ("all_relevant", m.skipped.all_relevant),
+        ];
+        for (key, value) in counts {
+            if case[key].as_u64() != Some(value as u64) {
+                errors.push(format!("{name}: {key} {value} vs {}", case[key]));
+            }
+        }
+        for (key, value) in [
+            ("mrr", m.mrr),
+            ("ndcg", m.ndcg),
+            ("grouped_auc", m.grouped_auc),
+        ] {
+            if !close(value, f(&case[key])) {
+                errors.push(format!("{name}: {key} {value} vs {}", case[key]));
+            }
+        }
+        for (key, ours) in [("ndcg_at", &m.ndcg_at), ("recall_at", &m.recall_at)] {
+            if ours.len() != case[key].as_object().unwrap().len() {
+                errors.push(format!("{name}: {key} {ours:?} vs {}", case[key]));
+            }
+            for (k, value) in ours {
+                let theirs = &case[key][k.to_string().as_str()];
+                if !close(*value, f(theirs)) {
+                    errors.push(format!("{name}: {key} @{k} {value} vs {theirs}"));
+                }
+            }
+        }
+        let mut sorted = scores.clone();
+        sorted.sort_by(f64::total_cmp);
+        ties += usize::from(sorted.windows(2).any(|w| w[0] == w[1]));
+        no_relevant += m.skipped.no_relevant;
+        all_relevant += m.skipped.all_relevant;
+    }
+    assert!(
+        ties >= 5 && no_relevant >= 5 && all_relevant >= 5,
+        "the cases must exercise ties ({ties}), groups without a relevant row \
+         ({no_relevant}) and groups all relevant ({all_relevant})"
+    );
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}

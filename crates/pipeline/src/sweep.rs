@@ -309,7 +309,7 @@ fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
     let scorer = Scorer::new(&data);
     let spans = match data.task {
         TaskKind::Token => Some(reflect::ner::Spans::of(&data)?),
-        TaskKind::Sequence => None,
+        TaskKind::Sequence | TaskKind::Multilabel => None,
     };
     let units = scorer.units(&data, spans.as_ref());
     Ok((scorer, units))

@@ -237,6 +237,197 @@ fn clinc150_pipeline_runs() {
     assert!(html.contains("risk–coverage"), "no plot");
 }
 
+/// GoEmotions-Ekman, multi-label: label-id lists mapped through labels.txt, no comment lost;
+/// a label set per example through tokenize; thresholds tuned per label on dev, recorded and
+/// applied to test; test's micro and macro F1 recounted here from the predictions file and its
+/// recorded thresholds; the one-vs-rest baseline and the multi-label reflection present.
+#[test]
+fn goemotions_pipeline_runs() {
+    let run = run_pipeline("goemotions", flowcore::TaskKind::Multilabel, &[]);
+    let (total, rows) = run.ingest_counts();
+    // Dev and test are scored as given (43,410 / 5,426 / 5,427 lines in the files); train
+    // loses only its 145 exact repeats and 63 copies whose label set disagrees with the
+    // majority set of their text.
+    assert_eq!(
+        total,
+        serde_json::json!({"read": 54263, "kept": 54055, "rejected": 63, "duplicates": 145})
+    );
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 43202, "dev": 5426, "test": 5427})
+    );
+    let labels = read_json(&run.stage("ingest").join("labels.json"));
+    assert_eq!(labels["task"], "multilabel");
+    assert_eq!(
+        labels["labels"],
+        serde_json::json!([
+            "anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"
+        ])
+    );
+    let eval = run.stage("evaluate");
+    let m = read_json(&eval.join("metrics.json"));
+    let dev = &m["dev"]["decision"];
+    assert_eq!(dev["tuned_on"], "dev", "{dev}");
+    assert_eq!(dev["thresholds"].as_array().map(Vec::len), Some(7));
+    assert_eq!(m["test"]["decision"], *dev, "test uses dev's thresholds");
+    let thresholds: Vec<f64> = dev["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    // Recount test's micro and macro F1 from the predictions: p > t per label.
+    let preds = metrics::Predictions::read(&eval.join("predictions-test.parquet")).unwrap();
+    assert_eq!(preds.task, flowcore::TaskKind::Multilabel);
+    assert_eq!(preds.rows.len(), 5427);
+    let gold = preds.indicators(true).unwrap();
+    let (mut tp, mut fp, mut fn_) = ([0f64; 7], [0f64; 7], [0f64; 7]);
+    for (r, g) in preds.rows.iter().zip(&gold) {
+        let p = r.probs.as_ref().unwrap();
+        let mut decided = Vec::new();
+        for j in 0..7 {
+            let on = f64::from(p[j]) > thresholds[j];
+            if on {
+                decided.push(preds.labels[j].as_str());
+            }
+            match (on, g[j]) {
+                (true, true) => tp[j] += 1.0,
+                (true, false) => fp[j] += 1.0,
+                (false, true) => fn_[j] += 1.0,
+                _ => {}
+            }
+        }
+        assert_eq!(r.pred, decided.join("|"), "{}", r.id);
+    }
+    let f1 = |tp: f64, fp: f64, fn_: f64| {
+        if tp + fp + fn_ == 0.0 {
+            0.0
+        } else {
+            2.0 * tp / (2.0 * tp + fp + fn_)
+        }
+    };
+    let micro = f1(tp.iter().sum(), fp.iter().sum(), fn_.iter().sum());
+    let macro_ = (0..7).map(|j| f1(tp[j], fp[j], fn_[j])).sum::<f64>() / 7.0;
+    let close = |got: &Value, want: f64| {
+        let got = got.as_f64().unwrap();
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    };
+    close(&m["test"]["micro"]["f1"], micro);
+    close(&m["test"]["macro"]["f1"], macro_);
+    let head = read_json(&eval.join("manifest.json"));
+    assert_eq!(
+        head["metrics"]["test"]["micro_f1"],
+        m["test"]["micro"]["f1"]
+    );
+    let report = std::fs::read_to_string(eval.join("report.txt")).unwrap();
+    assert!(report.contains("samples avg"), "{report}");
+    assert!(report.contains("tuned per label on dev"), "{report}");
+    // The classical baseline: one-vs-rest logistic regression in the same format.
+    let base = metrics::Predictions::read(&run.stage("baseline").join("predictions-test.parquet"))
+        .unwrap();
+    assert_eq!(base.task, flowcore::TaskKind::Multilabel);
+    assert_eq!(base.rows.len(), 5427);
+    // Reflect: the multi-label report, its headline equal to evaluate's test numbers, one
+    // row and one calibration per label, the recorded thresholds, the baseline compared.
+    let a = read_json(&run.stage("reflect").join("analysis.json"));
+    assert_eq!(a["task"], "multilabel");
+    assert_eq!(a["examples"], 5427);
+    let headline = |name: &str| {
+        a["headline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {}", a["headline"]))["ci"]
+            .clone()
+    };
+    for (name, key) in [("micro F1", "micro"), ("macro F1", "macro")] {
+        let ci = headline(name);
+        close(&ci["estimate"], m["test"][key]["f1"].as_f64().unwrap());
+        assert!(ci["lo"].as_f64() <= ci["estimate"].as_f64(), "{ci}");
+        assert!(ci["estimate"].as_f64() <= ci["hi"].as_f64(), "{ci}");
+    }
+    assert_eq!(a["per_label"].as_array().map(Vec::len), Some(7));
+    assert_eq!(a["calibration"].as_array().map(Vec::len), Some(7));
+    assert_eq!(
+        a["decision"]["thresholds"], dev["thresholds"],
+        "{}",
+        a["decision"]
+    );
+    assert!(a["baseline"].is_object(), "no baseline comparison");
+    let md = std::fs::read_to_string(run.stage("reflect").join("report.md")).unwrap();
+    // (Notes appear only when something was skipped.)
+    for section in reflect::multilabel::SECTIONS
+        .iter()
+        .filter(|s| **s != "Notes")
+    {
+        assert!(md.contains(section), "no {section} in the report");
+    }
+}
+
+/// FAQ matching as sentence pairs with ranking metrics: the question and the FAQ title travel
+/// as BERT's two segments, `query_id` groups each question's 6 candidates, and test's MRR and
+/// recall@1 are recounted here from the predictions and the ingest artifact's groups.
+#[test]
+fn faq_ranking_pipeline_runs() {
+    let run = run_pipeline("faq-ranking", flowcore::TaskKind::Sequence, &[]);
+    let (total, rows) = run.ingest_counts();
+    assert_eq!(total["rejected"], 0, "{total}");
+    assert_eq!(rows["dev"], 384, "{rows}");
+    assert_eq!(rows["test"], 384, "{rows}");
+    // Pairs: the second segment is in the tokenized windows.
+    let windows = tokenize::read_split(run.stage("tokenize"), "test").unwrap();
+    assert!(
+        windows.iter().all(|w| w.type_ids.contains(&1)),
+        "a window without a second segment"
+    );
+    let eval = run.stage("evaluate");
+    let m = read_json(&eval.join("metrics.json"));
+    let r = &m["test"]["ranking"];
+    assert_eq!(r["groups"], 64, "{r}");
+    assert_eq!(r["groups_scored"], 64, "{r}");
+    assert_eq!(r["auc_groups"], 64, "{r}");
+    // Recount MRR and recall@1: each group ranked by P(relevant).
+    let preds = metrics::Predictions::read(&eval.join("predictions-test.parquet")).unwrap();
+    let pos = preds.labels.iter().position(|l| l == "relevant").unwrap();
+    let ingest_test = run.stage("ingest").join("test.parquet");
+    let groups = tokenize::table::read_id_column(&ingest_test, "query_id").unwrap();
+    let mut by_group: std::collections::BTreeMap<String, Vec<(f64, bool)>> = Default::default();
+    for row in &preds.rows {
+        let g = groups[&row.id].clone().unwrap();
+        let p = f64::from(row.probs.as_ref().unwrap()[pos]);
+        by_group
+            .entry(g)
+            .or_default()
+            .push((p, row.gold == "relevant"));
+    }
+    assert_eq!(by_group.len(), 64);
+    // One relevant candidate per question; tied scores count as the average over their
+    // orders (the tiny model ties often): the relevant candidate is equally likely at each
+    // place of its tied block.
+    let (mut rr, mut hit1) = (0.0, 0.0);
+    for items in by_group.values() {
+        let relevant: Vec<f64> = items.iter().filter(|x| x.1).map(|x| x.0).collect();
+        assert_eq!(relevant.len(), 1);
+        let above = items.iter().filter(|x| x.0 > relevant[0]).count();
+        let block = items.iter().filter(|x| x.0 == relevant[0]).count();
+        rr += (1..=block).map(|j| 1.0 / (above + j) as f64).sum::<f64>() / block as f64;
+        if above == 0 {
+            hit1 += 1.0 / block as f64;
+        }
+    }
+    let close = |got: &Value, want: f64| {
+        let got = got.as_f64().unwrap();
+        assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+    };
+    close(&r["mrr"], rr / 64.0);
+    close(&r["recall_at"]["1"], hit1 / 64.0);
+    let head = read_json(&eval.join("manifest.json"));
+    assert_eq!(head["metrics"]["test"]["mrr"], r["mrr"]);
+    let report = std::fs::read_to_string(eval.join("report.txt")).unwrap();
+    assert!(report.contains("MRR"), "{report}");
+}
+
 #[test]
 fn weibo_ner_pipeline_runs() {
     let run = run_pipeline("weibo-ner", flowcore::TaskKind::Token, &[]);
@@ -571,6 +762,8 @@ fn every_shipped_pipeline_file_is_tested() {
         "credit-risk",
         "clinc150",
         "clinc150-inscope",
+        "goemotions",
+        "faq-ranking",
         "conll2003",
         "financial-sentiment",
     ];

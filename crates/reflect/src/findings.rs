@@ -131,7 +131,8 @@ impl Builder<'_> {
     }
 }
 
-fn finding(id: String, severity: Severity, area: &str, title: String) -> Finding {
+/// A finding with its identity and title; the caller fills the numbers and evidence.
+pub(crate) fn finding(id: String, severity: Severity, area: &str, title: String) -> Finding {
     Finding {
         rank: 0,
         kind: id.split('.').next().unwrap_or_default().to_string(),

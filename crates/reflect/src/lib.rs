@@ -13,6 +13,10 @@
 //!   evidence rows and a suggested action;
 //! - [`report`]: `report.html` (self-contained, inline SVG drawn with plotters), `report.md`.
 //!
+//! Multi-label predictions (several labels per example) take their own path, [`multilabel`]:
+//! per-label metrics, calibration and errors, co-occurrence errors, bootstrap intervals of
+//! micro / macro F1 and the paired comparison with a baseline, with the same output files.
+//!
 //! [`ReflectStage`] is the pipeline stage (kind `reflect`); [`headline`] renders the few lines
 //! a pipeline prints at the end of a run.
 
@@ -21,6 +25,7 @@ pub mod data;
 pub mod error;
 pub mod findings;
 pub mod history;
+pub mod multilabel;
 pub mod ner;
 pub mod report;
 pub mod scores;

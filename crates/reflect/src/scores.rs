@@ -45,7 +45,7 @@ impl Scorer {
     pub fn new(split: &Split) -> Self {
         let classes = match split.task {
             TaskKind::Token => ner::types_of(&split.labels),
-            TaskKind::Sequence => split.labels.clone(),
+            TaskKind::Sequence | TaskKind::Multilabel => split.labels.clone(),
         };
         Self {
             task: split.task,
@@ -57,7 +57,7 @@ impl Scorer {
     pub fn dim(&self) -> usize {
         match self.task {
             TaskKind::Token => 3 + 3 * self.classes.len(),
-            TaskKind::Sequence => 2 + 3 * self.classes.len(),
+            TaskKind::Sequence | TaskKind::Multilabel => 2 + 3 * self.classes.len(),
         }
     }
 
@@ -65,7 +65,7 @@ impl Scorer {
     pub fn primary(&self) -> Metric {
         match self.task {
             TaskKind::Token => Metric::EntityF1,
-            TaskKind::Sequence => Metric::MacroF1,
+            TaskKind::Sequence | TaskKind::Multilabel => Metric::MacroF1,
         }
     }
 
@@ -135,7 +135,7 @@ impl Scorer {
             match (self.task, spans) {
                 (TaskKind::Token, Some(s)) => u.push(&self.token_counts(&s.gold[i], &s.pred[i])),
                 (TaskKind::Token, None) => u.push(&vec![0.0; self.dim()]),
-                (TaskKind::Sequence, _) => u.push(&self.sequence_counts(ex)),
+                (TaskKind::Sequence | TaskKind::Multilabel, _) => u.push(&self.sequence_counts(ex)),
             }
         }
         u
@@ -148,7 +148,7 @@ impl Scorer {
                 TaskKind::Token => {
                     f1_from_counts(s[base + 3 * k], s[base + 1 + 3 * k], s[base + 2 + 3 * k])
                 }
-                TaskKind::Sequence => {
+                TaskKind::Sequence | TaskKind::Multilabel => {
                     let (tp, fp, fneg) =
                         (s[base + 3 * k], s[base + 1 + 3 * k], s[base + 2 + 3 * k]);
                     f1_from_counts(tp, tp + fp, tp + fneg)
@@ -201,7 +201,7 @@ impl Scorer {
     pub fn class_columns(&self, k: usize) -> (Vec<usize>, Metric) {
         let (base, m) = match self.task {
             TaskKind::Token => (3, Metric::TypeF1(0)),
-            TaskKind::Sequence => (2, Metric::ClassF1(0)),
+            TaskKind::Sequence | TaskKind::Multilabel => (2, Metric::ClassF1(0)),
         };
         let cols = (0..base).chain(base + 3 * k..base + 3 * k + 3).collect();
         (cols, m)
@@ -211,7 +211,7 @@ impl Scorer {
     pub fn support(&self, k: usize, s: &[f64]) -> f64 {
         match self.task {
             TaskKind::Token => s[5 + 3 * k],
-            TaskKind::Sequence => s[2 + 3 * k] + s[4 + 3 * k],
+            TaskKind::Sequence | TaskKind::Multilabel => s[2 + 3 * k] + s[4 + 3 * k],
         }
     }
 
@@ -223,7 +223,7 @@ impl Scorer {
                 Metric::EntityPrecision,
                 Metric::EntityRecall,
             ],
-            TaskKind::Sequence => vec![Metric::MacroF1, Metric::Accuracy],
+            TaskKind::Sequence | TaskKind::Multilabel => vec![Metric::MacroF1, Metric::Accuracy],
         }
     }
 }

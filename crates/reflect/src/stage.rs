@@ -214,6 +214,25 @@ impl Stage for ReflectStage {
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
         let params: ReflectParams = ctx.params()?;
         let evaluate = ctx.input("evaluate")?;
+        if crate::multilabel::is_multilabel(evaluate)? {
+            // The generic analyses score one label per item: multi-label sets take their own
+            // path, which reads only the evaluate and baseline predictions.
+            for kind in ["ingest", "train", "tokenize"] {
+                if ctx.optional_input(kind).is_some() {
+                    tracing::info!(input = kind, "not used by the multi-label report");
+                }
+            }
+            let metrics = crate::multilabel::write_report(
+                evaluate,
+                ctx.optional_input("baseline"),
+                &params,
+                ctx.out_dir,
+            )?;
+            return Ok(StageOutcome {
+                metrics,
+                rows: BTreeMap::new(),
+            });
+        }
         let inputs = load_inputs(
             &params,
             evaluate,

@@ -676,6 +676,7 @@ impl Encoder {
                 word_ids,
                 labels: sub_labels,
                 label: None,
+                label_set: None,
                 length,
             });
         }
@@ -779,6 +780,7 @@ fn sequence_window(id: &str, input_ids: Vec<u32>, type_ids: Vec<u8>, word_ids: V
         word_ids,
         labels: Vec::new(),
         label: None,
+        label_set: None,
     }
 }
 

@@ -244,7 +244,7 @@ pub fn tokenize_split(
             let examples = table::read_token_examples(input)?;
             encode_token_split(encoder, labels, &examples)?
         }
-        TaskKind::Sequence => {
+        TaskKind::Sequence | TaskKind::Multilabel => {
             let examples = table::read_text_examples(input)?;
             encode_text_split(encoder, labels, &examples)?
         }
@@ -378,15 +378,28 @@ pub fn encode_text_split(
             bar.inc(1);
             let (mut window, truncated) =
                 encoder.encode_text(&ex.id, &ex.text, ex.text_b.as_deref())?;
-            window.label = match &ex.label {
-                Some(l) => Some(
-                    index
-                        .get(l.as_str())
-                        .copied()
-                        .ok_or_else(|| unknown_label(&ex.id, l, labels))?,
-                ),
-                None => None,
+            let id_of = |l: &str| {
+                index
+                    .get(l)
+                    .copied()
+                    .ok_or_else(|| unknown_label(&ex.id, l, labels))
             };
+            if labels.task == TaskKind::Multilabel {
+                window.label_set = match &ex.labels {
+                    Some(set) => {
+                        let mut ids = set
+                            .iter()
+                            .map(|l| id_of(l))
+                            .collect::<crate::error::Result<Vec<i16>>>()?;
+                        ids.sort_unstable();
+                        ids.dedup();
+                        Some(ids)
+                    }
+                    None => None,
+                };
+            } else {
+                window.label = ex.label.as_deref().map(id_of).transpose()?;
+            }
             Ok((window, truncated))
         })
         .collect();

@@ -12,7 +12,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Int16Array, ListArray, PrimitiveArray, RecordBatch, StringArray,
     UInt32Array,
 };
-use arrow::buffer::OffsetBuffer;
+use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::cast;
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema, SchemaRef, UInt8Type,
@@ -53,6 +53,8 @@ pub struct TextExample {
     pub text_b: Option<String>,
     /// The class label; `None` when absent.
     pub label: Option<String>,
+    /// Multi-label task: the label set (possibly empty); `None` when absent.
+    pub labels: Option<Vec<String>>,
 }
 
 fn parquet_err(
@@ -194,7 +196,8 @@ pub fn read_token_examples(path: &Path) -> Result<Vec<TokenExample>> {
     Ok(out)
 }
 
-/// Read a sequence-task ingest table (`id`, `text`, optional `text_b` and `label`).
+/// Read a sequence or multi-label ingest table (`id`, `text`, optional `text_b`, and `label`
+/// or `labels`).
 pub fn read_text_examples(path: &Path) -> Result<Vec<TextExample>> {
     let mut out = Vec::new();
     for batch in read_batches(path)? {
@@ -202,6 +205,8 @@ pub fn read_text_examples(path: &Path) -> Result<Vec<TextExample>> {
         let text = required(&batch, icol::TEXT, &DataType::Utf8, path)?;
         let text_b = column(&batch, icol::TEXT_B, &DataType::Utf8, path)?;
         let label = column(&batch, icol::LABEL, &DataType::Utf8, path)?;
+        let label_sets = column(&batch, icol::LABELS, &list_of(DataType::Utf8), path)?;
+        let label_sets = label_sets.as_ref().map(|l| l.as_list::<i32>());
         let (ids, text) = (strings(&ids), strings(&text));
         let text_b = text_b.as_ref().map(strings);
         let label = label.as_ref().map(strings);
@@ -222,7 +227,31 @@ pub fn read_text_examples(path: &Path) -> Result<Vec<TextExample>> {
                 text: text.value(row).to_string(),
                 text_b: opt(text_b, row),
                 label: opt(label, row),
+                labels: match label_sets {
+                    Some(l) => Some(string_list(l, row, icol::LABELS, path)?),
+                    None => None,
+                },
             });
+        }
+    }
+    Ok(out)
+}
+
+/// One column of an ingest table as text, by example id (a group or metadata column; numbers
+/// are read as their text). A missing column is an error listing the columns; a null value
+/// is `None`.
+pub fn read_id_column(path: &Path, name: &str) -> Result<HashMap<String, Option<String>>> {
+    let mut out = HashMap::new();
+    for batch in read_batches(path)? {
+        let ids = required(&batch, icol::ID, &DataType::Utf8, path)?;
+        let values = required(&batch, name, &DataType::Utf8, path)?;
+        let (ids, values) = (strings(&ids), strings(&values));
+        for row in 0..batch.num_rows() {
+            if ids.is_null(row) {
+                return Err(null_err(path, icol::ID, out.len()));
+            }
+            let value = (!values.is_null(row)).then(|| values.value(row).to_string());
+            out.insert(ids.value(row).to_string(), value);
         }
     }
     Ok(out)
@@ -244,6 +273,9 @@ pub fn window_schema(task: TaskKind) -> SchemaRef {
     match task {
         TaskKind::Token => fields.push(Field::new(tcol::LABELS, list(DataType::Int16), true)),
         TaskKind::Sequence => fields.push(Field::new(tcol::LABEL, DataType::Int16, true)),
+        TaskKind::Multilabel => {
+            fields.push(Field::new(tcol::LABEL_SET, list(DataType::Int16), true))
+        }
     }
     fields.push(Field::new(tcol::LENGTH, DataType::UInt32, false));
     Arc::new(Schema::new(fields))
@@ -301,6 +333,23 @@ fn batch_of(
         TaskKind::Sequence => columns.push(Arc::new(
             rows.iter().map(|w| w.label).collect::<Int16Array>(),
         )),
+        TaskKind::Multilabel => {
+            let DataType::List(item) = field(tcol::LABEL_SET)?.data_type() else {
+                unreachable!("label_set is declared as a list in window_schema")
+            };
+            let sets = rows
+                .iter()
+                .map(|w| w.label_set.as_deref().unwrap_or_default());
+            let offsets = OffsetBuffer::from_lengths(sets.clone().map(<[i16]>::len));
+            let values = Int16Array::from_iter_values(sets.flatten().copied());
+            let nulls = NullBuffer::from_iter(rows.iter().map(|w| w.label_set.is_some()));
+            columns.push(Arc::new(ListArray::new(
+                item.clone(),
+                offsets,
+                Arc::new(values),
+                Some(nulls),
+            )));
+        }
     }
     columns.push(u32s(|w| w.length));
     RecordBatch::try_new(schema.clone(), columns)
@@ -337,7 +386,8 @@ fn primitive_list<T: ArrowPrimitiveType>(list: &ListArray, row: usize) -> Vec<T:
     list.value(row).as_primitive::<T>().values().to_vec()
 }
 
-/// Read a tokenize table written by [`write_windows`] (any task; `labels` or `label`).
+/// Read a tokenize table written by [`write_windows`] (any task; `labels`, `label` or
+/// `label_set`).
 pub fn read_windows(path: &Path) -> Result<Vec<Window>> {
     let mut out = Vec::new();
     for batch in read_batches(path)? {
@@ -353,6 +403,7 @@ pub fn read_windows(path: &Path) -> Result<Vec<Window>> {
         let length = req(tcol::LENGTH, DataType::UInt32)?;
         let labels = column(&batch, tcol::LABELS, &list_of(DataType::Int16), path)?;
         let label = column(&batch, tcol::LABEL, &DataType::Int16, path)?;
+        let label_set = column(&batch, tcol::LABEL_SET, &list_of(DataType::Int16), path)?;
         let ids = strings(&ids);
         let u32col = |a: &ArrayRef| a.as_primitive::<UInt32Type>().clone();
         let (window, first, c_start, c_end, length) = (
@@ -369,6 +420,7 @@ pub fn read_windows(path: &Path) -> Result<Vec<Window>> {
         );
         let labels = labels.as_ref().map(|l| l.as_list::<i32>());
         let label = label.as_ref().map(|l| l.as_primitive::<Int16Type>());
+        let label_set = label_set.as_ref().map(|l| l.as_list::<i32>());
         for row in 0..batch.num_rows() {
             let global = out.len();
             for (name, array) in [
@@ -395,6 +447,9 @@ pub fn read_windows(path: &Path) -> Result<Vec<Window>> {
                     .map(|l| primitive_list::<Int16Type>(l, row))
                     .unwrap_or_default(),
                 label: label.filter(|l| !l.is_null(row)).map(|l| l.value(row)),
+                label_set: label_set
+                    .filter(|l| !l.is_null(row))
+                    .map(|l| primitive_list::<Int16Type>(l, row)),
                 length: length.value(row),
             };
             if w.input_ids.len() != w.length as usize

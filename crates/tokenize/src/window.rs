@@ -37,6 +37,9 @@ pub struct Window {
     pub labels: Vec<i16>,
     /// Sequence task: the example's label id; `None` for the token task or without labels.
     pub label: Option<i16>,
+    /// Multi-label task: the ids of the example's labels, ascending (the sparse form of its
+    /// multi-hot label vector; may be empty); `None` for other tasks or without labels.
+    pub label_set: Option<Vec<i16>>,
     /// Number of sub-words including special tokens (`input_ids.len()`).
     pub length: u32,
 }

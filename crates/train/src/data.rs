@@ -56,12 +56,12 @@ pub struct Batch {
     /// Model inputs, `(batch, seq_len)` each.
     pub inputs: Inputs,
     /// Token task: `(batch, seq_len)` label ids with -100 on padding and ignored sub-words;
-    /// sequence task: `(batch,)`.
+    /// sequence task: `(batch,)`; multi-label task: `(batch, labels)` multi-hot floats.
     pub labels: Tensor,
     /// Non-padding sub-words (what tokens/s counts).
     pub tokens: usize,
-    /// Sub-words with a label (token task) or examples (sequence task): the loss's
-    /// denominator share of this batch.
+    /// Sub-words with a label (token task), examples (sequence task) or example × label
+    /// cells (multi-label task): the loss's denominator share of this batch.
     pub labelled: usize,
     /// Padded length.
     pub seq_len: usize,
@@ -91,6 +91,14 @@ pub fn collate(
         }
     ];
     let mut seq_labels = Vec::with_capacity(b);
+    let mut multi_hot = vec![
+        0f32;
+        if task == TaskKind::Multilabel {
+            b * num_labels
+        } else {
+            0
+        }
+    ];
     let mut tokens = 0;
     let mut labelled = 0;
     for (r, w) in windows.iter().enumerate() {
@@ -152,12 +160,26 @@ pub fn collate(
                 seq_labels.push(check(label)?);
                 labelled += 1;
             }
+            TaskKind::Multilabel => {
+                let set = w.label_set.as_ref().ok_or_else(|| TrainError::Data {
+                    place: place(),
+                    message:
+                        "no `label_set` (a multi-label split needs one per example, possibly empty)"
+                            .into(),
+                })?;
+                for &l in set {
+                    multi_hot[r * num_labels + check(l)? as usize] = 1.0;
+                }
+                // BCE-with-logits is averaged over every (example, label) cell, as HF does.
+                labelled += num_labels;
+            }
         }
     }
     let shape = [b as i64, seq_len as i64];
     let labels = match task {
         TaskKind::Token => Tensor::from_slice(&token_labels).view(shape),
         TaskKind::Sequence => Tensor::from_slice(&seq_labels),
+        TaskKind::Multilabel => Tensor::from_slice(&multi_hot).view([b as i64, num_labels as i64]),
     };
     Ok(Batch {
         inputs: Inputs {
@@ -291,5 +313,26 @@ mod tests {
             err.to_string().contains("label id 5 outside the 3 labels"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn multilabel_collate_builds_multi_hot_rows_and_counts_every_cell() {
+        let mut a = window(&[101, 7, 102], &[]);
+        a.label_set = Some(vec![0, 2]);
+        let mut b = window(&[101, 102], &[]);
+        b.label_set = Some(vec![]);
+        let batch = collate(&[&a, &b], TaskKind::Multilabel, 3, None, Device::Cpu).unwrap();
+        assert_eq!(batch.labels.size(), [2, 3]);
+        let hot = Vec::<f32>::try_from(batch.labels.view(-1)).unwrap();
+        assert_eq!(hot, [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+        // HF averages BCE over every (example, label) cell.
+        assert_eq!(batch.labelled, 6);
+        let mut bad = window(&[101, 102], &[]);
+        bad.label_set = Some(vec![3]);
+        let err = collate(&[&bad], TaskKind::Multilabel, 3, None, Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("label id 3 outside"), "{err}");
+        let none = window(&[101, 102], &[]);
+        let err = collate(&[&none], TaskKind::Multilabel, 3, None, Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("label_set"), "{err}");
     }
 }

@@ -59,7 +59,8 @@ pub struct TrainParams {
     /// When to evaluate on dev: `"epoch"`, `"no"`, or every N optimizer steps.
     pub eval_every: EvalEvery,
     /// The dev metric that picks `best` and drives early stopping: `"primary"` (entity micro
-    /// F1 for token tasks, macro F1 for sequence tasks) or a dotted path into the metrics JSON
+    /// F1 for token tasks, macro F1 for sequence and multi-label tasks) or a dotted path into
+    /// the metrics JSON
     /// (`"entity.micro.f1"`, `"accuracy"`, `"token_accuracy"`). Higher is better.
     pub metric: String,
     /// Stop when the dev metric has not improved for a while.

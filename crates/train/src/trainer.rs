@@ -273,16 +273,38 @@ fn check_labels(
     })
 }
 
-/// Class weights of the sequence loss, in label order.
+/// Class weights of the sequence loss, in label order; for the multi-label task, the
+/// `pos_weight` of each label's BCE term (`balanced`: negatives / positives in train, as
+/// PyTorch's documentation suggests).
 fn class_weights(params: &TrainParams, data: &TrainData) -> Result<Option<Vec<f64>>> {
     let Some(spec) = &params.class_weights else {
         return Ok(None);
     };
-    if data.labels.task != TaskKind::Sequence {
+    if data.labels.task == TaskKind::Token {
         return Err(TrainError::Param {
             key: "class_weights".into(),
-            message: "class weights apply to sequence tasks only".into(),
+            message: "class weights apply to sequence and multi-label tasks only".into(),
         });
+    }
+    if data.labels.task == TaskKind::Multilabel
+        && let ClassWeights::Balanced = spec
+    {
+        let k = data.labels.len();
+        let mut positives = vec![0usize; k];
+        for w in &data.train {
+            for &l in w.label_set.iter().flatten() {
+                if let Some(c) = usize::try_from(l).ok().and_then(|l| positives.get_mut(l)) {
+                    *c += 1;
+                }
+            }
+        }
+        let n = data.train.len();
+        return Ok(Some(
+            positives
+                .iter()
+                .map(|&p| (n - p) as f64 / p.max(1) as f64)
+                .collect(),
+        ));
     }
     let k = data.labels.len();
     match spec {
@@ -392,7 +414,8 @@ fn oom_error(
 
 /// The sum of the loss terms of one micro-batch (to be divided by the accumulated batch's
 /// denominator): token task, cross-entropy summed over labelled sub-words; sequence task,
-/// (weighted) cross-entropy summed over examples.
+/// (weighted) cross-entropy summed over examples; multi-label task, BCE-with-logits summed
+/// over every (example, label) cell, class weights as `pos_weight`.
 fn loss_sum(logits: &Tensor, batch: &Batch, task: TaskKind, weights: Option<&Tensor>) -> Tensor {
     let logits = logits.to_kind(Kind::Float);
     match task {
@@ -409,6 +432,12 @@ fn loss_sum(logits: &Tensor, batch: &Batch, task: TaskKind, weights: Option<&Ten
         TaskKind::Sequence => {
             logits.cross_entropy_loss(&batch.labels, weights, Reduction::Sum, -100, 0.0)
         }
+        TaskKind::Multilabel => logits.binary_cross_entropy_with_logits::<&Tensor>(
+            &batch.labels,
+            None,
+            weights,
+            Reduction::Sum,
+        ),
     }
 }
 
@@ -684,6 +713,11 @@ pub fn train(
                     })
                     .sum::<usize>() as f64,
                 (None, TaskKind::Sequence) => micro.iter().map(Vec::len).sum::<usize>() as f64,
+                // HF's BCEWithLogitsLoss: the mean over every (example, label) cell; a
+                // `pos_weight` scales terms, not the count.
+                (_, TaskKind::Multilabel) => {
+                    (micro.iter().map(Vec::len).sum::<usize>() * data.labels.len()) as f64
+                }
             };
             let mut step_loss = 0.0;
             for (index, windows) in micro.iter().enumerate().take(mine.end).skip(mine.start) {

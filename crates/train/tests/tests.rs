@@ -421,6 +421,91 @@ fn sequence_task_with_class_weights() {
     assert!(err.contains("3 weights for 2 labels"), "{err}");
 }
 
+/// The multi-label task learns with BCE-with-logits (dev macro F1 at p > 0.5 is `primary`,
+/// the default selection metric, HF's mean over example x label cells is the logged loss), its checkpoint is
+/// an HF multi-label classifier, and balanced class weights become `pos_weight`.
+#[test]
+fn multilabel_task_learns_with_bce_and_pos_weight() {
+    let root = tempfile::tempdir().unwrap();
+    let labels = LabelMap::new(TaskKind::Multilabel, vec!["low".into(), "high".into()]);
+    let model = tiny_model(root.path(), &labels, 5);
+    let data = TrainData {
+        train: multilabel_windows(96, 1),
+        dev: multilabel_windows(32, 2),
+        labels,
+        max_length: None,
+    };
+    let params = TrainParams {
+        epochs: 8,
+        learning_rate: 3e-3,
+        ..small_params()
+    };
+    let summary = train(
+        &data,
+        &params,
+        &paths(root.path(), &model, "run"),
+        &no_opts(),
+    )
+    .unwrap();
+    let best = summary.best.clone().unwrap();
+    assert_eq!(best.metric, "primary");
+    let dev = summary.last_dev.clone().unwrap();
+    assert!(
+        dev.get("micro").is_some() && dev["task"] == "multilabel",
+        "{dev}"
+    );
+    assert!(
+        best.value > 0.8,
+        "dev macro F1 after training: {}",
+        best.value
+    );
+    let history = fs_err::read_to_string(root.path().join("run/history.jsonl")).unwrap();
+    let losses: Vec<f64> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|l| l["loss"].as_f64())
+        .collect();
+    // A mean BCE starts near ln 2 for a fresh head (a sum would be ~8x larger here).
+    assert!(
+        (losses[0] - std::f64::consts::LN_2).abs() < 0.25,
+        "{}",
+        losses[0]
+    );
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let (first, last) = (mean(&losses[..24]), mean(&losses[losses.len() - 24..]));
+    assert!(
+        last < 0.75 * first,
+        "mean loss of 24 steps {first} -> {last}"
+    );
+    let config: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(root.path().join("run/checkpoints/best/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["problem_type"], "multi_label_classification");
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+    let weighted = TrainParams {
+        epochs: 1,
+        class_weights: Some(ClassWeights::Balanced),
+        ..params.clone()
+    };
+    let s = train(
+        &data,
+        &weighted,
+        &paths(root.path(), &model, "weighted"),
+        &no_opts(),
+    )
+    .unwrap();
+    assert!(s.final_loss.unwrap().is_finite());
+    let bad = TrainParams {
+        class_weights: Some(ClassWeights::Explicit(vec![1.0])),
+        ..weighted
+    };
+    let err = train(&data, &bad, &paths(root.path(), &model, "bad"), &no_opts())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1 weights for 2 labels"), "{err}");
+}
+
 /// The stage end to end through the artifact store: a tokenize artifact in, checkpoints,
 /// history and manifest metrics out; a second run with the same inputs is skipped.
 #[test]

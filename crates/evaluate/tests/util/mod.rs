@@ -124,6 +124,17 @@ fn fake_ingest(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
                     vec![("id", ids), ("text", col(1)), ("label", col(2))],
                 )?;
             }
+            TaskKind::Multilabel => {
+                let text: ArrayRef = Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r[1].as_str().unwrap().to_string()),
+                ));
+                let sets = string_lists(
+                    rows.iter()
+                        .map(|r| serde_json::from_value::<Vec<String>>(r[2].clone()).unwrap()),
+                    false,
+                );
+                write_parquet(&path, vec![("id", ids), ("text", text), ("labels", sets)])?;
+            }
         }
     }
     Ok(StageOutcome::default())
@@ -274,4 +285,43 @@ pub fn intent_artifacts(model_labels: &[String]) -> Artifacts {
         ]),
     });
     artifacts(TaskKind::Sequence, &intent_labels(), model_labels, splits)
+}
+
+/// Emotion labels of the multi-label tests.
+pub fn emotion_labels() -> Vec<String> {
+    ["anger", "joy", "sadness"].map(String::from).to_vec()
+}
+
+/// Multi-label artifacts: texts with zero, one or two emotions, scored by a tiny random
+/// multi-label checkpoint.
+pub fn emotion_artifacts() -> Artifacts {
+    let rows = |v: &[(&str, &str, &[&str])]| -> serde_json::Value {
+        v.iter()
+            .map(|(i, t, l)| serde_json::json!([i, t, l]))
+            .collect()
+    };
+    let splits = serde_json::json!({
+        "train": rows(&[
+            ("a", "i am so angry", &["anger"]),
+            ("b", "what a lovely day", &["joy"]),
+            ("c", "sad and furious", &["anger", "sadness"]),
+            ("d", "the bus leaves at nine", &[]),
+        ]),
+        "dev": rows(&[
+            ("d1", "this makes me mad", &["anger"]),
+            ("d2", "so happy for you", &["joy"]),
+            ("d3", "i miss her, it hurts and i am angry", &["anger", "sadness"]),
+            ("d4", "the meeting is at noon", &[]),
+            ("d5", "crying all day", &["sadness"]),
+            ("d6", "great news, thrilled", &["joy"]),
+        ]),
+        "test": rows(&[
+            ("t1", "furious about the delay", &["anger"]),
+            ("t2", "best birthday ever", &["joy"]),
+            ("t3", "heartbroken and bitter", &["anger", "sadness"]),
+            ("t4", "it is tuesday", &[]),
+        ]),
+    });
+    let labels = emotion_labels();
+    artifacts(TaskKind::Multilabel, &labels, &labels, splits)
 }

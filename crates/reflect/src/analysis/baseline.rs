@@ -112,7 +112,7 @@ fn compare_baseline(
     }
     let (sa, sb) = match split.task {
         TaskKind::Token => (Some(Spans::of(&ours)?), Some(Spans::of(&theirs)?)),
-        TaskKind::Sequence => (None, None),
+        TaskKind::Sequence | TaskKind::Multilabel => (None, None),
     };
     let mut ua = scorer.units(&ours, sa.as_ref());
     let mut ub = scorer.units(&theirs, sb.as_ref());

@@ -84,7 +84,7 @@ pub fn run(
         });
         let level = match split.task {
             TaskKind::Token => "word",
-            TaskKind::Sequence => "example",
+            TaskKind::Sequence | TaskKind::Multilabel => "example",
         };
         let report_for = |probs: &[Vec<Vec<f64>>]| -> CalibrationReport {
             let (conf, ok) = confidences(split, probs);

@@ -46,7 +46,7 @@ fn confusion(split: &Split) -> Confusion {
         let l = split.label(id);
         match split.task {
             TaskKind::Token => ner::tag_type(l).unwrap_or("O").to_string(),
-            TaskKind::Sequence => l.to_string(),
+            TaskKind::Sequence | TaskKind::Multilabel => l.to_string(),
         }
     };
     let mut labels: Vec<String> = match split.task {
@@ -55,7 +55,7 @@ fn confusion(split: &Split) -> Confusion {
             v.extend(ner::types_of(&split.labels));
             v
         }
-        TaskKind::Sequence => split.labels.clone(),
+        TaskKind::Sequence | TaskKind::Multilabel => split.labels.clone(),
     };
     labels.dedup();
     let index: HashMap<String, usize> = labels

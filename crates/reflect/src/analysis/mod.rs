@@ -264,7 +264,7 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
     let mut notes = Vec::new();
     let spans = match split.task {
         TaskKind::Token => Some(Spans::of(split)?),
-        TaskKind::Sequence => None,
+        TaskKind::Sequence | TaskKind::Multilabel => None,
     };
     let base_units = scorer.units(split, spans.as_ref());
 
@@ -307,7 +307,7 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
     let unit = match (&doc_keys, split.task) {
         (Some(_), _) => "document",
         (None, TaskKind::Token) => "sentence",
-        (None, TaskKind::Sequence) => "example",
+        (None, TaskKind::Sequence | TaskKind::Multilabel) => "example",
     }
     .to_string();
 
@@ -327,7 +327,7 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
             check_same_labels(split, fit)?;
             let fit_spans = match fit.task {
                 TaskKind::Token => Some(Spans::of(fit)?),
-                TaskKind::Sequence => None,
+                TaskKind::Sequence | TaskKind::Multilabel => None,
             };
             let u = scorer.units(fit, fit_spans.as_ref());
             Some(MetricCi {

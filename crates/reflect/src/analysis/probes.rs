@@ -145,7 +145,7 @@ fn probe_result(
     } else {
         let (sa, sb) = match split.task {
             TaskKind::Token => (Some(Spans::of(&clean)?), Some(Spans::of(&probed)?)),
-            TaskKind::Sequence => (None, None),
+            TaskKind::Sequence | TaskKind::Multilabel => (None, None),
         };
         let mut ua = scorer.units(&clean, sa.as_ref());
         let mut ub = scorer.units(&probed, sb.as_ref());

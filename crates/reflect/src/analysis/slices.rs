@@ -106,7 +106,7 @@ fn slices(
         let ci = boot.ci(&sub, |s| scorer.value(primary, s));
         let support = match split.task {
             TaskKind::Token => sub.total()[2] as usize,
-            TaskKind::Sequence => members.len(),
+            TaskKind::Sequence | TaskKind::Multilabel => members.len(),
         };
         out.push(Slice {
             family: family.to_string(),
@@ -182,13 +182,13 @@ fn slices(
     let all: Vec<usize> = (0..split.examples.len()).collect();
     let family = match split.task {
         TaskKind::Token => "entity type",
-        TaskKind::Sequence => "label",
+        TaskKind::Sequence | TaskKind::Multilabel => "label",
     };
     let total = units.total();
     for (k, class) in scorer.classes.iter().enumerate() {
         let m = match split.task {
             TaskKind::Token => Metric::TypeF1(k),
-            TaskKind::Sequence => Metric::ClassF1(k),
+            TaskKind::Sequence | TaskKind::Multilabel => Metric::ClassF1(k),
         };
         // The class's own columns only: the same resamples and values as the full units, at
         // a cost that does not grow with the number of classes (CLINC150: 151).

@@ -27,11 +27,13 @@ pub fn esc(s: &str) -> String {
 }
 
 /// Escape text for a Markdown table cell.
-fn md(s: &str) -> String {
+/// Text made safe for a Markdown table cell.
+pub(crate) fn md(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn ci_text(f: &Finding) -> String {
+/// A finding's value with its interval, for tables.
+pub(crate) fn ci_text(f: &Finding) -> String {
     match f.ci {
         Some([lo, hi]) => format!("{:.3} [{lo:.3}, {hi:.3}]", f.value),
         None if f.value.is_finite() => format!("{:.3}", f.value),

@@ -198,7 +198,9 @@ impl Bootstrap {
         out
     }
 
-    fn interval(&self, estimate: f64, mut reps: Vec<f64>) -> Interval {
+    /// The percentile interval at this bootstrap's level of `reps` around `estimate` (the
+    /// estimate alone without replicates).
+    pub(crate) fn interval(&self, estimate: f64, mut reps: Vec<f64>) -> Interval {
         if reps.is_empty() {
             return Interval {
                 estimate,

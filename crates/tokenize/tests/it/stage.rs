@@ -31,6 +31,9 @@ impl FakeIngest {
             let path = ctx.out_dir.join(format!("{split}.parquet"));
             match self.labels.task {
                 TaskKind::Token => write_token_table(&path, &self.token_rows, split == "dev"),
+                TaskKind::Multilabel => {
+                    anyhow::bail!("the stand-in ingest writes token and sequence tables")
+                }
                 TaskKind::Sequence => {
                     let col = |k: usize| -> arrow::array::ArrayRef {
                         Arc::new(StringArray::from_iter_values(

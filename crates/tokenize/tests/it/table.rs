@@ -24,8 +24,28 @@ fn window(id: &str, k: u32, label: Option<i16>, labels: Vec<i16>) -> Window {
         word_ids: vec![-1, 2 * k as i32, -1],
         labels,
         label,
+        label_set: None,
         length: 3,
     }
+}
+
+/// Multi-label windows keep their label sets, the empty set apart from no set at all.
+#[test]
+fn multilabel_windows_round_trip_with_empty_and_missing_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [Some(vec![0, 2]), Some(vec![]), None, Some(vec![6])];
+    let windows: Vec<Window> = (0..4_000)
+        .map(|i| Window {
+            label_set: sets[i % 4].clone(),
+            ..window(&format!("e{i}"), 0, None, Vec::new())
+        })
+        .collect();
+    let path = dir.path().join("dev.parquet");
+    write_windows(&path, &windows, TaskKind::Multilabel).unwrap();
+    let back = read_windows(&path).unwrap();
+    assert_eq!(back, windows);
+    assert_eq!(back[1].label_set, Some(vec![]));
+    assert_eq!(back[2].label_set, None);
 }
 
 #[test]

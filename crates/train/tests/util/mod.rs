@@ -101,6 +101,7 @@ pub fn token_windows(n: usize, seed: u64, prefix: &str) -> Vec<Window> {
                 word_ids,
                 labels,
                 label: None,
+                label_set: None,
             }
         })
         .collect()
@@ -192,4 +193,35 @@ pub fn max_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
                 .fold(0.0, f32::max)
         })
         .fold(0.0, f32::max)
+}
+
+/// Synthetic multi-label windows over labels `low`, `high`: `low` when the text holds an id
+/// below 16, `high` when it holds one of 52 or more; either, both or neither.
+pub fn multilabel_windows(n: usize, seed: u64) -> Vec<Window> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|k| {
+            let len = 2 + rng.next(6) as usize;
+            let mut ids = vec![2u32];
+            ids.extend((0..len).map(|_| 4 + rng.next(VOCAB - 4)));
+            ids.push(3);
+            let inner = &ids[1..ids.len() - 1];
+            let mut set = Vec::new();
+            if inner.iter().any(|&i| i < 16) {
+                set.push(0);
+            }
+            if inner.iter().any(|&i| i >= 52) {
+                set.push(1);
+            }
+            Window {
+                id: format!("m{k}"),
+                type_ids: vec![0; ids.len()],
+                word_ids: vec![-1; ids.len()],
+                length: ids.len() as u32,
+                input_ids: ids,
+                label_set: Some(set),
+                ..Default::default()
+            }
+        })
+        .collect()
 }
