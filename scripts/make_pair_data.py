@@ -8,7 +8,8 @@ with one candidate FAQ title (`faq`); `label` is `relevant` when the FAQ answers
 candidates: its FAQ, 2 FAQs of the same topic (hard negatives) and 3 of other topics.
 
 Questions are written from templates per FAQ with slots (amounts, products, times, channels),
-seeded, so paraphrases vary and dev/test questions are new sentences. Dev and test use the same
+with a greeting or closing now and then, seeded, so paraphrases vary and dev/test questions are
+new sentences; no question repeats within a template. Dev and test use the same
 FAQs (an FAQ matcher is trained on the FAQs it serves) but questions from held-out templates,
 so wording seen in train does not make the test easy.
 
@@ -152,9 +153,14 @@ FAQS = {
 }
 
 
+PREFIX = ["", "", "hi, ", "hello, ", "quick question: ", "please help, ", "hey "]
+SUFFIX = ["", "", "?", " please", ", thanks", "!", " asap"]
+
+
 def fill(template):
-    return template.format(amount=rng.choice(AMOUNT), card=rng.choice(CARD),
+    text = template.format(amount=rng.choice(AMOUNT), card=rng.choice(CARD),
                            when=rng.choice(WHEN), channel=rng.choice(CHANNEL))
+    return rng.choice(PREFIX) + text + rng.choice(SUFFIX)
 
 
 def main():
@@ -167,9 +173,16 @@ def main():
     for split, which, per_template in plan:
         for topic, title, templates in faqs:
             for t in which:
-                for _ in range(per_template):
+                # Distinct questions only: a template with few slots gives fewer of them.
+                questions = []
+                for _ in range(50):
+                    q = fill(templates[t])
+                    if q not in questions:
+                        questions.append(q)
+                    if len(questions) == per_template:
+                        break
+                for question in questions:
                     qid += 1
-                    question = fill(templates[t])
                     same = [f for f in faqs if f[0] == topic and f[1] != title]
                     other = [f for f in faqs if f[0] != topic]
                     cands = [title] + [f[1] for f in rng.sample(same, 2)] + \
