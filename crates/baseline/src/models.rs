@@ -123,6 +123,25 @@ fn sequence_predictions(
     out
 }
 
+/// TF-IDF fitted on train (text and second text of each example): the vectoriser and the
+/// feature rows of train and of every evaluation split.
+fn tfidf_features(
+    params: &BaselineParams,
+    train: &[SeqExample],
+    evals: &[(&str, &[SeqExample])],
+) -> (Tfidf, Csr, Vec<Csr>) {
+    fn docs(xs: &[SeqExample]) -> impl Iterator<Item = (&str, Option<&str>)> {
+        xs.iter().map(|e| (e.text.as_str(), e.text_b.as_deref()))
+    }
+    let vec = Tfidf::fit(params.tfidf.clone(), docs(train));
+    let x_train = vec.transform(docs(train));
+    let x_evals = evals
+        .iter()
+        .map(|(_, xs)| vec.transform(docs(xs)))
+        .collect();
+    (vec, x_train, x_evals)
+}
+
 /// Multi-label task: TF-IDF features and one binary logistic regression per label (what
 /// scikit-learn's `OneVsRestClassifier(LogisticRegression())` fits); a label is predicted
 /// when its probability is above 0.5. `labels` is the label list in `labels.json` order.
@@ -161,20 +180,7 @@ pub fn run_multilabel(
             indicators(e)?;
         }
     }
-    let docs = |xs: &[SeqExample]| -> Vec<(String, Option<String>)> {
-        xs.iter()
-            .map(|e| (e.text.clone(), e.text_b.clone()))
-            .collect()
-    };
-    let ((vec, x_train), feature_secs) = timed(|| {
-        let train_docs = docs(train);
-        let vec = Tfidf::fit(
-            params.tfidf.clone(),
-            train_docs.iter().map(|(a, b)| (a.as_str(), b.as_deref())),
-        );
-        let x = vec.transform(train_docs.iter().map(|(a, b)| (a.as_str(), b.as_deref())));
-        (vec, x)
-    });
+    let ((vec, x_train, x_evals), feature_secs) = timed(|| tfidf_features(params, train, evals));
     let config = LogRegConfig {
         c: params.logreg.c,
         max_iter: params.logreg.max_iter,
@@ -212,11 +218,9 @@ pub fn run_multilabel(
         let thresholds = vec![metrics::multilabel::DEFAULT_THRESHOLD; labels.len()];
         let (predictions, predict_seconds) = timed(|| {
             let mut out = BTreeMap::new();
-            for (split, xs) in evals {
-                let d = docs(xs);
-                let x = vec.transform(d.iter().map(|(a, b)| (a.as_str(), b.as_deref())));
+            for ((split, xs), x) in evals.iter().zip(&x_evals) {
                 let per_label: Vec<Vec<Vec<f32>>> =
-                    fitted.iter().map(|m| m.predict_proba(&x)).collect();
+                    fitted.iter().map(|m| m.predict_proba(x)).collect();
                 let mut preds = Predictions::new(TaskKind::Multilabel, labels.to_vec());
                 for (i, e) in xs.iter().enumerate() {
                     let p: Vec<f32> = per_label.iter().map(|pl| pl[i][1]).collect();
@@ -259,11 +263,6 @@ pub fn run_sequence(
             "the train split is empty; a baseline needs training examples".into(),
         ));
     }
-    let docs = |xs: &'_ [SeqExample]| -> Vec<(String, Option<String>)> {
-        xs.iter()
-            .map(|e| (e.text.clone(), e.text_b.clone()))
-            .collect()
-    };
     let y: Vec<usize> = train.iter().map(|e| id_of(labels, &e.label)).collect();
     let needs_features = params
         .models
@@ -272,22 +271,7 @@ pub fn run_sequence(
         .any(|m| matches!(m, ModelKind::Logreg | ModelKind::RandomForest));
     let mut features: Option<(Tfidf, Csr, Vec<Csr>, f64)> = None;
     if needs_features {
-        let ((vec, x_train, x_evals), secs) = timed(|| {
-            let train_docs = docs(train);
-            let vec = Tfidf::fit(
-                params.tfidf.clone(),
-                train_docs.iter().map(|(a, b)| (a.as_str(), b.as_deref())),
-            );
-            let x_train = vec.transform(train_docs.iter().map(|(a, b)| (a.as_str(), b.as_deref())));
-            let x_evals: Vec<Csr> = evals
-                .iter()
-                .map(|(_, xs)| {
-                    let d = docs(xs);
-                    vec.transform(d.iter().map(|(a, b)| (a.as_str(), b.as_deref())))
-                })
-                .collect();
-            (vec, x_train, x_evals)
-        });
+        let ((vec, x_train, x_evals), secs) = timed(|| tfidf_features(params, train, evals));
         tracing::info!(
             features = vec.n_features(),
             nnz = x_train.nnz(),
@@ -507,4 +491,60 @@ pub fn run_token(
         });
     }
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(id: usize, text: &str, labels: &str) -> SeqExample {
+        SeqExample {
+            id: format!("e{id}"),
+            text: text.into(),
+            text_b: None,
+            label: labels.into(),
+        }
+    }
+
+    /// Each label has its own word: one-vs-rest learns each, decides sets at p > 0.5 (the
+    /// empty set included) and refuses a label outside the list with the example named.
+    #[test]
+    fn one_vs_rest_learns_each_label_and_decides_sets() {
+        let texts = [
+            ("goal scored tonight", "sports"),
+            ("new gallery opening", "art"),
+            ("goal at the gallery", "art|sports"),
+            ("weather is mild", ""),
+        ];
+        let train: Vec<SeqExample> = (0..40)
+            .map(|i| {
+                let (t, l) = texts[i % 4];
+                ex(i, t, l)
+            })
+            .collect();
+        let test = vec![
+            ex(100, "late goal", "sports"),
+            ex(101, "gallery visit", "art"),
+            ex(102, "mild morning", ""),
+        ];
+        let labels = vec!["art".to_string(), "sports".to_string()];
+        let params = BaselineParams::default()
+            .resolve(Some(TaskKind::Multilabel))
+            .unwrap();
+        let runs = run_multilabel(&params, &labels, &train, &[("test", &test)]).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].model, ModelKind::OvrLogreg);
+        let preds = &runs[0].predictions["test"];
+        assert_eq!(preds.task, TaskKind::Multilabel);
+        let pred: Vec<&str> = preds.rows.iter().map(|r| r.pred.as_str()).collect();
+        assert_eq!(pred, ["sports", "art", ""]);
+        for r in &preds.rows {
+            assert_eq!(r.probs.as_ref().unwrap().len(), 2);
+        }
+        let bad = vec![ex(200, "goal", "music")];
+        let err = run_multilabel(&params, &labels, &train, &[("test", &bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("example `e200`: label `music`"), "{err}");
+    }
 }
