@@ -1407,8 +1407,9 @@ pub fn findings(a: &MultilabelAnalysis, params: &ReflectParams) -> Vec<Finding> 
                     row.threshold
                 ),
                 (Some(auc), Some(dev)) if auc >= RANKS_WELL => format!(
-                    "The probabilities rank `{l}` well (ROC-AUC {auc:.3}), yet the threshold {:.3} tuned on {dev} misses it on {}: {dev} and {} disagree about `{l}` (check its {dev} support and calibration).",
-                    row.threshold, a.split, a.split
+                    "The probabilities rank `{l}` fairly (ROC-AUC {auc:.3}), but the threshold {:.3} that gives the best F1 on {dev} lets only this share of the gold cases through (F1 trades recall for precision on a label in {} of the examples): if a missed `{l}` costs more than a false alarm, lower its threshold; more training examples of `{l}` raise what any threshold can reach.",
+                    row.threshold,
+                    pct(row.prevalence)
                 ),
                 _ => format!(
                     "The probabilities do not separate `{l}` well: add training examples of `{l}` (it is in {} of the examples), weight it in the loss (pos_weight), and see what it is read as (co-occurrence errors).",
