@@ -14,7 +14,11 @@ over the candidate thresholds 0 and every dev probability, ties nearest 0.5: the
 Prints one JSON line with them, steps, losses, train seconds and non-pad tokens/s.
 
 Usage: python scripts/peers/train_hf_multilabel.py --data ARTIFACT_DIR [--seed 42]
-       [--threads N] [--batch 16] [--max-length 128] [--epochs 1] [--lr 5e-5]
+       [--threads N] [--batch 16] [--max-length 128] [--epochs 1] [--lr 5e-5] [--max-steps N]
+       [--dropout P] [--order-file F] [--save-init DIR]
+Same-order runs (scripts/bench/goemotions_same_order.sh): `--save-init DIR` writes the seeded
+initial model and exits, `--order-file F` feeds our batch order, `--dropout 0` removes the last
+random draw (as train_hf_seq.py).
 Benchmarks only: never used at product run time. Needs pyarrow (scripts/peers/requirements.txt).
 """
 
@@ -29,6 +33,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 from common import Rows
+from train_hf_seq import FixedOrder, FixedOrderTrainer
 from sklearn.metrics import accuracy_score, f1_score, hamming_loss, roc_auc_score
 from transformers import (
     AutoModelForSequenceClassification,
@@ -102,6 +107,10 @@ def main():
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--max-steps", type=int, default=-1)
+    ap.add_argument("--dropout", type=float, help="hidden, attention and classifier dropout")
+    ap.add_argument("--order-file", help="train batches per epoch (JSON lines of index lists)")
+    ap.add_argument("--save-init", help="write the seeded initial model here and exit")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -112,9 +121,22 @@ def main():
 
     set_seed(args.seed)
     tok = AutoTokenizer.from_pretrained(args.model)
+    extra = {}
+    if args.dropout is not None:
+        extra = dict(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
+                     classifier_dropout=args.dropout)
     model = AutoModelForSequenceClassification.from_pretrained(
         args.model, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=index,
-        problem_type="multi_label_classification")
+        problem_type="multi_label_classification", **extra)
+    if args.save_init:
+        model.save_pretrained(args.save_init)
+        tok.save_pretrained(args.save_init)
+        print(json.dumps({"saved_init": args.save_init, "labels": len(labels)}))
+        return 0
+    order = None
+    if args.order_file:
+        with open(args.order_file, encoding="utf-8") as f:
+            order = FixedOrder([json.loads(l) for l in f if l.strip()])
 
     def encode(split):
         rows, ys = [], []
@@ -136,10 +158,13 @@ def main():
         per_device_eval_batch_size=32, num_train_epochs=args.epochs,
         warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
         lr_scheduler_type="linear", seed=args.seed, eval_strategy="no", save_strategy="no",
+        max_steps=args.max_steps,
         logging_steps=50, report_to=[], use_cpu=True, dataloader_num_workers=0,
         disable_tqdm=True)
-    trainer = Trainer(model=model, args=targs, train_dataset=Rows(train_rows),
-                      data_collator=DataCollatorWithPadding(tok))
+    common_args = dict(model=model, args=targs, train_dataset=Rows(train_rows),
+                       data_collator=DataCollatorWithPadding(tok))
+    trainer = (Trainer(**common_args) if order is None
+               else FixedOrderTrainer(**common_args, order=order))
     t0 = time.time()
     result = trainer.train()
     seconds = time.time() - t0
