@@ -135,14 +135,48 @@ fn value(
     Ok(array.value(i).to_string())
 }
 
-/// Read a sequence-task split: `id`, `text`, optional `text_b`, `label`.
-pub fn read_sequence(path: &Path) -> Result<Vec<SeqExample>> {
+/// Row `i` of a `list<utf8>` column as strings (`row` and `name` for errors).
+fn string_list(
+    path: &Path,
+    list: &arrow::array::ListArray,
+    i: usize,
+    row: usize,
+    name: &str,
+) -> Result<Vec<String>> {
+    if list.is_null(i) {
+        return Err(BaselineError::Row {
+            path: path.to_path_buf(),
+            row,
+            message: format!("`{name}` is null; expected a list of strings"),
+        });
+    }
+    let values = list.value(i);
+    let values = values.as_string::<i32>();
+    (0..values.len())
+        .map(|j| value(path, values, j, row, name))
+        .collect()
+}
+
+/// The label column of a text split: one class (`label`) or a set (`labels`).
+enum LabelColumn {
+    One(arrow::array::StringArray),
+    Set(arrow::array::ListArray),
+}
+
+/// `id`, `text`, optional `text_b` and the task's label column of a text split.
+fn read_texts(path: &Path, task: TaskKind) -> Result<Vec<SeqExample>> {
     let mut out = Vec::new();
     for batch in read_batches(path)? {
-        let task = TaskKind::Sequence;
         let ids = required(path, &batch, col::ID, task)?;
         let texts = required(path, &batch, col::TEXT, task)?;
-        let labels = required(path, &batch, col::LABEL, task)?;
+        let labels = if task == TaskKind::Multilabel {
+            LabelColumn::Set(
+                list_column(path, &batch, col::LABELS)?
+                    .ok_or_else(|| missing(path, &batch, col::LABELS, task))?,
+            )
+        } else {
+            LabelColumn::One(required(path, &batch, col::LABEL, task)?)
+        };
         let texts_b = utf8_column(path, &batch, col::TEXT_B)?;
         for i in 0..batch.num_rows() {
             let row = out.len();
@@ -153,51 +187,27 @@ pub fn read_sequence(path: &Path) -> Result<Vec<SeqExample>> {
                     .as_ref()
                     .filter(|a| a.is_valid(i))
                     .map(|a| a.value(i).to_string()),
-                label: value(path, &labels, i, row, col::LABEL)?,
+                label: match &labels {
+                    LabelColumn::One(l) => value(path, l, i, row, col::LABEL)?,
+                    LabelColumn::Set(l) => string_list(path, l, i, row, col::LABELS)?
+                        .join(&metrics::predictions::SET_SEPARATOR.to_string()),
+                },
             });
         }
     }
     Ok(out)
 }
 
+/// Read a sequence-task split: `id`, `text`, optional `text_b`, `label`.
+pub fn read_sequence(path: &Path) -> Result<Vec<SeqExample>> {
+    read_texts(path, TaskKind::Sequence)
+}
+
 /// Read a multi-label split: `id`, `text`, optional `text_b`, `labels` (list<utf8>); each
 /// example's `label` is its set joined as the predictions file writes it
 /// ([`metrics::predictions::join_set`] order: as listed, which ingest writes in label order).
 pub fn read_multilabel(path: &Path) -> Result<Vec<SeqExample>> {
-    let mut out = Vec::new();
-    for batch in read_batches(path)? {
-        let task = TaskKind::Multilabel;
-        let ids = required(path, &batch, col::ID, task)?;
-        let texts = required(path, &batch, col::TEXT, task)?;
-        let sets = list_column(path, &batch, col::LABELS)?
-            .ok_or_else(|| missing(path, &batch, col::LABELS, task))?;
-        let texts_b = utf8_column(path, &batch, col::TEXT_B)?;
-        for i in 0..batch.num_rows() {
-            let row = out.len();
-            if sets.is_null(i) {
-                return Err(BaselineError::Row {
-                    path: path.to_path_buf(),
-                    row,
-                    message: format!("`{}` is null; expected a list of labels", col::LABELS),
-                });
-            }
-            let values = sets.value(i);
-            let values = values.as_string::<i32>();
-            let set = (0..values.len())
-                .map(|j| value(path, values, j, row, col::LABELS))
-                .collect::<Result<Vec<_>>>()?;
-            out.push(SeqExample {
-                id: value(path, &ids, i, row, col::ID)?,
-                text: value(path, &texts, i, row, col::TEXT)?,
-                text_b: texts_b
-                    .as_ref()
-                    .filter(|a| a.is_valid(i))
-                    .map(|a| a.value(i).to_string()),
-                label: set.join(&metrics::predictions::SET_SEPARATOR.to_string()),
-            });
-        }
-    }
-    Ok(out)
+    read_texts(path, TaskKind::Multilabel)
 }
 
 /// Read a token-task split: `id`, `tokens`, `tags` (as long as `tokens`).
@@ -212,24 +222,10 @@ pub fn read_token(path: &Path) -> Result<Vec<TokenExample>> {
             .ok_or_else(|| missing(path, &batch, col::TAGS, task))?;
         for i in 0..batch.num_rows() {
             let row = out.len();
-            let strings = |list: &arrow::array::ListArray, name: &str| -> Result<Vec<String>> {
-                if list.is_null(i) {
-                    return Err(BaselineError::Row {
-                        path: path.to_path_buf(),
-                        row,
-                        message: format!("`{name}` is null; expected a list of strings"),
-                    });
-                }
-                let values = list.value(i);
-                let values = values.as_string::<i32>();
-                (0..values.len())
-                    .map(|j| value(path, values, j, row, name))
-                    .collect()
-            };
             let example = TokenExample {
                 id: value(path, &ids, i, row, col::ID)?,
-                tokens: strings(&tokens, col::TOKENS)?,
-                tags: strings(&tags, col::TAGS)?,
+                tokens: string_list(path, &tokens, i, row, col::TOKENS)?,
+                tags: string_list(path, &tags, i, row, col::TAGS)?,
             };
             if example.tokens.len() != example.tags.len() {
                 return Err(BaselineError::Row {
