@@ -13,24 +13,41 @@
 //!   evidence rows and a suggested action;
 //! - [`report`]: `report.html` (self-contained, inline SVG drawn with plotters), `report.md`.
 //!
-//! Multi-label predictions (several labels per example) take their own path, [`multilabel`]:
-//! per-label metrics, calibration and errors, co-occurrence errors, bootstrap intervals of
-//! micro / macro F1 and the paired comparison with a baseline, with the same output files.
+//! Multi-label predictions (several labels per example) are read, analysed, judged and
+//! rendered by the `multilabel` module beside each generic one ([`data::multilabel`],
+//! [`analysis::multilabel`], [`findings::multilabel`], [`report::multilabel`]): per-label
+//! metrics, calibration and errors, co-occurrence errors, bootstrap intervals of micro / macro
+//! F1 and the paired comparison with a baseline. Both kinds leave through one report path,
+//! [`reflection`], into the same output files.
 //!
-//! [`ReflectStage`] is the pipeline stage (kind `reflect`); [`headline`] renders the few lines
-//! a pipeline prints at the end of a run.
+//! [`ReflectStage`] is the pipeline stage (kind `reflect`); its params are in [`params`];
+//! [`headline`] renders the few lines a pipeline prints at the end of a run.
 
 pub mod analysis;
 pub mod data;
 pub mod error;
 pub mod findings;
 pub mod history;
-pub mod multilabel;
 pub mod ner;
+pub mod params;
+pub mod reflection;
 pub mod report;
 pub mod scores;
 pub mod stage;
 pub mod stats;
 
 pub use error::{ReflectError, Result};
-pub use stage::{ReflectParams, ReflectStage, headline};
+pub use params::ReflectParams;
+pub use stage::{ReflectStage, headline};
+
+/// The multi-label path's public items under the path they had before it was split over
+/// [`data`], [`analysis`], [`findings`] and [`report`].
+pub mod multilabel {
+    pub use crate::analysis::multilabel::{
+        BaselineComparison, CooccurrenceError, Counts, Decision, ErrorExample, LabelCalibration,
+        LabelDiff, LabelErrors, LabelRow, MultilabelAnalysis, PairRecall, analyze,
+    };
+    pub use crate::data::multilabel::{Sources, is_multilabel};
+    pub use crate::findings::multilabel::*;
+    pub use crate::report::multilabel::{SECTIONS, headline_lines, html, markdown};
+}

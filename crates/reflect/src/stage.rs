@@ -1,6 +1,6 @@
-//! The `reflect` pipeline stage: reads evaluate (and optionally baseline, ingest, train)
-//! artifacts, runs every analysis and writes `report.html`, `report.md`, `findings.json` and
-//! `analysis.json`.
+//! The `reflect` pipeline stage: reads evaluate (and optionally baseline, ingest, train,
+//! tokenize) artifacts, runs the analyses of the task kind and writes `report.html`,
+//! `report.md`, `findings.json` and `analysis.json` through [`reflection::write_report`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -8,154 +8,20 @@ use std::path::Path;
 use anyhow::Context as _;
 use flowcore::schema::{self, predictions as pcol};
 use flowcore::{Artifact, Globals, InputSpec, Resolved, Stage, StageContext, StageOutcome};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::analysis::{self, Analysis, Inputs, Options};
+use crate::analysis::{self, Inputs};
+use crate::data::multilabel::{Sources, is_multilabel};
 use crate::data::{ColumnValues, Context, IngestTable, Split};
 use crate::error::{ReflectError, Result};
-use crate::findings::{self, Finding, Severity};
 use crate::history::History;
-use crate::ner::{self, EntityConfidence};
-use crate::report;
-use crate::stats::bootstrap::Bootstrap;
+use crate::ner;
+pub use crate::params::{ANALYSIS_JSON, FINDINGS_JSON, REPORT_HTML, REPORT_MD, ReflectParams};
+use crate::reflection::{self, Reflection};
 
-/// The HTML report.
-pub const REPORT_HTML: &str = "report.html";
-/// The Markdown report.
-pub const REPORT_MD: &str = "report.md";
-/// The ranked findings.
-pub const FINDINGS_JSON: &str = "findings.json";
-/// Every analysis result.
-pub const ANALYSIS_JSON: &str = "analysis.json";
 /// Prefix of robustness-probe prediction files in an evaluate artifact:
 /// `predictions-probe-<probe>-<split>.parquet`.
 pub const PROBE_PREFIX: &str = "predictions-probe-";
-
-/// Params of the reflect stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReflectParams {
-    /// The split to report on.
-    pub split: String,
-    /// The split the temperature is fitted on (and compared with); empty for none.
-    pub fit_split: String,
-    /// Calibration bins.
-    pub bins: usize,
-    /// Bootstrap resamples.
-    pub resamples: usize,
-    /// Bootstrap seed.
-    pub seed: u64,
-    /// Confidence level of every interval.
-    pub level: f64,
-    /// Examples shown per error category / slice.
-    pub max_examples: usize,
-    /// Suspect labels listed.
-    pub suspects: usize,
-    /// Slices with fewer examples are never flagged.
-    pub min_slice_support: usize,
-    /// Resample documents (ingest `doc_id`) instead of sentences when they group sentences.
-    pub document_bootstrap: bool,
-    /// Entity confidence from word confidences: `mean` or `min`.
-    pub entity_confidence: EntityConfidence,
-    /// Buckets of numeric slice families.
-    pub buckets: usize,
-    /// Categorical metadata columns with more values are not sliced.
-    pub max_categories: usize,
-    /// Metadata columns to slice by (default: every non-schema ingest column).
-    pub metadata: Option<Vec<String>>,
-}
-
-impl Default for ReflectParams {
-    fn default() -> Self {
-        let o = Options::default();
-        Self {
-            split: "test".into(),
-            fit_split: "dev".into(),
-            bins: o.bins,
-            resamples: o.bootstrap.resamples,
-            seed: o.bootstrap.seed,
-            level: o.bootstrap.level,
-            max_examples: o.max_examples,
-            suspects: o.suspects,
-            min_slice_support: o.min_slice_support,
-            document_bootstrap: o.document_bootstrap,
-            entity_confidence: o.entity_confidence,
-            buckets: o.buckets,
-            max_categories: o.max_categories,
-            metadata: None,
-        }
-    }
-}
-
-impl ReflectParams {
-    /// The analysis options these params describe.
-    pub fn options(&self) -> Options {
-        Options {
-            bins: self.bins,
-            bootstrap: Bootstrap {
-                resamples: self.resamples,
-                seed: self.seed,
-                level: self.level,
-            },
-            max_examples: self.max_examples,
-            suspects: self.suspects,
-            min_slice_support: self.min_slice_support,
-            document_bootstrap: self.document_bootstrap,
-            entity_confidence: self.entity_confidence,
-            buckets: self.buckets,
-            max_categories: self.max_categories,
-        }
-    }
-
-    fn validate(&self) -> flowcore::Result<()> {
-        let bad = |key: &str, message: String| {
-            Err(flowcore::CoreError::Param {
-                key: key.into(),
-                message,
-            })
-        };
-        if self.bins == 0 {
-            return bad("bins", "must be at least 1".into());
-        }
-        if self.resamples < 100 {
-            return bad(
-                "resamples",
-                format!(
-                    "must be at least 100 for a 95 % interval, found {}",
-                    self.resamples
-                ),
-            );
-        }
-        if !(self.level > 0.0 && self.level < 1.0) {
-            return bad(
-                "level",
-                format!("must be strictly between 0 and 1, found {}", self.level),
-            );
-        }
-        if !schema::SPLITS.contains(&self.split.as_str()) {
-            return bad(
-                "split",
-                format!(
-                    "expected one of {}, found `{}`",
-                    schema::SPLITS.join(", "),
-                    self.split
-                ),
-            );
-        }
-        if !self.fit_split.is_empty() && !schema::SPLITS.contains(&self.fit_split.as_str()) {
-            return bad(
-                "fit_split",
-                format!(
-                    "expected one of {} or \"\", found `{}`",
-                    schema::SPLITS.join(", "),
-                    self.fit_split
-                ),
-            );
-        }
-        Ok(())
-    }
-}
 
 /// The reflect stage (kind `reflect`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -213,40 +79,46 @@ impl Stage for ReflectStage {
 
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
         let params: ReflectParams = ctx.params()?;
-        let evaluate = ctx.input("evaluate")?;
-        if crate::multilabel::is_multilabel(evaluate)? {
-            // The generic analyses score one label per item: multi-label sets take their own
-            // path, which reads only the evaluate and baseline predictions.
-            for kind in ["ingest", "train", "tokenize"] {
-                if ctx.optional_input(kind).is_some() {
-                    tracing::info!(input = kind, "not used by the multi-label report");
-                }
-            }
-            let metrics = crate::multilabel::write_report(
-                evaluate,
-                ctx.optional_input("baseline"),
-                &params,
-                ctx.out_dir,
-            )?;
-            return Ok(StageOutcome {
-                metrics,
-                rows: BTreeMap::new(),
-            });
-        }
-        let inputs = load_inputs(
+        let reflection = analyze_artifacts(
             &params,
-            evaluate,
+            ctx.input("evaluate")?,
             ctx.optional_input("baseline"),
             ctx.optional_input("ingest"),
             ctx.optional_input("train"),
             ctx.optional_input("tokenize"),
         )?;
-        let metrics = write_report(&inputs, &params, ctx.out_dir)?;
+        let metrics = reflection::write_report(&reflection, &params, ctx.out_dir)?;
         Ok(StageOutcome {
             metrics,
             rows: BTreeMap::new(),
         })
     }
+}
+
+/// Reads the input artifacts and runs the analyses of their task kind: the multi-label ones
+/// when the evaluate artifact's `labels.json` says so, else the generic ones.
+pub fn analyze_artifacts(
+    params: &ReflectParams,
+    evaluate: &Artifact,
+    baseline: Option<&Artifact>,
+    ingest: Option<&Artifact>,
+    train: Option<&Artifact>,
+    tokenize: Option<&Artifact>,
+) -> anyhow::Result<Reflection> {
+    if is_multilabel(evaluate)? {
+        // The generic analyses score one label per item: multi-label sets take their own
+        // path, which reads only the evaluate and baseline predictions.
+        for (kind, input) in [("ingest", ingest), ("train", train), ("tokenize", tokenize)] {
+            if input.is_some() {
+                tracing::info!(input = kind, "not used by the multi-label report");
+            }
+        }
+        let sources = Sources::of(evaluate, baseline, &params.split, &params.fit_split)?;
+        let analysis = analysis::multilabel::analyze(&sources, params)?;
+        return Ok(Reflection::Multilabel(Box::new(analysis)));
+    }
+    let inputs = load_inputs(params, evaluate, baseline, ingest, train, tokenize)?;
+    Ok(Reflection::items(&inputs, params)?)
 }
 
 /// Probe names found in an evaluate artifact for `split`, sorted.
@@ -416,85 +288,6 @@ fn recorded_rule(
     }
 }
 
-/// Run the analyses and write the report files into `out_dir`; returns the manifest metrics.
-pub fn write_report(
-    inputs: &Inputs,
-    params: &ReflectParams,
-    out_dir: &Path,
-) -> anyhow::Result<serde_json::Value> {
-    let opts = params.options();
-    let analysis = analysis::analyze(inputs, &opts)?;
-    let file_name = inputs.split.path.file_name().map_or_else(
-        || pcol::file(&params.split),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let found = findings::findings(&analysis, &file_name, opts.bootstrap);
-    fs_err::write(out_dir.join(REPORT_HTML), report::html(&analysis, &found)?)?;
-    fs_err::write(out_dir.join(REPORT_MD), report::markdown(&analysis, &found))?;
-    fs_err::write(
-        out_dir.join(FINDINGS_JSON),
-        serde_json::to_string_pretty(&found)? + "\n",
-    )?;
-    fs_err::write(
-        out_dir.join(ANALYSIS_JSON),
-        serde_json::to_string_pretty(&analysis)? + "\n",
-    )?;
-    for line in report::headline_lines(&analysis, &found) {
-        tracing::info!("{line}");
-    }
-    Ok(manifest_metrics(&analysis, &found))
-}
-
-fn finite(x: f64) -> serde_json::Value {
-    if x.is_finite() {
-        json!(x)
-    } else {
-        serde_json::Value::Null
-    }
-}
-
-/// The headline numbers recorded in the manifest.
-pub fn manifest_metrics(a: &Analysis, found: &[Finding]) -> serde_json::Value {
-    let headline: Vec<serde_json::Value> = a
-        .headline
-        .iter()
-        .map(|h| json!({"metric": h.name, "value": finite(h.ci.estimate), "lo": finite(h.ci.lo), "hi": finite(h.ci.hi)}))
-        .collect();
-    let cal = a.calibration.as_ref().map(|c| {
-        json!({
-            "level": c.level,
-            "ece_before": finite(c.ece.estimate),
-            "ece_after": c.after.as_ref().map(|x| finite(x.ece.estimate)),
-            "temperature": a.temperature.map(|t| finite(t.t)),
-        })
-    });
-    let base = a.baseline.as_ref().map(|b| {
-        json!({
-            "metric": b.metric,
-            "diff": finite(b.paired.diff.estimate),
-            "lo": finite(b.paired.diff.lo),
-            "hi": finite(b.paired.diff.hi),
-            "p_value": finite(b.paired.p_value),
-            "mcnemar_p": b.mcnemar.map(|m| finite(m.p_value)),
-        })
-    });
-    json!({
-        "split": a.split,
-        "task": a.task,
-        "examples": a.examples,
-        "unit": a.unit,
-        "resamples": a.bootstrap.resamples,
-        "headline": headline,
-        "calibration": cal,
-        "baseline": base,
-        "findings": found.len(),
-        "findings_high": found.iter().filter(|f| f.severity == Severity::High).count(),
-        "findings_medium": found.iter().filter(|f| f.severity == Severity::Medium).count(),
-        "headline_lines": report::headline_lines(a, found),
-        "report": REPORT_HTML,
-    })
-}
-
 /// A few lines for the end of a pipeline run, read from a committed reflect artifact: the
 /// report's path and the headline numbers.
 pub fn headline(artifact_dir: &Path) -> Result<String> {
@@ -516,4 +309,83 @@ pub fn headline(artifact_dir: &Path) -> Result<String> {
         out.push('\n');
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use flowcore::{LabelMap, TaskKind};
+
+    use super::*;
+    use crate::analysis::multilabel::fixture::*;
+    use crate::findings::{Finding, Severity};
+    use crate::report::multilabel::SECTIONS;
+
+    #[test]
+    fn report_from_artifacts_writes_the_four_files_with_tuned_thresholds() {
+        let dir = tempfile::tempdir().unwrap();
+        let eval = dir.path().join("evaluate");
+        fs_err::create_dir_all(&eval).unwrap();
+        write(&eval.join("predictions-test.parquet"), &examples());
+        LabelMap::new(TaskKind::Multilabel, labels())
+            .write(&eval.join(schema::LABELS_FILE))
+            .unwrap();
+        fs_err::write(
+            eval.join(pcol::METRICS_FILE),
+            json!({"test": {"task": "multilabel", "decision": {"thresholds": [0.5, 0.5, 0.06], "tuned_on": "dev"}}}).to_string(),
+        )
+        .unwrap();
+        let evaluate = artifact(
+            &eval,
+            "evaluate",
+            &[
+                "predictions-test.parquet",
+                schema::LABELS_FILE,
+                pcol::METRICS_FILE,
+            ],
+        );
+        assert!(is_multilabel(&evaluate).unwrap());
+        let out = dir.path().join("out");
+        fs_err::create_dir_all(&out).unwrap();
+        let r = analyze_artifacts(&params(), &evaluate, None, None, None, None).unwrap();
+        let m = reflection::write_report(&r, &params(), &out).unwrap();
+        let found: Vec<Finding> =
+            serde_json::from_str(&fs_err::read_to_string(out.join(FINDINGS_JSON)).unwrap())
+                .unwrap();
+        assert_eq!(m["findings"], found.len());
+        assert_eq!(m["task"], "multilabel");
+        assert_eq!(m["examples"], 40);
+        assert!(
+            m["headline_lines"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("micro F1 (test): 0.541 [")
+        );
+        let t = find(&found, "threshold.joy");
+        assert_eq!((t.severity, t.value), (Severity::Medium, 0.06));
+        let analysis: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(out.join(ANALYSIS_JSON)).unwrap())
+                .unwrap();
+        assert_eq!(analysis["decision"]["tuned_on"], "dev");
+        // `pred` is what these thresholds decide: no inconsistency noted.
+        assert_eq!(analysis["decision"]["inconsistent"], 0);
+        let md = fs_err::read_to_string(out.join(REPORT_MD)).unwrap();
+        for s in &SECTIONS[..7] {
+            assert!(md.contains(&format!("## {s}\n")), "missing section {s}");
+        }
+        assert!(
+            md.contains(
+                "| fear | joy | 10 | 100.0 % | ex10: gold `fear`, predicted `joy`, p 0.200 / 0.800"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("ex0: gold `anger`, predicted ∅, p 0.100 — “text of example 0”"),
+            "{md}"
+        );
+        let html = fs_err::read_to_string(out.join(REPORT_HTML)).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+        assert_eq!(html.matches("<h2>").count(), md.matches("\n## ").count());
+        // The stage's headline reader works on these metrics.
+        assert!(m["headline_lines"].as_array().unwrap().len() >= 6);
+    }
 }

@@ -4,10 +4,11 @@
 use flowcore::TaskKind;
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared, align, group_units};
+use super::prepared::{Prepared, align, group_units};
 use crate::data::Split;
 use crate::error::{ReflectError, Result};
 use crate::ner::Spans;
+use crate::params::Options;
 use crate::scores::{Metric, Scorer};
 use crate::stats::bootstrap::{Bootstrap, Paired};
 use crate::stats::mcnemar::{McNemar, mcnemar_exact};

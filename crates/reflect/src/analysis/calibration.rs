@@ -5,10 +5,11 @@
 use flowcore::TaskKind;
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared};
+use super::prepared::Prepared;
 use crate::data::Split;
 use crate::error::Result;
 use crate::ner::{self, Spans};
+use crate::params::Options;
 use crate::stats::bootstrap::{Interval, Units};
 use crate::stats::calibration::{self, Binning, Reliability, Temperature};
 

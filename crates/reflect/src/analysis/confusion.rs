@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use flowcore::TaskKind;
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared};
+use super::prepared::Prepared;
 use crate::data::Split;
 use crate::error::Result;
 use crate::ner;
+use crate::params::Options;
 
 /// A confusion matrix.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -9,9 +9,10 @@ use flowcore::TaskKind;
 use metrics::CostMatrix;
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared, align};
+use super::prepared::{Prepared, align};
 use crate::data::{Example, Split};
 use crate::error::Result;
+use crate::params::Options;
 use crate::stats::bootstrap::{Interval, Paired, Units, ratio};
 
 /// Least-expected-cost decisions of the evaluated split.

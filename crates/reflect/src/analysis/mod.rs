@@ -25,17 +25,16 @@
 //! numbers with intervals and the rows behind them. [`crate::findings`] turns it into ranked
 //! findings; [`crate::report`] renders both.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use flowcore::TaskKind;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Context, Split};
-use crate::error::{ReflectError, Result};
+use crate::error::Result;
 use crate::history::History;
-use crate::ner::{self, EntityConfidence, Spans, Taxonomy};
-use crate::scores::{Metric, Scorer};
-use crate::stats::bootstrap::{Bootstrap, Interval, Units};
+use crate::ner::{self, Spans, Taxonomy};
+use crate::scores::Scorer;
+use crate::stats::bootstrap::{Bootstrap, Units};
 use crate::stats::calibration::Temperature;
 
 pub mod baseline;
@@ -43,6 +42,8 @@ pub mod calibration;
 pub mod confusion;
 pub mod costs;
 pub mod model_fit;
+pub mod multilabel;
+pub mod prepared;
 pub mod probes;
 pub mod quality;
 pub mod rejection;
@@ -54,7 +55,8 @@ pub use baseline::Comparison;
 pub use calibration::CalibrationReport;
 pub use confusion::Confusion;
 pub use costs::CostDecisions;
-pub use model_fit::{ModelFit, TokenizerFacts};
+pub use model_fit::ModelFit;
+pub use prepared::{Inputs, MetricCi, Prepared, TokenizerFacts};
 pub use probes::Probe;
 pub use quality::SplitQuality;
 pub use rejection::Rejection;
@@ -62,81 +64,9 @@ pub use slices::{Slice, bucket_names, bucket_of, quantile_edges};
 pub use suspects::Suspect;
 pub use unseen::Unseen;
 
-/// Knobs of the analyses (the stage's params, resolved).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Options {
-    /// Calibration bins.
-    pub bins: usize,
-    /// Bootstrap settings.
-    pub bootstrap: Bootstrap,
-    /// Examples kept per error category.
-    pub max_examples: usize,
-    /// Suspect labels listed.
-    pub suspects: usize,
-    /// Slices with fewer examples are shown but never flagged.
-    pub min_slice_support: usize,
-    /// Resample documents instead of sentences when `doc_id` groups sentences.
-    pub document_bootstrap: bool,
-    /// How an entity's confidence is made from its words'.
-    pub entity_confidence: EntityConfidence,
-    /// Buckets per numeric slice family (length, OOV rate, numeric metadata).
-    pub buckets: usize,
-    /// Categorical metadata columns with more distinct values than this are skipped.
-    pub max_categories: usize,
-}
+pub use crate::params::Options;
+use prepared::{check_same_labels, group_units};
 
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            bins: 15,
-            bootstrap: Bootstrap::default(),
-            max_examples: 5,
-            suspects: 50,
-            min_slice_support: 30,
-            document_bootstrap: true,
-            entity_confidence: EntityConfidence::Mean,
-            buckets: 4,
-            max_categories: 20,
-        }
-    }
-}
-/// Everything the analyses read.
-#[derive(Debug, Clone)]
-pub struct Inputs {
-    /// The evaluated split (usually test).
-    pub split: Split,
-    /// The split the temperature is fitted on (usually dev).
-    pub fit: Option<Split>,
-    /// A baseline's predictions on the same split.
-    pub baseline: Option<Split>,
-    /// Ingest context of the evaluated split (doc ids, words, metadata, train vocabulary).
-    pub context: Option<Context>,
-    /// Train-set support per entity type / class, for "collect more data" advice.
-    pub train_support: BTreeMap<String, usize>,
-    /// Predictions on perturbed copies of the split, named by probe.
-    pub probes: Vec<Split>,
-    /// The train history.
-    pub history: Option<History>,
-    /// Duplicates, label conflicts and train overlap that ingest found in the evaluated split.
-    pub split_quality: Option<SplitQuality>,
-    /// Surface forms of the train split's gold entities (token tasks; see [`unseen::surface`]).
-    pub train_entities: HashSet<String>,
-    /// What the tokenize stage recorded about the tokenizer and the evaluated split.
-    pub tokenizer: Option<TokenizerFacts>,
-    /// The evaluate stage's cost matrix (sequence tasks), when it has one.
-    pub cost_matrix: Option<metrics::CostMatrix>,
-    /// The evaluate stage's out-of-scope rejection rule for this split, when it has one.
-    pub reject: Option<metrics::open_set::RejectRule>,
-}
-
-/// A metric with its interval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricCi {
-    /// Metric name.
-    pub name: String,
-    /// Value and bootstrap interval.
-    pub ci: Interval,
-}
 /// The results of every analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
@@ -205,57 +135,6 @@ pub struct Analysis {
     pub notes: Vec<String>,
 }
 
-/// What every analysis shares: the evaluated split, its scorer, its resampling units and the
-/// primary metric on the whole split.
-pub struct Prepared<'a> {
-    /// Everything the analyses read.
-    pub inputs: &'a Inputs,
-    /// The evaluated split.
-    pub split: &'a Split,
-    /// Scores the split and its resamples.
-    pub scorer: Scorer,
-    /// Gold and predicted entities (token tasks).
-    pub spans: Option<Spans>,
-    /// Per-example statistics, before grouping into documents.
-    pub base_units: Units,
-    /// Document of every example, when the bootstrap resamples documents.
-    pub doc_keys: Option<Vec<String>>,
-    /// The primary metric.
-    pub primary: Metric,
-    /// Its value on the whole split.
-    pub overall: f64,
-}
-
-impl Prepared<'_> {
-    /// `u` grouped by document when the bootstrap resamples documents, else as is.
-    pub fn cluster(&self, u: &Units) -> Units {
-        match &self.doc_keys {
-            Some(keys) => group_units(u, keys),
-            None => u.clone(),
-        }
-    }
-}
-
-/// Sum unit rows that share a key (documents), in order of first appearance.
-pub(crate) fn group_units(units: &Units, keys: &[String]) -> Units {
-    let mut order: Vec<&str> = Vec::new();
-    let mut sums: HashMap<&str, Vec<f64>> = HashMap::new();
-    for (i, k) in keys.iter().enumerate() {
-        let row = units.row(i);
-        let e = sums.entry(k.as_str()).or_insert_with(|| {
-            order.push(k.as_str());
-            vec![0.0; row.len()]
-        });
-        for (s, r) in e.iter_mut().zip(row) {
-            *s += r;
-        }
-    }
-    let mut out = Units::new(units.dim());
-    for k in order {
-        out.push(&sums[k]);
-    }
-    out
-}
 /// Run every analysis.
 pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
     let split = &inputs.split;
@@ -394,32 +273,4 @@ pub fn analyze(inputs: &Inputs, opts: &Options) -> Result<Analysis> {
         train_support: inputs.train_support.clone(),
         notes,
     })
-}
-
-pub(crate) fn check_same_labels(a: &Split, b: &Split) -> Result<()> {
-    if a.labels != b.labels || a.task != b.task {
-        return Err(ReflectError::Invalid {
-            place: b.path.display().to_string(),
-            message: format!(
-                "label list or task differs from {} ({} vs {}); both must come from the same labels.json",
-                a.path.display(),
-                b.labels.join(","),
-                a.labels.join(",")
-            ),
-        });
-    }
-    Ok(())
-}
-/// Align a second prediction set on the first one's examples: for each example of `a`, the
-/// position of the same id in `b` (when its word count matches).
-pub(crate) fn align(a: &Split, b: &Split) -> Vec<Option<usize>> {
-    let pos = b.positions();
-    a.examples
-        .iter()
-        .map(|e| {
-            pos.get(e.id.as_str())
-                .copied()
-                .filter(|&j| b.examples[j].gold.len() == e.gold.len())
-        })
-        .collect()
 }

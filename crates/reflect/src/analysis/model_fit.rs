@@ -4,50 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared};
+use super::prepared::Prepared;
 use crate::error::Result;
-
-/// What the tokenize stage recorded about the evaluated split and the tokenizer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenizerFacts {
-    /// `Paris`, `paris` and `PARIS` encode alike (an uncased model).
-    pub ignores_case: Option<bool>,
-    /// Words of the evaluated split (token tasks).
-    pub words: Option<u64>,
-    /// Of them, words holding `[UNK]`.
-    pub words_with_unk: Option<u64>,
-    /// Examples of the evaluated split.
-    #[serde(default)]
-    pub examples: Option<u64>,
-    /// Sequence task: of them, cut at `max_length` (the model never reads their end).
-    #[serde(default)]
-    pub truncated: Option<u64>,
-    /// Token task: of them, split into several windows.
-    #[serde(default)]
-    pub examples_split: Option<u64>,
-    /// The encoded window length.
-    #[serde(default)]
-    pub max_length: Option<u64>,
-}
-
-impl TokenizerFacts {
-    /// Reads the facts for `split` from a tokenize manifest's metrics; `None` when they hold
-    /// none of them (an older tokenize artifact).
-    pub fn from_tokenize_metrics(m: &serde_json::Value, split: &str) -> Option<Self> {
-        let s = &m["splits"][split];
-        let facts = Self {
-            ignores_case: m["ignores_case"].as_bool(),
-            words: s["words"].as_u64(),
-            words_with_unk: s["words_with_unk"].as_u64(),
-            examples: s["examples"].as_u64(),
-            truncated: s["truncated"].as_u64(),
-            examples_split: s["examples_split"].as_u64(),
-            max_length: m["max_length"].as_u64(),
-        };
-        (facts.ignores_case.is_some() || facts.words_with_unk.is_some() || facts.examples.is_some())
-            .then_some(facts)
-    }
-}
+use crate::params::Options;
 
 /// Model ↔ task fit of one split.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -142,6 +101,7 @@ pub fn run(p: &Prepared<'_>, opts: &Options, notes: &mut Vec<String>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::prepared::TokenizerFacts;
 
     #[test]
     fn capitalisation_is_the_first_letter_in_any_script() {

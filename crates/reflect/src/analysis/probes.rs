@@ -7,10 +7,11 @@ use flowcore::TaskKind;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared, check_same_labels, group_units};
+use super::prepared::{Prepared, check_same_labels, group_units};
 use crate::data::Split;
 use crate::error::Result;
 use crate::ner::Spans;
+use crate::params::Options;
 use crate::scores::{Metric, Scorer};
 use crate::stats::bootstrap::{Bootstrap, Interval, Paired, Units, ratio};
 

@@ -11,9 +11,10 @@ use metrics::open_set::{RejectRule, SweepPoint, open_set_metrics, sweep};
 use metrics::{PredictionRow, Predictions};
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared};
+use super::prepared::Prepared;
 use crate::data::Split;
 use crate::error::{ReflectError, Result};
+use crate::params::Options;
 
 /// Coverages at which the report tabulates the curve.
 pub const COVERAGES: [f64; 7] = [1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5];

@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, HashSet};
 use flowcore::TaskKind;
 use serde::{Deserialize, Serialize};
 
-use super::{Inputs, Options, Prepared};
+use super::prepared::{Inputs, Prepared};
 use crate::data::MetaColumn;
 use crate::error::Result;
 use crate::ner::Spans;
+use crate::params::Options;
 use crate::scores::{Metric, Scorer};
 use crate::stats::bootstrap::{Interval, Units};
 

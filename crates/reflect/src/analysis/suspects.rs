@@ -4,9 +4,10 @@
 use flowcore::TaskKind;
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared};
+use super::prepared::Prepared;
 use crate::data::Split;
 use crate::error::Result;
+use crate::params::Options;
 
 /// A candidate label error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

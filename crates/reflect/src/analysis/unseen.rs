@@ -14,10 +14,11 @@ use std::collections::HashSet;
 use flowcore::TaskKind;
 use serde::{Deserialize, Serialize};
 
-use super::{Options, Prepared};
+use super::prepared::Prepared;
 use crate::data::{Example, Split};
 use crate::error::Result;
 use crate::ner::{Span, Spans};
+use crate::params::Options;
 use crate::stats::bootstrap::{Interval, Units, f1_from_counts, ratio};
 
 /// Seen/unseen entity analysis of one split.

@@ -1,13 +1,18 @@
 //! Rendering: `report.html` (self-contained, inline SVG, no scripts), `report.md` and the
 //! headline lines the pipeline prints.
+//!
+//! This module renders the generic analysis and holds what every report shares (escaping,
+//! interval and evidence text, the findings lines of the headline); [`multilabel`] renders a
+//! multi-label analysis and [`plots`] draws the figures.
 
+pub mod multilabel;
 pub mod plots;
 
 use std::fmt::Write as _;
 
 use crate::analysis::{Analysis, CalibrationReport, Rejection, Slice};
 use crate::error::Result;
-use crate::findings::Finding;
+use crate::findings::{Finding, Severity};
 use crate::ner::ErrorKind;
 
 /// Escape text for HTML element content and attribute values.
@@ -41,7 +46,8 @@ pub(crate) fn ci_text(f: &Finding) -> String {
     }
 }
 
-fn evidence_text(f: &Finding) -> String {
+/// The first five evidence rows of a finding, `file#id` (`file#id:word` for a word).
+pub(crate) fn evidence_text(f: &Finding) -> String {
     f.evidence
         .iter()
         .take(5)
@@ -89,18 +95,19 @@ pub fn headline_lines(a: &Analysis, findings: &[Finding]) -> Vec<String> {
                 .map_or(String::new(), |m| format!(", McNemar p = {:.4}", m.p_value))
         ));
     }
-    let high = findings
-        .iter()
-        .filter(|f| f.severity == crate::findings::Severity::High)
-        .count();
-    let medium = findings
-        .iter()
-        .filter(|f| f.severity == crate::findings::Severity::Medium)
-        .count();
-    lines.push(format!(
-        "{} findings ({high} high, {medium} medium)",
-        findings.len()
-    ));
+    lines.extend(finding_lines(findings));
+    lines
+}
+
+/// The last lines of every headline: the findings count by severity and the top finding.
+pub(crate) fn finding_lines(findings: &[Finding]) -> Vec<String> {
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let mut lines = vec![format!(
+        "{} findings ({} high, {} medium)",
+        findings.len(),
+        count(Severity::High),
+        count(Severity::Medium)
+    )];
     if let Some(top) = findings.first() {
         lines.push(format!(
             "top finding [{}]: {}",

@@ -198,6 +198,23 @@ impl Bootstrap {
         out
     }
 
+    /// Calls `each` with the unit indices of every resample of `n` units, drawn exactly as
+    /// [`Self::ci`] draws them (same seed, same order), so that an interval computed from these
+    /// draws equals `ci`'s; lets one pass serve several statistics.
+    pub fn for_each_resample(&self, n: usize, mut each: impl FnMut(&[usize])) {
+        if n == 0 {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut idx = vec![0usize; n];
+        for _ in 0..self.resamples {
+            for x in &mut idx {
+                *x = rng.random_range(0..n);
+            }
+            each(&idx);
+        }
+    }
+
     /// The percentile interval at this bootstrap's level of `reps` around `estimate` (the
     /// estimate alone without replicates).
     pub(crate) fn interval(&self, estimate: f64, mut reps: Vec<f64>) -> Interval {

@@ -5,7 +5,9 @@
 //! - [`bootstrap`]: seeded percentile bootstrap over units (sentences, documents, examples),
 //!   single and paired.
 //! - [`mcnemar`]: the exact McNemar test (a two-sided binomial test on discordant pairs).
+//! - [`proportion`]: a share `k / n` and its Wilson interval.
 
 pub mod bootstrap;
 pub mod calibration;
 pub mod mcnemar;
+pub mod proportion;

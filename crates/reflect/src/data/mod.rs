@@ -4,6 +4,9 @@
 //! examples with label ids and probability vectors, words regrouped into sentences for token
 //! tasks. Ingest tables give the train vocabulary (for OOV slices), document ids (for the
 //! document bootstrap), texts and metadata columns (for slices) through [`IngestTable`].
+//!
+//! Multi-label predictions keep several labels per example and are read by [`multilabel`]
+//! instead.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -15,6 +18,8 @@ use flowcore::schema::ingest as icol;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{ReflectError, Result};
+
+pub mod multilabel;
 
 /// One example: a sentence (token task, one label per word) or a text (sequence task, one
 /// label).

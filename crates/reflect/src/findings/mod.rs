@@ -3,6 +3,12 @@
 //!
 //! Ranking is deterministic: severity first, then how far the number is from acceptable
 //! (`score`), then the finding's stable id.
+//!
+//! This module holds what every finding shares ([`Finding`], [`Severity`], [`Evidence`], the
+//! ranking) and the findings of the generic analysis ([`findings`]); [`multilabel`] derives
+//! those of a multi-label analysis.
+
+pub mod multilabel;
 
 use std::collections::BTreeMap;
 
@@ -11,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{Analysis, CalibrationReport};
 use crate::ner::ErrorKind;
 use crate::stats::bootstrap::{Bootstrap, Interval, Units, ratio};
+pub use crate::stats::proportion::wilson;
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -91,22 +98,9 @@ fn ci(i: &Interval) -> Option<[f64; 2]> {
     Some([i.lo, i.hi])
 }
 
-fn pct(x: f64) -> String {
+/// `12.3 %` for 0.123.
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
-}
-
-/// Wilson score interval of a proportion `k / n` at 95 %.
-pub fn wilson(k: usize, n: usize) -> [f64; 2] {
-    if n == 0 {
-        return [0.0, 1.0];
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let (k, n) = (k as f64, n as f64);
-    let p = k / n;
-    let denom = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
 }
 
 struct Builder<'a> {
@@ -152,7 +146,8 @@ pub(crate) fn finding(id: String, severity: Severity, area: &str, title: String)
 }
 
 impl Finding {
-    fn number(&mut self, name: &str, value: f64) {
+    /// Sets a named number of the finding (the numbers behind it, for comparing runs).
+    pub(crate) fn number(&mut self, name: &str, value: f64) {
         self.numbers.insert(name.to_string(), value);
     }
 
@@ -197,16 +192,22 @@ pub fn findings(a: &Analysis, predictions_file: &str, boot: Bootstrap) -> Vec<Fi
     probes(&mut b);
     training(&mut b);
     let mut out = b.out;
-    out.sort_by(|x, y| {
+    rank(&mut out);
+    out
+}
+
+/// Sorts findings severity first, then by score (larger first), then by id, and numbers them
+/// from 1.
+pub(crate) fn rank(found: &mut [Finding]) {
+    found.sort_by(|x, y| {
         x.severity
             .cmp(&y.severity)
             .then(y.score.total_cmp(&x.score))
             .then_with(|| x.id.cmp(&y.id))
     });
-    for (i, f) in out.iter_mut().enumerate() {
+    for (i, f) in found.iter_mut().enumerate() {
         f.rank = i + 1;
     }
-    out
 }
 
 fn headline(b: &mut Builder<'_>) {
@@ -1236,16 +1237,6 @@ fn training(b: &mut Builder<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wilson_matches_known_values() {
-        // statsmodels proportion_confint(5, 100, method="wilson") = (0.02154, 0.11175)
-        let [lo, hi] = wilson(5, 100);
-        assert!(
-            (lo - 0.021_54).abs() < 1e-4 && (hi - 0.111_75).abs() < 1e-4,
-            "{lo} {hi}"
-        );
-    }
 
     #[test]
     fn severity_orders_high_first() {
