@@ -11,7 +11,7 @@
 //! The RNG state is not stored as bytes: dropout is re-seeded from `(seed, step)` before
 //! every optimizer step and the data order is a function of `(seed, epoch)`, so `seed`,
 //! `global_step`, `epoch` and `group` determine every random draw that follows. (libtorch's
-//! generator is process-global: the trainer holds [`crate::trainer::torch_rng_lock`] from each
+//! generator is process-global: the trainer holds [`bert::torch_rng_lock`] from each
 //! reseeding to the step's last draw, so parallel runs in one process cannot shift the draws.)
 //!
 //! A checkpoint is written into a temporary sibling and renamed into place, so a run killed
@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 
+/// Name of the `best` checkpoint inside the checkpoints directory.
+pub const BEST: &str = "best";
+/// Name of the `last` checkpoint inside the checkpoints directory.
+pub const LAST: &str = "last";
 /// Sub-directory of a checkpoint holding the trainer state.
 pub const STATE_DIR: &str = "trainer_state";
 /// Scalars of the trainer state.

@@ -8,13 +8,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use flowcore::schema;
-use flowcore::{
-    CoreError, Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome,
-};
+use flowcore::{CoreError, Globals, InputSpec, Resolved, Stage, StageContext, StageOutcome};
 
-use crate::distributed::{Dist, Launch, WorkerJob, free_port, spawn_workers, threads_per_process};
+use crate::collective::{Dist, Launch};
+use crate::distributed::{WorkerJob, free_port, spawn_workers, threads_per_process};
+use crate::error::{Result, TrainError};
+/// The training data of a tokenize artifact (the stage's input), for callers that read it
+/// themselves.
+pub use crate::inputs::read_data;
 use crate::params::TrainParams;
-use crate::trainer::{RunOptions, RunPaths, TrainData, train};
+use crate::signal::termination_flag;
+use crate::trainer::{RunOptions, RunPaths, TrainSummary, train};
 
 /// Output format version of the stage; bump when the files change meaning.
 pub const STAGE_VERSION: u32 = 1;
@@ -46,31 +50,6 @@ pub fn model_files(dir: &Path) -> flowcore::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The training data of a tokenize artifact directory: labels, train and dev windows (a
-/// missing split is empty) and the encoded window length.
-pub fn read_data(dir: &Path) -> crate::Result<TrainData> {
-    let labels = LabelMap::read(&dir.join(schema::LABELS_FILE))?;
-    let read = |split: &str| -> crate::Result<Vec<tokenize::Window>> {
-        if !dir.join(schema::split_file(split)).is_file() {
-            return Ok(Vec::new());
-        }
-        Ok(tokenize::read_split(dir, split)?)
-    };
-    Ok(TrainData {
-        train: read("train")?,
-        dev: read("dev")?,
-        labels,
-        max_length: encoded_max_length(dir),
-    })
-}
-
-/// The window length the tokenize artifact was encoded for (`encoding.json`'s `max_length`).
-fn encoded_max_length(dir: &Path) -> Option<usize> {
-    let text = std::fs::read_to_string(dir.join(schema::tokenize::ENCODING_FILE)).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value.get("max_length")?.as_u64().map(|n| n as usize)
-}
-
 impl Stage for TrainStage {
     fn kind(&self) -> &'static str {
         "train"
@@ -90,7 +69,7 @@ impl Stage for TrainStage {
     fn resolve(&self, raw: &serde_json::Value, globals: &Globals) -> flowcore::Result<Resolved> {
         let mut params: TrainParams = flowcore::params::parse(raw)?;
         params.validate().map_err(|e| match e {
-            crate::TrainError::Param { key, message } => CoreError::Param { key, message },
+            TrainError::Param { key, message } => CoreError::Param { key, message },
             other => CoreError::Invalid(other.to_string()),
         })?;
         let model = params
@@ -185,7 +164,7 @@ impl Stage for TrainStage {
             }
             _ => None,
         };
-        let run = || -> crate::Result<crate::TrainSummary> {
+        let run = || -> Result<TrainSummary> {
             let dist = launch
                 .as_ref()
                 .map(|l| Dist::join(l, timeout).map(std::sync::Arc::new))
@@ -198,7 +177,7 @@ impl Stage for TrainStage {
                     progress: true,
                     abort_after: None,
                     dist,
-                    stop: Some(crate::trainer::termination_flag()),
+                    stop: Some(termination_flag()),
                 },
             )
         };

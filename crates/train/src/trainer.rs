@@ -17,32 +17,18 @@ use serde_json::json;
 use tch::{Device, Kind, Reduction, Tensor, nn};
 use tokenize::Window;
 
+pub use crate::checkpoint::{BEST, LAST};
 use crate::checkpoint::{
     Best, CheckpointDir, OPTIMIZER_FILE, STATE_VERSION, TrainerState, history_text, replace_dir,
     write_state,
 };
+use crate::collective::{Dist, sharded_infer};
 use crate::data::{Batch, collate, epoch_batches};
 use crate::error::{Result, TrainError};
+pub use crate::inputs::TrainData;
 use crate::optim::{AdamW, AdamWConfig, LrSchedule};
 use crate::params::{ClassWeights, DeviceChoice, EvalEvery, Precision, TrainParams};
-
-/// Name of the `best` checkpoint inside the checkpoints directory.
-pub const BEST: &str = "best";
-/// Name of the `last` checkpoint inside the checkpoints directory.
-pub const LAST: &str = "last";
-
-/// The data of a run.
-#[derive(Debug, Clone)]
-pub struct TrainData {
-    /// Training windows.
-    pub train: Vec<Window>,
-    /// Dev windows (may be empty: no evaluation then).
-    pub dev: Vec<Window>,
-    /// The label map (task and names in id order).
-    pub labels: LabelMap,
-    /// Window length the data was encoded for (used by `pad_to_max_length`).
-    pub max_length: Option<usize>,
-}
+use crate::signal::Training;
 
 /// Where a run reads and writes, besides its params.
 #[derive(Debug, Clone)]
@@ -64,8 +50,8 @@ pub struct RunPaths {
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// The process group of a data-parallel run (this process's rank in it).
-    pub dist: Option<Arc<crate::distributed::Dist>>,
-    /// Set (by SIGTERM, see [`termination_flag`]) to stop after the current step with a
+    pub dist: Option<Arc<Dist>>,
+    /// Set (by SIGTERM, see [`crate::signal::termination_flag`]) to stop after the current step with a
     /// checkpoint to resume from.
     pub stop: Option<Arc<AtomicBool>>,
     /// Draw a progress bar on stderr.
@@ -121,55 +107,6 @@ pub struct TrainSummary {
     /// Seconds this rank waited for the others before the all-reduce (their micro-batches
     /// took longer): the load imbalance of data parallelism, apart from the transfer.
     pub rank_wait_seconds: Option<f64>,
-}
-
-/// SIGTERM handling of this process: `stop` is set by the signal while a run trains (what
-/// Slurm, Kubernetes and spot instances send before killing: the run saves a checkpoint and
-/// stops); outside training (`idle`), SIGTERM keeps its default action and ends the process.
-struct Termination {
-    stop: Arc<AtomicBool>,
-    idle: Arc<AtomicBool>,
-}
-
-fn termination() -> &'static Termination {
-    static TERM: std::sync::OnceLock<Termination> = std::sync::OnceLock::new();
-    TERM.get_or_init(|| {
-        let t = Termination {
-            stop: Arc::new(AtomicBool::new(false)),
-            idle: Arc::new(AtomicBool::new(true)),
-        };
-        let sig = signal_hook::consts::SIGTERM;
-        // The default action first (while idle), then the flag.
-        let registered = signal_hook::flag::register_conditional_default(sig, Arc::clone(&t.idle))
-            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&t.stop)));
-        if let Err(e) = registered {
-            tracing::warn!(
-                "cannot watch SIGTERM ({e}); a terminated run will not save a checkpoint first"
-            );
-        }
-        t
-    })
-}
-
-/// The flag SIGTERM sets during training (pass it as [`RunOptions::stop`]).
-pub fn termination_flag() -> Arc<AtomicBool> {
-    Arc::clone(&termination().stop)
-}
-
-/// While alive, SIGTERM stops the run gracefully instead of ending the process.
-struct Training;
-
-impl Training {
-    fn start() -> Self {
-        termination().idle.store(false, Ordering::SeqCst);
-        Self
-    }
-}
-
-impl Drop for Training {
-    fn drop(&mut self) {
-        termination().idle.store(true, Ordering::SeqCst);
-    }
 }
 
 /// The `last` checkpoint a run left in its work directory, when its recipe is this one's.
@@ -892,7 +829,7 @@ pub fn train(
                             device,
                             progress: false,
                         };
-                        match crate::distributed::sharded_infer(d, &model, &data.dev, &opts)? {
+                        match sharded_infer(d, &model, &data.dev, &opts)? {
                             Some(outputs) => {
                                 Some(metrics_of_outputs(&data.dev, &outputs, &data.labels)?)
                             }
@@ -1059,12 +996,7 @@ pub fn train(
 /// After an evaluation point of a data-parallel run: shares rank 0's early-stopping decision
 /// and compares the weight checksums of all ranks (they must be equal: every rank applies the
 /// same update to the same weights). Returns whether to stop.
-fn sync_after_evaluation(
-    dist: &crate::distributed::Dist,
-    opt: &AdamW,
-    stop: bool,
-    step: u64,
-) -> Result<bool> {
+fn sync_after_evaluation(dist: &Dist, opt: &AdamW, stop: bool, step: u64) -> Result<bool> {
     let checksum = opt.weight_checksum();
     let v = Tensor::from_slice(&[f64::from(u8::from(stop)), checksum, -checksum]);
     dist.pg
