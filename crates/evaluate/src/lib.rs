@@ -8,6 +8,8 @@
 //! - [`labels`]: mapping a checkpoint's label order onto the data's by name.
 //! - [`stage`]: [`EvaluateStage`] and [`evaluate_dirs`], which write the predictions,
 //!   `metrics.json` and `report.txt` of every split (metrics come from the `metrics` crate).
+//! - [`scorer`]: a checkpoint loaded with its labels reconciled with the data's ([`Scorer`]).
+//! - [`split_text`]: the words, texts and gold labels of an ingest split, by id.
 //! - [`probes`]: robustness probes (case, typo, entity swap, punctuation) on the test split.
 //! - [`predict`]: [`Predictor`], labelling raw text lines as JSONL.
 //! - [`text`]: punctuation and word splitting with character offsets.
@@ -16,6 +18,8 @@ pub mod error;
 pub mod labels;
 pub mod predict;
 pub mod probes;
+pub mod scorer;
+pub mod split_text;
 pub mod stage;
 pub mod text;
 

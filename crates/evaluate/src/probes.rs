@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use tokenize::Encoder;
 
 use crate::error::{EvaluateError, Result};
-use crate::stage::{Scorer, SplitText};
+use crate::scorer::Scorer;
+use crate::split_text::SplitText;
 use crate::text::{is_punct, is_punct_word};
 use infer::argmax;
 

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use bert::BertClassifier;
 use flowcore::schema::{self, predictions as pcol};
 use flowcore::{
     CoreError, Globals, InputSpec, LabelMap, Resolved, Stage, StageContext, StageOutcome,
@@ -19,12 +18,12 @@ use metrics::open_set::{DEFAULT_TOP_K, RejectRule, RejectTarget};
 use metrics::{CostMatrix, Predictions, SummaryOptions};
 use serde::{Deserialize, Serialize};
 use tch::Device;
-use tokenize::table::{TextExample, TokenExample, read_text_examples, read_token_examples};
 
 use crate::error::{EvaluateError, Result};
-use crate::labels::{reconcile, reorder};
 use crate::probes::{self, Probe};
-use infer::{ExampleOutput, InferOptions, infer, merge, to_predictions};
+pub use crate::scorer::Scorer;
+pub use crate::split_text::{SplitText, read_ingest_split};
+use infer::{ExampleOutput, InferOptions, to_predictions};
 
 /// Output format version of the stage; bump when the files change meaning.
 pub const STAGE_VERSION: u32 = 1;
@@ -385,130 +384,6 @@ pub struct Evaluated {
     pub rows: std::collections::BTreeMap<String, u64>,
     /// The text report (also written to `report.txt`).
     pub report: String,
-}
-
-/// A loaded checkpoint with its labels reconciled with the data's.
-pub struct Scorer {
-    /// The model, in eval mode use only.
-    pub model: BertClassifier,
-    /// The data's labels.
-    pub labels: LabelMap,
-    /// For each data label, its index in the model's output.
-    pub perm: Vec<usize>,
-    /// Inference options.
-    pub opts: InferOptions,
-    _vs: tch::nn::VarStore,
-}
-
-impl std::fmt::Debug for Scorer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scorer")
-            .field("labels", &self.labels)
-            .field("perm", &self.perm)
-            .field("opts", &self.opts)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Scorer {
-    /// Loads `model_dir` for the data labels in `labels_path`, mapping label orders by name.
-    pub fn load(model_dir: &Path, labels_path: &Path, opts: InferOptions) -> Result<Self> {
-        Self::load_with(model_dir, labels_path, opts, None)
-    }
-
-    /// [`Scorer::load`] where the data's `out_of_scope` label may be missing from the
-    /// checkpoint (trained without it): it then gets probability 0.
-    pub fn load_with(
-        model_dir: &Path,
-        labels_path: &Path,
-        opts: InferOptions,
-        out_of_scope: Option<&str>,
-    ) -> Result<Self> {
-        let labels = LabelMap::read(labels_path)?;
-        let config_path = model_dir.join(bert::checkpoint::CONFIG_FILE);
-        let config = bert::BertConfig::from_file(&config_path)?;
-        if let Some(task) = bert::task_from_config(&config)
-            && task != labels.task
-        {
-            return Err(EvaluateError::Invalid(format!(
-                "{} is a {task}-classification checkpoint, but {} describes a {} task",
-                config_path.display(),
-                labels_path.display(),
-                labels.task
-            )));
-        }
-        let (model, vs, _report) = bert::load(model_dir, labels.task, &[], opts.device)?;
-        let checkpoint_labels = model.config().labels().unwrap_or_default();
-        let perm = reconcile(
-            &checkpoint_labels,
-            &labels.labels,
-            &format!("id2label of {}", config_path.display()),
-            &labels_path.display().to_string(),
-            out_of_scope,
-        )?;
-        Ok(Self {
-            model,
-            labels,
-            perm,
-            opts,
-            _vs: vs,
-        })
-    }
-
-    /// Runs the model over windows and merges them, probabilities in data label order.
-    pub fn score(&self, windows: &[tokenize::Window]) -> Result<Vec<ExampleOutput>> {
-        let mut outputs = infer(&self.model, windows, &self.opts)?;
-        reorder(&mut outputs, &self.perm);
-        Ok(merge(self.labels.task, windows, &outputs)?)
-    }
-}
-
-/// The examples of one ingest split, by id: the words (token task) or `[text]` (sequence
-/// task), and the gold label names.
-#[derive(Debug, Clone, Default)]
-pub struct SplitText {
-    /// Words (token) or the one text (sequence) of each example.
-    pub words: HashMap<String, Vec<String>>,
-    /// Gold tags (token) or the one label (sequence) of each example, where known.
-    pub gold: HashMap<String, Vec<String>>,
-    /// Token-task examples in file order.
-    pub token: Vec<TokenExample>,
-    /// Sequence-task examples in file order.
-    pub text: Vec<TextExample>,
-}
-
-/// Reads one split of an ingest artifact.
-pub fn read_ingest_split(dir: &Path, split: &str, task: TaskKind) -> Result<SplitText> {
-    let path = dir.join(schema::split_file(split));
-    let mut out = SplitText::default();
-    match task {
-        TaskKind::Token => {
-            out.token = read_token_examples(&path)?;
-            for ex in &out.token {
-                out.words.insert(ex.id.clone(), ex.words.clone());
-                if let Some(tags) = &ex.tags {
-                    out.gold.insert(ex.id.clone(), tags.clone());
-                }
-            }
-        }
-        TaskKind::Sequence | TaskKind::Multilabel => {
-            out.text = read_text_examples(&path)?;
-            for ex in &out.text {
-                let text = match &ex.text_b {
-                    Some(b) => format!("{} [SEP] {b}", ex.text),
-                    None => ex.text.clone(),
-                };
-                out.words.insert(ex.id.clone(), vec![text]);
-                if let Some(label) = &ex.label {
-                    out.gold.insert(ex.id.clone(), vec![label.clone()]);
-                }
-                if let Some(set) = &ex.labels {
-                    out.gold.insert(ex.id.clone(), set.clone());
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Replaces the windows' gold labels by the ingest artifact's (the windows lack them for

@@ -18,6 +18,7 @@
 //! checked before the artifact is committed.
 
 pub mod clean;
+pub mod columns;
 pub mod conll;
 pub mod dedup;
 pub mod encoding;

@@ -18,6 +18,8 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+pub use crate::columns::strings;
+use crate::columns::{available, polars_err};
 use crate::encoding::{lines, truncate_raw};
 use crate::error::{IngestError, Result};
 use crate::labelset::{self, RawLabels};
@@ -48,16 +50,6 @@ pub struct CsvDialect {
     pub columns: Option<Vec<String>>,
     /// Longest accepted record.
     pub max_line_bytes: usize,
-}
-
-fn polars_err(path: &Path, context: &str) -> impl FnOnce(PolarsError) -> IngestError + use<> {
-    let path = path.to_path_buf();
-    let context = context.to_string();
-    move |source| IngestError::Polars {
-        path,
-        context,
-        source,
-    }
 }
 
 /// One record found by the scan: byte range without the line end, first line, fields.
@@ -463,33 +455,6 @@ pub struct MultiLabel {
     /// A null is an empty set (CSV, where an empty field reads as null) rather than a
     /// missing label (JSON, Parquet).
     pub null_is_empty: bool,
-}
-
-fn available(df: &DataFrame) -> String {
-    df.get_column_names()
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A column as optional strings; a missing column is an error naming the param.
-pub fn strings(df: &DataFrame, name: &str, key: &str, path: &Path) -> Result<Vec<Option<String>>> {
-    let col = df.column(name).map_err(|_| IngestError::MissingColumn {
-        path: path.to_path_buf(),
-        key: key.into(),
-        column: name.into(),
-        available: available(df),
-    })?;
-    let cast = col.cast(&DataType::String).map_err(polars_err(
-        path,
-        &format!("reading column `{name}` as text"),
-    ))?;
-    let ca = cast.str().map_err(polars_err(
-        path,
-        &format!("reading column `{name}` as text"),
-    ))?;
-    Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
 /// The items of one list value: strings, or integers written in decimal.

@@ -161,7 +161,7 @@ impl Renderer {
                 });
             }
             if !columns.contains_key(name) {
-                columns.insert(name, crate::table::strings(df, name, "template", path)?);
+                columns.insert(name, crate::columns::strings(df, name, "template", path)?);
             }
         }
         let mut out = Vec::with_capacity(df.height());
