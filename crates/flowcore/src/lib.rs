@@ -23,6 +23,8 @@ pub mod store;
 pub mod types;
 
 pub use error::{CoreError, Result};
-pub use stage::{Globals, InputSpec, Resolved, Stage, StageContext, StageOutcome};
+pub use stage::{
+    EvalPoint, Globals, InputSpec, Monitor, Resolved, Stage, StageContext, StageOutcome, Verdict,
+};
 pub use store::{Artifact, Manifest, Store};
 pub use types::{LabelMap, TagScheme, TaskKind};

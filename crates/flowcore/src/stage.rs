@@ -72,6 +72,41 @@ pub struct StageContext<'a> {
     /// removed after a successful commit: where a long stage keeps what a re-run can resume
     /// from (see [`Store::work_dir`]).
     pub work_dir: &'a Path,
+    /// Who watches the run's evaluation points and may stop it (see [`Monitor`]); `None` in
+    /// an ordinary run.
+    pub monitor: Option<&'a dyn Monitor>,
+}
+
+/// One evaluation of a run in progress: what a training stage tells its [`Monitor`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalPoint {
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Steps the run will make in all.
+    pub total_steps: u64,
+    /// Name of the dev metric (`primary`, the metric the run keeps its best checkpoint by).
+    pub metric: String,
+    /// Its value (higher is better).
+    pub value: f64,
+}
+
+/// The monitor's answer at an evaluation point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Go on.
+    Continue,
+    /// Stop now, for this reason: the stage returns an error naming it and commits nothing
+    /// (its work directory keeps what a later full run resumes from).
+    Stop(String),
+}
+
+/// Watches the evaluation points of a long stage: the hook through which a scheduler
+/// (successive halving in `pipeline improve`) stops runs that trail. Not part of a stage's
+/// params or fingerprint: a stopped run commits no artifact, so what is committed is always
+/// the run its params describe.
+pub trait Monitor: Send + Sync + std::fmt::Debug {
+    /// Called after each dev evaluation of stage instance `stage`.
+    fn evaluated(&self, stage: &str, point: &EvalPoint) -> Verdict;
 }
 
 impl StageContext<'_> {
@@ -192,6 +227,19 @@ pub fn execute(
     inputs: &BTreeMap<String, Artifact>,
     force: bool,
 ) -> Result<Executed> {
+    execute_watched(store, stage, plan, globals, inputs, force, None)
+}
+
+/// [`execute`] with a [`Monitor`] that sees the stage's evaluation points and may stop it.
+pub fn execute_watched(
+    store: &Store,
+    stage: &dyn Stage,
+    plan: &Plan,
+    globals: &Globals,
+    inputs: &BTreeMap<String, Artifact>,
+    force: bool,
+    monitor: Option<&dyn Monitor>,
+) -> Result<Executed> {
     let lock = store.lock(&plan.instance)?;
     if !force && store.exists(&plan.instance, &plan.fingerprint) {
         let artifact =
@@ -215,6 +263,7 @@ pub fn execute(
         inputs,
         out_dir: &tmp,
         work_dir: &work_dir,
+        monitor,
     };
     let outcome = match stage.run(&ctx) {
         Ok(outcome) => outcome,

@@ -4,6 +4,7 @@
 //! The runner knows stages only through [`flowcore::Stage`]; the binary registers the real
 //! stage crates, tests register their own.
 
+pub mod improve;
 pub mod runner;
 pub mod spec;
 pub mod sweep;

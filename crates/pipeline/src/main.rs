@@ -69,6 +69,35 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         resamples: usize,
     },
+    /// From findings to a better recipe: run the remedies the latest reflection proposes as
+    /// trials (successive halving stops those that trail), adopt one only when its dev gain's
+    /// paired bootstrap CI excludes 0, repeat on the new recipe; test is read once at the end.
+    /// Writes `<pipeline>.improved.toml` and an improve report.
+    Improve {
+        #[command(flatten)]
+        target: Target,
+        /// Wall-clock budget in minutes; trials stop (and no new one starts) past it.
+        #[arg(long, value_name = "M")]
+        budget_minutes: Option<f64>,
+        /// Most trials over all rounds.
+        #[arg(long, default_value_t = 6, value_name = "N")]
+        max_runs: usize,
+        /// Most rounds (a round that adopts a remedy is followed by one on the new recipe).
+        #[arg(long, default_value_t = 1, value_name = "R")]
+        rounds: usize,
+        /// Share of the earlier trials' dev values at a step a trial must reach (1/eta).
+        #[arg(long, default_value_t = 0.5)]
+        halving_keep: f64,
+        /// Slack below that bar before a trial is stopped (dev metric units).
+        #[arg(long, default_value_t = 0.01)]
+        halving_margin: f64,
+        /// Share of a trial's steps before halving may stop it.
+        #[arg(long, default_value_t = 0.2)]
+        halving_after: f64,
+        /// Bootstrap resamples of the CIs and the paired comparison.
+        #[arg(long, default_value_t = 1000)]
+        resamples: usize,
+    },
     /// Show each stage as up to date or stale, and why.
     Status {
         #[command(flatten)]
@@ -120,6 +149,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 force,
                 only,
                 until,
+                monitor: None,
             })?;
             print!("{}", render_reports(&reports));
             if !dry_run {
@@ -161,6 +191,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let dir = pipeline::sweep::write_report(&report, &target.artifacts)?;
             print!("{}", report.markdown());
             println!("\nsweep report: {}", dir.join("sweep.md").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Improve {
+            target,
+            budget_minutes,
+            max_runs,
+            rounds,
+            halving_keep,
+            halving_margin,
+            halving_after,
+            resamples,
+        } => {
+            let budget = match budget_minutes {
+                None => None,
+                Some(m) if m.is_finite() && m > 0.0 => {
+                    Some(std::time::Duration::from_secs_f64(m * 60.0))
+                }
+                Some(m) => {
+                    anyhow::bail!("--budget-minutes {m}: expected a positive number of minutes")
+                }
+            };
+            let opts = pipeline::improve::ImproveOptions {
+                base: target.set.clone(),
+                budget,
+                max_runs,
+                rounds,
+                bootstrap: reflect::stats::bootstrap::Bootstrap {
+                    resamples,
+                    seed: 0,
+                    level: 0.95,
+                },
+                halving: pipeline::improve::halving::Halving {
+                    keep: halving_keep,
+                    margin: halving_margin,
+                    min_progress: halving_after,
+                },
+            };
+            opts.check()?;
+            check_torch()?;
+            let registry = registry();
+            let report =
+                pipeline::improve::run_improve(&target.file, &registry, &target.artifacts, &opts)?;
+            let dir = pipeline::improve::write_report(&report, &target.artifacts)?;
+            print!("{}", report.markdown());
+            println!("\nimprove report: {}", dir.join("improve.md").display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { target } => {

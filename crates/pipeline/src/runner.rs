@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use flowcore::stage::{Plan, execute, plan};
+use flowcore::stage::{Plan, execute_watched, plan};
 use flowcore::store::InputRef;
 use flowcore::{Artifact, Stage, Store};
 
@@ -40,7 +40,7 @@ impl Registry {
 }
 
 /// What the runner may do.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Show what would run, run nothing.
     pub dry_run: bool,
@@ -50,6 +50,21 @@ pub struct RunOptions {
     pub only: Option<String>,
     /// Run this stage and what it depends on, nothing downstream.
     pub until: Option<String>,
+    /// Watches the evaluation points of the stages that run and may stop them (successive
+    /// halving); a stopped stage fails the run and commits nothing.
+    pub monitor: Option<std::sync::Arc<dyn flowcore::Monitor>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("dry_run", &self.dry_run)
+            .field("force", &self.force)
+            .field("only", &self.only)
+            .field("until", &self.until)
+            .field("monitor", &self.monitor.is_some())
+            .finish()
+    }
 }
 
 /// Whether a stage's artifact is current, and if not, why.
@@ -438,13 +453,14 @@ impl PipelinePlan<'_> {
                 .registry
                 .get(&ps.plan.kind)
                 .context("stage kind vanished")?;
-            let done = execute(
+            let done = execute_watched(
                 &self.store,
                 stage,
                 &ps.plan,
                 &self.spec.globals,
                 &inputs,
                 force,
+                opts.monitor.as_deref(),
             )?;
             reports.push(StageReport {
                 stage: name.clone(),

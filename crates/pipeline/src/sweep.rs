@@ -37,7 +37,7 @@ pub struct SweepSpec {
     pub seeds: Vec<u64>,
 }
 
-fn toml_text(v: &toml::Value) -> String {
+pub(crate) fn toml_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
@@ -297,7 +297,7 @@ pub struct SweepOptions {
 }
 
 /// Reads a split of an evaluate artifact and its per-example units for the primary metric.
-fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
+pub(crate) fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
     let path = dir.join(flowcore::schema::predictions::file(split));
     if !path.is_file() {
         bail!(

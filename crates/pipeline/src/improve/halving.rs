@@ -1,0 +1,238 @@
+//! Successive halving for sequential trials: a trial whose dev metric at an evaluation point
+//! trails the earlier trials' values at the same step is stopped, so the budget goes to the
+//! promising ones (Optuna's `SuccessiveHalvingPruner` and Ray Tune's ASHA judge a trial the
+//! same way: against the others at the same resource, here optimizer steps).
+//!
+//! The rule at an evaluation point of step `s`, value `v`, with `n` earlier trials that were
+//! evaluated at or before `s` (each contributes its latest value up to `s`): keep the best
+//! `ceil(n · keep)` of those values; the trial goes on when `v ≥ bar − margin`, `bar` being
+//! the worst value kept. Nothing is judged before `min_progress` of the trial's steps, nor
+//! the reference run (the current recipe), which every other trial is measured against.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use flowcore::{EvalPoint, Monitor, Verdict};
+
+/// The halving rule's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Halving {
+    /// Share of the earlier trials' values at a step a trial must reach (`1/η`; 0.5 halves).
+    pub keep: f64,
+    /// Slack below the bar before a trial is stopped (dev metric units).
+    pub margin: f64,
+    /// Share of a trial's steps before it can be stopped.
+    pub min_progress: f64,
+}
+
+impl Default for Halving {
+    fn default() -> Self {
+        Self {
+            keep: 0.5,
+            margin: 0.01,
+            min_progress: 0.2,
+        }
+    }
+}
+
+/// A dev curve: `(step, value)` in step order.
+pub type Curve = Vec<(u64, f64)>;
+
+/// The value of `curve` at `step`: its latest point at or before it.
+fn value_at(curve: &Curve, step: u64) -> Option<f64> {
+    curve
+        .iter()
+        .take_while(|(s, _)| *s <= step)
+        .last()
+        .map(|(_, v)| *v)
+}
+
+impl Halving {
+    /// The verdict for a trial at `point`, given the earlier trials' curves.
+    pub fn judge(&self, earlier: &[Curve], point: &EvalPoint) -> Verdict {
+        if (point.step as f64) < self.min_progress * point.total_steps as f64 {
+            return Verdict::Continue;
+        }
+        let mut values: Vec<f64> = earlier
+            .iter()
+            .filter_map(|c| value_at(c, point.step))
+            .filter(|v| v.is_finite())
+            .collect();
+        if values.is_empty() {
+            return Verdict::Continue;
+        }
+        values.sort_by(|a, b| b.total_cmp(a));
+        let kept = ((values.len() as f64 * self.keep).ceil() as usize).clamp(1, values.len());
+        let bar = values[kept - 1];
+        if point.value.is_nan() || point.value < bar - self.margin {
+            Verdict::Stop(format!(
+                "dev {} {:.4} at step {} of {} trails {bar:.4} (the {} best of {} earlier runs at that step) by more than {}",
+                point.metric,
+                point.value,
+                point.step,
+                point.total_steps,
+                if kept == 1 {
+                    "best".to_string()
+                } else {
+                    format!("{kept}th")
+                },
+                values.len(),
+                self.margin
+            ))
+        } else {
+            Verdict::Continue
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Curves of the trials that ended (or were stopped), as seen so far.
+    earlier: Vec<Curve>,
+    /// The trial in flight.
+    current: Curve,
+    /// Why the trial in flight was stopped, if it was.
+    stopped: Option<String>,
+    /// Whether the trial in flight is the reference (never stopped by halving).
+    reference: bool,
+}
+
+/// The [`Monitor`] `pipeline improve` hands to the runner: halving between trials and the
+/// budget's deadline.
+#[derive(Debug)]
+pub struct HalvingMonitor {
+    rule: Halving,
+    deadline: Option<Instant>,
+    state: Mutex<State>,
+}
+
+impl HalvingMonitor {
+    /// A monitor with `rule`, stopping every trial but the reference at `deadline`.
+    pub fn new(rule: Halving, deadline: Option<Instant>) -> Self {
+        Self {
+            rule,
+            deadline,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a trial; `reference` trials are never stopped.
+    pub fn begin(&self, reference: bool) {
+        let mut s = self.lock();
+        s.current.clear();
+        s.stopped = None;
+        s.reference = reference;
+    }
+
+    /// Ends the trial in flight; `curve` (its whole dev curve, read from its history when it
+    /// was reused rather than run) joins the earlier trials. Returns why it was stopped.
+    pub fn end(&self, curve: Option<Curve>) -> Option<String> {
+        let mut s = self.lock();
+        let current = std::mem::take(&mut s.current);
+        let curve = curve.filter(|c| !c.is_empty()).unwrap_or(current);
+        if !curve.is_empty() {
+            s.earlier.push(curve);
+        }
+        s.stopped.take()
+    }
+}
+
+impl Monitor for HalvingMonitor {
+    fn evaluated(&self, _stage: &str, point: &EvalPoint) -> Verdict {
+        let mut s = self.lock();
+        s.current.push((point.step, point.value));
+        if s.reference {
+            return Verdict::Continue;
+        }
+        let verdict = match self.deadline {
+            Some(d) if Instant::now() >= d => Verdict::Stop(format!(
+                "the budget ran out at step {} of {}",
+                point.step, point.total_steps
+            )),
+            _ => self.rule.judge(&s.earlier, point),
+        };
+        if let Verdict::Stop(why) = &verdict {
+            s.stopped = Some(why.clone());
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(step: u64, value: f64) -> EvalPoint {
+        EvalPoint {
+            step,
+            total_steps: 100,
+            metric: "primary".into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn a_trial_that_trails_the_earlier_ones_at_the_same_step_is_stopped() {
+        let rule = Halving::default();
+        let earlier = vec![vec![(20, 0.50), (40, 0.70)], vec![(20, 0.30), (40, 0.40)]];
+        // At step 40 the best half of {0.70, 0.40} is 0.70: 0.65 trails it by 0.05.
+        assert!(matches!(
+            rule.judge(&earlier, &point(40, 0.65)),
+            Verdict::Stop(_)
+        ));
+        assert_eq!(rule.judge(&earlier, &point(40, 0.695)), Verdict::Continue);
+        // Step 30 is judged against the values at step 20.
+        assert_eq!(rule.judge(&earlier, &point(30, 0.495)), Verdict::Continue);
+        assert!(matches!(
+            rule.judge(&earlier, &point(30, 0.45)),
+            Verdict::Stop(_)
+        ));
+        // Too early to judge, and nothing to judge against.
+        assert_eq!(rule.judge(&earlier, &point(10, 0.0)), Verdict::Continue);
+        assert_eq!(rule.judge(&[], &point(50, 0.0)), Verdict::Continue);
+        // Keeping all of them sets the bar at the worst.
+        let all = Halving { keep: 1.0, ..rule };
+        assert_eq!(all.judge(&earlier, &point(40, 0.395)), Verdict::Continue);
+        assert!(matches!(
+            all.judge(&earlier, &point(40, 0.3)),
+            Verdict::Stop(_)
+        ));
+    }
+
+    #[test]
+    fn the_monitor_spares_the_reference_and_remembers_curves() {
+        let m = HalvingMonitor::new(Halving::default(), None);
+        m.begin(true);
+        assert_eq!(m.evaluated("train", &point(50, 0.9)), Verdict::Continue);
+        assert_eq!(m.evaluated("train", &point(100, 0.95)), Verdict::Continue);
+        assert_eq!(m.end(None), None);
+        m.begin(false);
+        assert_eq!(m.evaluated("train", &point(50, 0.895)), Verdict::Continue);
+        let Verdict::Stop(why) = m.evaluated("train", &point(100, 0.5)) else {
+            panic!("a trailing trial goes on");
+        };
+        assert!(why.contains("step 100") && why.contains("0.9500"), "{why}");
+        assert_eq!(m.end(None), Some(why));
+        // A reused trial's curve comes from its history instead.
+        m.begin(false);
+        assert_eq!(m.end(Some(vec![(50, 0.1)])), None);
+        assert_eq!(m.lock().earlier.len(), 3);
+    }
+
+    #[test]
+    fn the_deadline_stops_every_trial_but_the_reference() {
+        let m = HalvingMonitor::new(Halving::default(), Some(Instant::now()));
+        m.begin(true);
+        assert_eq!(m.evaluated("train", &point(50, 0.9)), Verdict::Continue);
+        m.end(None);
+        m.begin(false);
+        let Verdict::Stop(why) = m.evaluated("train", &point(10, 0.99)) else {
+            panic!("the deadline passed");
+        };
+        assert!(why.contains("budget"), "{why}");
+    }
+}

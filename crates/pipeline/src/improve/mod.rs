@@ -1,0 +1,718 @@
+//! `pipeline improve`: from the findings of the latest reflection to a tested, better recipe.
+//!
+//! A round runs the current recipe to the end (the reference: its reflect report holds the
+//! findings), then each remedy the findings propose (`remedies` in `findings.json`: a named
+//! set of `stage kind.param` overrides) as a trial: an ordinary fingerprinted run up to
+//! evaluate, so shared upstream artifacts are reused. Trials are judged by successive halving
+//! at each dev evaluation ([`halving`]) and stopped when they trail. The choice is made on dev
+//! only ([`choose`] sees nothing else): the best trial replaces the reference only when the
+//! paired bootstrap CI of its dev gain excludes 0. A round that adopts a remedy is followed by
+//! another on the new recipe (up to `--rounds`); one that finds nothing better ends the loop.
+//!
+//! Test is read once, after every choice is made, for the chosen recipe (and, for the record,
+//! the original). The result is `<pipeline>.improved.toml` ([`recipe`]) and
+//! `improve.json` / `improve.md` under `<artifacts>/<pipeline>/improve/<fingerprint>/`.
+
+pub mod halving;
+pub mod recipe;
+mod report;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use reflect::stats::bootstrap::{Bootstrap, Interval, Paired, Units};
+use serde::{Deserialize, Serialize};
+
+use crate::sweep::{toml_text, units_of};
+use crate::{Action, PipelineSpec, Registry, RunOptions, plan_pipeline};
+use halving::{Curve, Halving, HalvingMonitor};
+use recipe::Change;
+
+pub use report::{ImproveReport, write_report};
+
+/// How to improve.
+#[derive(Debug, Clone)]
+pub struct ImproveOptions {
+    /// `--set` overrides the original recipe starts from.
+    pub base: Vec<String>,
+    /// Wall-clock budget for all rounds; trials stop (and are not started) past it.
+    pub budget: Option<Duration>,
+    /// Most trials in all rounds (the reference runs do not count).
+    pub max_runs: usize,
+    /// Most rounds.
+    pub rounds: usize,
+    /// Bootstrap of the CIs and the paired comparison.
+    pub bootstrap: Bootstrap,
+    /// Successive halving between the trials of a round.
+    pub halving: Halving,
+}
+
+impl ImproveOptions {
+    /// Checks the settings, naming the flag that is wrong.
+    pub fn check(&self) -> Result<()> {
+        if self.max_runs == 0 {
+            bail!("--max-runs 0: expected at least one trial");
+        }
+        if self.rounds == 0 {
+            bail!("--rounds 0: expected at least one round");
+        }
+        if self.budget.is_some_and(|b| b.is_zero()) {
+            bail!("--budget-minutes: expected a positive number of minutes");
+        }
+        let h = &self.halving;
+        if !(h.keep > 0.0 && h.keep <= 1.0) {
+            bail!("--halving-keep {}: expected a share in (0, 1]", h.keep);
+        }
+        if !(h.margin >= 0.0 && h.margin.is_finite()) {
+            bail!("--halving-margin {}: expected a number ≥ 0", h.margin);
+        }
+        if !(0.0..=1.0).contains(&h.min_progress) {
+            bail!(
+                "--halving-after {}: expected a share in [0, 1]",
+                h.min_progress
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A remedy as reflect writes it into `findings.json`: a named set of overrides keyed by
+/// stage kind (`train.epochs`), which tests the cause of its finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remedy {
+    /// Short name (`longer training`).
+    pub name: String,
+    /// `kind.param` → value.
+    pub set: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FindingRecord {
+    id: String,
+    title: String,
+    #[serde(default)]
+    remedies: Vec<Remedy>,
+}
+
+/// A remedy of a finding, made concrete for one pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Proposal {
+    /// The finding's id.
+    pub finding: String,
+    /// The finding's title.
+    pub title: String,
+    /// The remedy's name.
+    pub name: String,
+    /// `instance.param=value` overrides (what `--set` takes).
+    pub overrides: Vec<String>,
+}
+
+/// The remedies of a reflect artifact's findings (in rank order) as overrides of `spec`'s
+/// stages; remedies whose stage kind the pipeline lacks are logged and left out.
+pub fn proposals(findings_file: &Path, spec: &PipelineSpec) -> Result<Vec<Proposal>> {
+    let text = std::fs::read_to_string(findings_file)
+        .with_context(|| format!("reading {}", findings_file.display()))?;
+    let found: Vec<FindingRecord> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: expected reflect's findings", findings_file.display()))?;
+    let mut out = Vec::new();
+    for f in found {
+        'remedy: for r in f.remedies {
+            let mut overrides = Vec::new();
+            for (key, value) in &r.set {
+                let (kind, param) = key.split_once('.').with_context(|| {
+                    format!(
+                        "{}: finding `{}`, remedy `{}`: `{key}` is not `stage.param`",
+                        findings_file.display(),
+                        f.id,
+                        r.name
+                    )
+                })?;
+                let Some(stage) = spec.stages.iter().find(|s| s.kind == kind) else {
+                    tracing::info!(finding = %f.id, remedy = %r.name, "no `{kind}` stage in the pipeline; remedy left out");
+                    continue 'remedy;
+                };
+                let value: toml::Value = serde_json::from_value(value.clone())
+                    .with_context(|| format!("{key}: {value} has no TOML form"))?;
+                overrides.push(format!("{}.{param}={}", stage.name, toml_text(&value)));
+            }
+            if !overrides.is_empty() {
+                out.push(Proposal {
+                    finding: f.id.clone(),
+                    title: f.title.clone(),
+                    name: r.name.clone(),
+                    overrides,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How a trial ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Ran (or was reused) to the end: its dev primary metric with a bootstrap CI.
+    Completed {
+        /// Dev primary metric.
+        dev: Interval,
+    },
+    /// Stopped by halving or the budget.
+    Stopped {
+        /// Why.
+        reason: String,
+    },
+    /// A stage failed.
+    Failed {
+        /// The error chain.
+        error: String,
+    },
+    /// Not started.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One run of a round: the reference or a trial.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    /// The remedy (`reference` for the current recipe).
+    pub name: String,
+    /// The finding it answers (empty for the reference).
+    pub finding: String,
+    /// That finding's title.
+    pub title: String,
+    /// Overrides on top of the round's recipe.
+    pub overrides: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Stages that ran (the rest were reused).
+    pub ran: Vec<String>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Its evaluate artifact, when it got that far.
+    pub evaluate_dir: Option<PathBuf>,
+}
+
+/// What the choice on dev found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Choice {
+    /// Index of the best completed trial on dev (`None`: none completed).
+    pub best: Option<usize>,
+    /// Best − reference on dev, paired bootstrap.
+    pub vs_reference: Option<Paired>,
+    /// Whether the best trial replaces the reference (its CI excludes 0 and it is ahead).
+    pub adopt: bool,
+}
+
+/// The choice among `trials` (dev units per trial, `None` when it did not complete) against
+/// the reference's dev units. Sees dev only, by construction: nothing else is passed in.
+pub fn choose(
+    reference: &Units,
+    trials: &[Option<Units>],
+    stat: impl Fn(&[f64]) -> f64 + Copy,
+    boot: Bootstrap,
+) -> Choice {
+    let best = trials
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| u.as_ref().map(|u| (i, stat(&u.total()))))
+        .fold(None::<(usize, f64)>, |best, (i, v)| match best {
+            Some((_, b)) if b >= v => best,
+            _ => Some((i, v)),
+        })
+        .map(|(i, _)| i);
+    let vs_reference =
+        best.and_then(|i| trials[i].as_ref().map(|u| boot.paired(u, reference, stat)));
+    let adopt = vs_reference
+        .as_ref()
+        .is_some_and(|p| p.diff.estimate > 0.0 && p.diff.lo > 0.0);
+    Choice {
+        best,
+        vs_reference,
+        adopt,
+    }
+}
+
+/// One round: the reference, its trials and the choice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    /// The overrides of the round's recipe on top of the original.
+    pub recipe: Vec<String>,
+    /// The recipe's run (to the end, reflect included).
+    pub reference: Trial,
+    /// The remedies tried.
+    pub trials: Vec<Trial>,
+    /// The choice on dev.
+    pub choice: Choice,
+    /// The reflect artifact of the reference (its findings proposed the trials).
+    pub reflect_dir: PathBuf,
+}
+
+/// The stage instances improve needs.
+struct Names {
+    train: Option<String>,
+    evaluate: String,
+    reflect: String,
+}
+
+impl Names {
+    fn of(spec: &PipelineSpec) -> Result<Self> {
+        let find = |kind: &str| {
+            spec.stages
+                .iter()
+                .find(|s| s.kind == kind)
+                .map(|s| s.name.clone())
+        };
+        Ok(Self {
+            train: find("train"),
+            evaluate: find("evaluate").with_context(|| {
+                format!("{}: improve needs an evaluate stage", spec.file.display())
+            })?,
+            reflect: find("reflect").with_context(|| {
+                format!(
+                    "{}: improve needs a reflect stage (its findings propose the remedies)",
+                    spec.file.display()
+                )
+            })?,
+        })
+    }
+}
+
+/// The dev curve in a train artifact's `history.jsonl` (`step`, `dev_score` lines).
+fn dev_curve(train_dir: &Path) -> Curve {
+    let Ok(text) = std::fs::read_to_string(train_dir.join("history.jsonl")) else {
+        return Curve::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| Some((v["step"].as_u64()?, v["dev_score"].as_f64()?)))
+        .collect()
+}
+
+/// A finished run: its artifact directories by stage instance.
+struct Ran {
+    dirs: BTreeMap<String, PathBuf>,
+    ran: Vec<String>,
+}
+
+struct Runner<'a> {
+    file: &'a Path,
+    registry: &'a Registry,
+    artifacts: &'a Path,
+    names: Names,
+    monitor: Arc<HalvingMonitor>,
+}
+
+impl Runner<'_> {
+    /// Runs the recipe `sets` (to the end, or up to evaluate), under the monitor.
+    fn run(&self, sets: &[String], to_end: bool, reference: bool) -> (Result<Ran>, Option<String>) {
+        self.monitor.begin(reference);
+        let result = (|| -> Result<Ran> {
+            let spec = PipelineSpec::load(self.file, sets)?;
+            let plan = plan_pipeline(spec, self.registry, self.artifacts)?;
+            let monitor: Arc<dyn flowcore::Monitor> = self.monitor.clone();
+            let reports = plan.run(&RunOptions {
+                until: (!to_end).then(|| self.names.evaluate.clone()),
+                monitor: Some(monitor),
+                ..RunOptions::default()
+            })?;
+            Ok(Ran {
+                dirs: reports
+                    .iter()
+                    .filter_map(|r| Some((r.stage.clone(), r.dir.clone()?)))
+                    .collect(),
+                ran: reports
+                    .iter()
+                    .filter(|r| r.action == Action::Ran)
+                    .map(|r| r.stage.clone())
+                    .collect(),
+            })
+        })();
+        let curve = match (&result, &self.names.train) {
+            (Ok(r), Some(t)) => r.dirs.get(t).map(|d| dev_curve(d)),
+            _ => None,
+        };
+        let stopped = self.monitor.end(curve);
+        (result, stopped)
+    }
+
+    /// A trial (or the reference) run and scored on dev.
+    fn trial(
+        &self,
+        sets: &[String],
+        proposal: Option<&Proposal>,
+        reference: bool,
+        boot: Bootstrap,
+    ) -> Result<(Trial, Option<Units>, Option<Ran>)> {
+        let clock = Instant::now();
+        let (result, stopped) = self.run(sets, reference, reference);
+        let mut trial = Trial {
+            name: proposal.map_or("reference".into(), |p| p.name.clone()),
+            finding: proposal.map(|p| p.finding.clone()).unwrap_or_default(),
+            title: proposal.map(|p| p.title.clone()).unwrap_or_default(),
+            overrides: proposal.map(|p| p.overrides.clone()).unwrap_or_default(),
+            outcome: Outcome::Skipped {
+                reason: String::new(),
+            },
+            ran: Vec::new(),
+            seconds: 0.0,
+            evaluate_dir: None,
+        };
+        let mut units = None;
+        let mut ran = None;
+        match result {
+            Ok(r) => {
+                let dir = r
+                    .dirs
+                    .get(&self.names.evaluate)
+                    .cloned()
+                    .context("the evaluate stage left no artifact")?;
+                let (scorer, dev) = units_of(&dir, "dev")?;
+                let primary = scorer.primary();
+                trial.outcome = Outcome::Completed {
+                    dev: boot.ci(&dev, |x| scorer.value(primary, x)),
+                };
+                trial.ran = r.ran.clone();
+                trial.evaluate_dir = Some(dir);
+                units = Some(dev);
+                ran = Some(r);
+            }
+            Err(e) => {
+                if reference {
+                    return Err(e.context("the current recipe failed; nothing to improve on"));
+                }
+                trial.outcome = match stopped {
+                    Some(reason) => Outcome::Stopped { reason },
+                    None => Outcome::Failed {
+                        error: format!("{e:#}"),
+                    },
+                };
+            }
+        }
+        trial.seconds = clock.elapsed().as_secs_f64();
+        tracing::info!(trial = %trial.name, seconds = format!("{:.0}", trial.seconds), outcome = ?trial.outcome, "trial done");
+        Ok((trial, units, ran))
+    }
+}
+
+/// Whether `overrides` would change nothing in `spec` (every value already set).
+fn already_set(spec: &PipelineSpec, overrides: &[String]) -> bool {
+    overrides.iter().all(|o| {
+        let Some((key, value)) = o.split_once('=') else {
+            return false;
+        };
+        let Some((stage, param)) = key.split_once('.') else {
+            return false;
+        };
+        let Some(s) = spec.stage(stage) else {
+            return false;
+        };
+        let current = param.split('.').try_fold(&s.params, |v, p| v.get(p));
+        let wanted = serde_json::to_value(crate::spec::override_value(value)).ok();
+        match (current, wanted) {
+            (Some(c), Some(w)) => c == &w || (c.as_f64().is_some() && c.as_f64() == w.as_f64()),
+            _ => false,
+        }
+    })
+}
+
+/// Replaces earlier overrides of the same keys by `new` ones.
+fn merged(base: &[String], new: &[String]) -> Vec<String> {
+    let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
+    let mut out: Vec<String> = base
+        .iter()
+        .filter(|b| !new.iter().any(|n| key(n) == key(b)))
+        .cloned()
+        .collect();
+    out.extend(new.iter().cloned());
+    out
+}
+
+/// Runs the improve loop on `file`.
+pub fn run_improve(
+    file: &Path,
+    registry: &Registry,
+    artifacts: &Path,
+    opts: &ImproveOptions,
+) -> Result<ImproveReport> {
+    opts.check()?;
+    let started = Instant::now();
+    let deadline = opts.budget.map(|b| started + b);
+    let spec = PipelineSpec::load(file, &opts.base)?;
+    let runner = Runner {
+        file,
+        registry,
+        artifacts,
+        names: Names::of(&spec)?,
+        monitor: Arc::new(HalvingMonitor::new(opts.halving, deadline)),
+    };
+    let mut recipe = opts.base.clone();
+    let mut changes: Vec<Change> = Vec::new();
+    let mut rounds = Vec::new();
+    let mut tried: Vec<Vec<String>> = Vec::new();
+    let mut trials_left = opts.max_runs;
+    let mut stop_note = String::new();
+    let mut last_reference: Option<Ran> = None;
+    let mut metric = String::new();
+    for round in 0..opts.rounds {
+        let (reference, ref_units, ran) = runner.trial(&recipe, None, true, opts.bootstrap)?;
+        let ran = ran.context("the reference run left no artifacts")?;
+        let ref_units = ref_units.context("the reference has no dev predictions")?;
+        let reflect_dir = ran
+            .dirs
+            .get(&runner.names.reflect)
+            .cloned()
+            .context("the reflect stage left no artifact")?;
+        let eval_dir = reference.evaluate_dir.clone().unwrap_or_default();
+        let (scorer, _) = units_of(&eval_dir, "dev")?;
+        metric = scorer.name(scorer.primary());
+        let current = PipelineSpec::load(file, &recipe)?;
+        let mut proposals = proposals(&reflect_dir.join("findings.json"), &current)?;
+        proposals.retain(|p| {
+            let fresh = !already_set(&current, &p.overrides)
+                && !tried.contains(&merged(&recipe, &p.overrides));
+            if !fresh {
+                tracing::info!(remedy = %p.name, finding = %p.finding, "already the recipe or tried; left out");
+            }
+            fresh
+        });
+        // One trial per distinct set of overrides (two findings may propose the same).
+        let mut seen: Vec<Vec<String>> = Vec::new();
+        proposals.retain(|p| {
+            let mut o = p.overrides.clone();
+            o.sort();
+            let new = !seen.contains(&o);
+            seen.push(o);
+            new
+        });
+        let mut trials = Vec::new();
+        let mut units = Vec::new();
+        for p in &proposals {
+            let skip = if trials_left == 0 {
+                Some(format!("--max-runs {} reached", opts.max_runs))
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                Some("the budget ran out before it started".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = skip {
+                trials.push(Trial {
+                    name: p.name.clone(),
+                    finding: p.finding.clone(),
+                    title: p.title.clone(),
+                    overrides: p.overrides.clone(),
+                    outcome: Outcome::Skipped { reason },
+                    ran: Vec::new(),
+                    seconds: 0.0,
+                    evaluate_dir: None,
+                });
+                units.push(None);
+                continue;
+            }
+            trials_left -= 1;
+            let sets = merged(&recipe, &p.overrides);
+            tried.push(sets.clone());
+            let (t, u, _) = runner.trial(&sets, Some(p), false, opts.bootstrap)?;
+            trials.push(t);
+            units.push(u);
+        }
+        let primary = scorer.primary();
+        let choice = choose(
+            &ref_units,
+            &units,
+            |x| scorer.value(primary, x),
+            opts.bootstrap,
+        );
+        let adopted = choice.adopt.then_some(choice.best).flatten();
+        rounds.push(Round {
+            recipe: recipe.clone(),
+            reference,
+            trials,
+            choice,
+            reflect_dir: reflect_dir.clone(),
+        });
+        last_reference = Some(ran);
+        let Some(best) = adopted else {
+            stop_note = if proposals.is_empty() {
+                format!(
+                    "Round {}: the findings proposed no remedy that was not already the recipe or tried; the loop ends.",
+                    round + 1
+                )
+            } else {
+                format!(
+                    "Round {}: no remedy beat the current recipe on dev beyond the noise (paired bootstrap CI of the gain includes 0); the current recipe is kept and the loop ends.",
+                    round + 1
+                )
+            };
+            break;
+        };
+        let r = rounds.last().context("a round")?;
+        let t = &r.trials[best];
+        for o in &t.overrides {
+            changes
+                .retain(|c| c.set.split_once('=').map(|x| x.0) != o.split_once('=').map(|x| x.0));
+            changes.push(Change {
+                set: o.clone(),
+                why: format!("{} ({}; round {})", t.finding, t.name, round + 1),
+            });
+        }
+        recipe = merged(&recipe, &t.overrides);
+        if round + 1 == opts.rounds {
+            stop_note = format!("--rounds {} reached.", opts.rounds);
+        }
+    }
+    // The chosen recipe to the end: up to date when it was a round's reference; otherwise
+    // its trial's artifacts are reused and the improved model's reflection runs now.
+    let chosen = if changes.is_empty() {
+        last_reference
+    } else {
+        let (result, _) = runner.run(&recipe, true, true);
+        Some(result?)
+    };
+    let final_reflect = chosen
+        .as_ref()
+        .and_then(|r| r.dirs.get(&runner.names.reflect).cloned());
+    let chosen_dir = chosen
+        .as_ref()
+        .and_then(|r| r.dirs.get(&runner.names.evaluate).cloned());
+    let improved = if changes.is_empty() {
+        None
+    } else {
+        Some(recipe::write_improved(file, &changes, &recipe)?)
+    };
+    // Every choice is made: test is read now, once, for the chosen recipe and the original.
+    let original = rounds
+        .first()
+        .and_then(|r| r.reference.evaluate_dir.clone());
+    let test = |dir: &Option<PathBuf>| -> Result<Option<Interval>> {
+        let Some(dir) = dir else { return Ok(None) };
+        let (s, u) = units_of(dir, "test")?;
+        let p = s.primary();
+        Ok(Some(opts.bootstrap.ci(&u, |x| s.value(p, x))))
+    };
+    Ok(ImproveReport {
+        file: file.to_path_buf(),
+        metric,
+        budget_minutes: opts.budget.map(|b| b.as_secs_f64() / 60.0),
+        max_runs: opts.max_runs,
+        seconds: started.elapsed().as_secs_f64(),
+        rounds,
+        changes: changes
+            .iter()
+            .map(|c| (c.set.clone(), c.why.clone()))
+            .collect(),
+        recipe,
+        end: stop_note,
+        improved_file: improved,
+        test_chosen: test(&chosen_dir)?,
+        test_original: test(&original)?,
+        final_reflect,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units(correct: &[bool]) -> Units {
+        // Accuracy-like units: (correct, 1) per example.
+        let mut u = Units::new(2);
+        for &c in correct {
+            u.push(&[if c { 1.0 } else { 0.0 }, 1.0]);
+        }
+        u
+    }
+
+    fn acc(x: &[f64]) -> f64 {
+        x[0] / x[1].max(1.0)
+    }
+
+    #[test]
+    fn the_best_trial_is_adopted_only_when_its_gain_is_beyond_the_noise() {
+        let boot = Bootstrap {
+            resamples: 500,
+            ..Bootstrap::default()
+        };
+        let n = 400;
+        let reference = units(&(0..n).map(|i| i % 10 < 6).collect::<Vec<_>>());
+        let clearly = units(&(0..n).map(|i| i % 10 < 9).collect::<Vec<_>>());
+        let barely = units(&(0..n).map(|i| i % 10 < 6 || i == 7).collect::<Vec<_>>());
+        let c = choose(
+            &reference,
+            &[Some(barely.clone()), None, Some(clearly)],
+            acc,
+            boot,
+        );
+        assert_eq!(c.best, Some(2));
+        assert!(c.adopt, "{c:?}");
+        let c = choose(&reference, &[Some(barely), None], acc, boot);
+        assert_eq!(c.best, Some(0));
+        assert!(!c.adopt, "one more correct example in 400 is noise: {c:?}");
+        let c = choose(&reference, &[None], acc, boot);
+        assert_eq!(c.best, None);
+        assert!(!c.adopt && c.vs_reference.is_none());
+    }
+
+    #[test]
+    fn overrides_merge_by_key() {
+        let m = merged(
+            &["train.epochs=3".into(), "train.seed=1".into()],
+            &["train.epochs=6".into(), "train.dropout=0.0".into()],
+        );
+        assert_eq!(m, ["train.seed=1", "train.epochs=6", "train.dropout=0.0"]);
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        let ok = ImproveOptions {
+            base: Vec::new(),
+            budget: Some(Duration::from_secs(60)),
+            max_runs: 4,
+            rounds: 1,
+            bootstrap: Bootstrap::default(),
+            halving: Halving::default(),
+        };
+        assert!(ok.check().is_ok());
+        for (bad, flag) in [
+            (
+                ImproveOptions {
+                    max_runs: 0,
+                    ..ok.clone()
+                },
+                "--max-runs",
+            ),
+            (
+                ImproveOptions {
+                    rounds: 0,
+                    ..ok.clone()
+                },
+                "--rounds",
+            ),
+            (
+                ImproveOptions {
+                    budget: Some(Duration::ZERO),
+                    ..ok.clone()
+                },
+                "--budget-minutes",
+            ),
+            (
+                ImproveOptions {
+                    halving: Halving {
+                        keep: 0.0,
+                        ..Halving::default()
+                    },
+                    ..ok.clone()
+                },
+                "--halving-keep",
+            ),
+        ] {
+            let e = bad.check().unwrap_err().to_string();
+            assert!(e.contains(flag), "{e}");
+        }
+    }
+}

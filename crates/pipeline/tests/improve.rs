@@ -1,0 +1,303 @@
+//! `pipeline improve` against stand-in train / evaluate / reflect stages whose dev and test
+//! scores are set by their params: remedies from findings become trials, halving stops the
+//! one that trails, the choice follows dev even when test says otherwise, the improved file
+//! re-runs to the same artifacts, and a round with nothing better ends the loop.
+
+use flowcore::{
+    EvalPoint, Globals, InputSpec, Resolved, Stage, StageContext, StageOutcome, TaskKind, Verdict,
+};
+use metrics::{PredictionRow, Predictions};
+use pipeline::improve::halving::Halving;
+use pipeline::improve::{ImproveOptions, Outcome, run_improve};
+use pipeline::{Action, PipelineSpec, Registry, RunOptions, plan_pipeline};
+use reflect::stats::bootstrap::Bootstrap;
+
+const STEPS: u64 = 10;
+
+fn param(ctx: &StageContext<'_>, key: &str, default: f64) -> f64 {
+    ctx.params
+        .get(key)
+        .and_then(|v| v.as_f64())
+        .unwrap_or(default)
+}
+
+/// Trains nothing: its dev curve rises linearly to `dev`, reported at every other step.
+struct Train;
+impl Stage for Train {
+    fn kind(&self) -> &'static str {
+        "train"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [InputSpec] {
+        &[]
+    }
+    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
+        Ok(Resolved {
+            params: raw.clone(),
+            raw_inputs: Vec::new(),
+        })
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+        let dev = param(ctx, "dev", 0.6);
+        let mut history = String::new();
+        for step in (2..=STEPS).step_by(2) {
+            let value = dev * step as f64 / STEPS as f64;
+            history.push_str(&format!("{{\"step\":{step},\"dev_score\":{value}}}\n"));
+            let point = EvalPoint {
+                step,
+                total_steps: STEPS,
+                metric: "primary".into(),
+                value,
+            };
+            if let Some(m) = ctx.monitor
+                && let Verdict::Stop(why) = m.evaluated(ctx.name, &point)
+            {
+                anyhow::bail!("stopped at step {step}: {why}");
+            }
+        }
+        std::fs::write(ctx.out_dir.join("history.jsonl"), history)?;
+        std::fs::write(
+            ctx.out_dir.join("quality.json"),
+            serde_json::json!({"dev": dev, "test": param(ctx, "test", 0.6)}).to_string(),
+        )?;
+        Ok(StageOutcome::default())
+    }
+}
+
+const TRAIN_INPUT: [InputSpec; 1] = [InputSpec {
+    kind: "train",
+    required: true,
+}];
+
+/// Writes dev and test predictions (400 balanced examples) right at the train's rates.
+struct Evaluate;
+impl Stage for Evaluate {
+    fn kind(&self) -> &'static str {
+        "evaluate"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [InputSpec] {
+        &TRAIN_INPUT
+    }
+    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
+        Ok(Resolved {
+            params: raw.clone(),
+            raw_inputs: Vec::new(),
+        })
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+        let train = ctx.input("train")?;
+        let q: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(train.file("quality.json")?)?)?;
+        for split in ["dev", "test"] {
+            let rate = q[split].as_f64().unwrap_or(0.0);
+            let labels = vec!["neg".to_string(), "pos".to_string()];
+            let mut p = Predictions::new(TaskKind::Sequence, labels.clone());
+            let n = 400;
+            for i in 0..n {
+                let gold = &labels[i % 2];
+                // Spread the errors evenly over both classes.
+                let right = ((i / 2) as f64) < rate * (n / 2) as f64;
+                let pred = if right { gold } else { &labels[1 - i % 2] };
+                let p_pos = if pred == "pos" { 0.8 } else { 0.2 };
+                p.rows.push(PredictionRow {
+                    id: format!("{split}-{i}"),
+                    word: None,
+                    token: None,
+                    gold: gold.clone(),
+                    pred: pred.clone(),
+                    probs: Some(vec![1.0 - p_pos, p_pos]),
+                });
+            }
+            p.write(&ctx.out_dir.join(format!("predictions-{split}.parquet")))?;
+        }
+        Ok(StageOutcome::default())
+    }
+}
+
+/// Proposes remedies while dev is below 0.85: a better one whose test is worse, a good one,
+/// one that trails (halving stops it), and one the recipe already has.
+struct Reflect;
+impl Stage for Reflect {
+    fn kind(&self) -> &'static str {
+        "reflect"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [InputSpec] {
+        &TRAIN_INPUT
+    }
+    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
+        Ok(Resolved {
+            params: raw.clone(),
+            raw_inputs: Vec::new(),
+        })
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+        let train = ctx.input("train")?;
+        let dev = train.manifest.params["dev"].as_f64().unwrap_or(0.6);
+        let remedies = if dev < 0.85 {
+            serde_json::json!([
+                {"name": "good on test", "set": {"train.dev": 0.8, "train.test": 0.95}},
+                {"name": "best on dev", "set": {"train.dev": 0.9, "train.test": 0.5}},
+                {"name": "trails", "set": {"train.dev": 0.2}},
+                {"name": "as is", "set": {"train.dev": dev}},
+            ])
+        } else {
+            serde_json::json!([])
+        };
+        let found = serde_json::json!([
+            {"rank": 1, "id": "training.underfit", "severity": "high", "title": format!("dev {dev}"), "remedies": remedies},
+            {"rank": 2, "id": "calibration.example", "severity": "low", "title": "no remedy here"},
+        ]);
+        std::fs::write(ctx.out_dir.join("findings.json"), found.to_string())?;
+        std::fs::write(ctx.out_dir.join("report.md"), "# report\n")?;
+        Ok(StageOutcome::default())
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.add(Box::new(Train))
+        .add(Box::new(Evaluate))
+        .add(Box::new(Reflect));
+    r
+}
+
+const FILE: &str = "# stand-in recipe\n[pipeline]\ntask = \"sequence\"\n\n[stages.train]\ndev = 0.6\ntest = 0.6\n\n[stages.evaluate]\n\n[stages.reflect]\n";
+
+fn options(rounds: usize) -> ImproveOptions {
+    ImproveOptions {
+        base: Vec::new(),
+        budget: None,
+        max_runs: 6,
+        rounds,
+        bootstrap: Bootstrap {
+            resamples: 300,
+            seed: 0,
+            level: 0.95,
+        },
+        halving: Halving::default(),
+    }
+}
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("intents.toml");
+    std::fs::write(&file, FILE).unwrap();
+    (dir, file)
+}
+
+#[test]
+fn remedies_are_tried_halving_stops_the_laggard_and_dev_alone_chooses() {
+    let (dir, file) = setup();
+    let artifacts = dir.path().join("artifacts");
+    let report = run_improve(&file, &registry(), &artifacts, &options(3)).unwrap();
+
+    let r1 = &report.rounds[0];
+    let names: Vec<&str> = r1.trials.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["good on test", "best on dev", "trails"],
+        "the remedy equal to the recipe is left out"
+    );
+    assert!(matches!(r1.trials[0].outcome, Outcome::Completed { .. }));
+    assert!(matches!(r1.trials[1].outcome, Outcome::Completed { .. }));
+    let Outcome::Stopped { reason } = &r1.trials[2].outcome else {
+        panic!("the trailing trial ran to the end: {:?}", r1.trials[2]);
+    };
+    assert!(reason.contains("step 2 of 10"), "{reason}");
+    // Chosen on dev (0.9) although the other remedy is far better on test (0.95 vs 0.5).
+    assert_eq!(r1.choice.best, Some(1));
+    assert!(r1.choice.adopt, "{:?}", r1.choice);
+    assert_eq!(report.recipe, ["train.dev=0.9", "train.test=0.5"]);
+    let test = report.test_chosen.unwrap();
+    assert!((test.estimate - 0.5).abs() < 0.02, "{test:?}");
+    assert!((report.test_original.unwrap().estimate - 0.6).abs() < 0.02);
+
+    // Round 2 starts from the adopted recipe; its findings propose nothing: the loop ends.
+    assert_eq!(report.rounds.len(), 2);
+    assert!(report.rounds[1].trials.is_empty());
+    assert!(report.end.contains("Round 2"), "{}", report.end);
+
+    // The stopped trial committed no artifact: only the three completed recipes trained.
+    let trained = std::fs::read_dir(artifacts.join("intents/train"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("manifest.json").is_file())
+        .count();
+    assert_eq!(trained, 3);
+
+    // The improved file re-runs to the same artifacts: nothing is stale.
+    let improved = report.improved_file.clone().unwrap();
+    assert_eq!(improved, dir.path().join("intents.improved.toml"));
+    let text = std::fs::read_to_string(&improved).unwrap();
+    assert!(
+        text.contains("dev = 0.9  # improve: training.underfit (best on dev; round 1) (was 0.6)"),
+        "{text}"
+    );
+    let spec = PipelineSpec::load(&improved, &[]).unwrap();
+    let registry = registry();
+    let plan = plan_pipeline(spec, &registry, &artifacts).unwrap();
+    let reports = plan.run(&RunOptions::default()).unwrap();
+    assert!(
+        reports.iter().all(|r| r.action == Action::Skipped),
+        "{reports:?}"
+    );
+
+    let md = report.markdown();
+    assert!(
+        md.contains("**(adopted)**") && md.contains("stopped:"),
+        "{md}"
+    );
+    assert!(md.contains("optimistic"), "{md}");
+    assert!(md.contains("## Findings of the chosen model"), "{md}");
+    let out = pipeline::improve::write_report(&report, &artifacts).unwrap();
+    assert!(out.join("improve.json").is_file() && out.join("improve.md").is_file());
+}
+
+#[test]
+fn nothing_better_keeps_the_recipe_and_says_so() {
+    let (dir, file) = setup();
+    let artifacts = dir.path().join("artifacts");
+    // The file's recipe already scores 0.9 on dev: its findings propose nothing.
+    let mut opts = options(2);
+    opts.base = vec!["train.dev=0.9".into()];
+    let report = run_improve(&file, &registry(), &artifacts, &opts).unwrap();
+    assert_eq!(report.rounds.len(), 1);
+    assert!(report.changes.is_empty() && report.improved_file.is_none());
+    assert!(!dir.path().join("intents.improved.toml").exists());
+    assert!(report.markdown().contains("kept as it was"));
+
+    // Remedies only a hair better than the recipe are not adopted: the gain is noise.
+    let mut opts = options(1);
+    opts.base = vec!["train.dev=0.795".into()];
+    opts.max_runs = 1;
+    let report = run_improve(&file, &registry(), &artifacts, &opts).unwrap();
+    let r = &report.rounds[0];
+    assert_eq!(r.trials.len(), 3);
+    assert!(matches!(r.trials[0].outcome, Outcome::Completed { .. }));
+    assert!(
+        matches!(&r.trials[1].outcome, Outcome::Skipped { reason } if reason.contains("--max-runs 1")),
+        "{:?}",
+        r.trials[1]
+    );
+    assert!(!r.choice.adopt, "{:?}", r.choice);
+    assert!(report.changes.is_empty());
+}
+
+#[test]
+fn improve_needs_a_reflect_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, "[stages.train]\n[stages.evaluate]\n").unwrap();
+    let e = run_improve(&file, &registry(), &dir.path().join("a"), &options(1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs a reflect stage"), "{e}");
+}
