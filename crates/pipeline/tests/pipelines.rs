@@ -12,6 +12,7 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use common::{project_root, read_json, tiny_model};
@@ -869,4 +870,158 @@ fn truncated_texts_are_a_finding() {
     assert_eq!(f["numbers"]["max_length"].as_f64(), Some(32.0), "{f}");
     assert!(split["truncated"].as_u64().unwrap() > 100, "{split}");
     assert_eq!(f["severity"], "high", "{f}");
+}
+
+/// The modules (files) of each crate that refer to each other through `crate::` paths, as
+/// edges from a module to the module it names (tests and comments left out; a child naming
+/// its own parent does not count, that is how Rust nests modules).
+fn module_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut texts = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(src).unwrap().with_extension("");
+            let mut parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .collect();
+            if parts.last().is_some_and(|p| p == "mod") {
+                parts.pop();
+            }
+            if parts == ["lib"] || parts == ["main"] || parts.is_empty() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let code: String = code
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n");
+            texts.insert(parts.join("::"), code);
+        }
+    }
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, code) in &texts {
+        let mut named = Vec::new();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                named.extend(group.split(',').map(|s| s.trim().to_string()));
+            } else {
+                let end = rest.find(|c| !ident(c)).unwrap_or(rest.len());
+                named.push(rest[..end].trim_end_matches(':').to_string());
+            }
+        }
+        for path in named {
+            let parts: Vec<&str> = path.split("::").collect();
+            let target = (1..=parts.len())
+                .rev()
+                .map(|k| parts[..k].join("::"))
+                .find(|m| texts.contains_key(m));
+            if let Some(target) = target
+                && target != *module
+                && !module.starts_with(&format!("{target}::"))
+            {
+                edges.entry(module.clone()).or_default().insert(target);
+            }
+        }
+    }
+    edges
+}
+
+/// A circle of modules in `edges`, if there is one.
+fn module_circle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        m: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == m) {
+            let mut circle = path[at..].to_vec();
+            circle.push(m.to_string());
+            return Some(circle);
+        }
+        if done.contains(m) {
+            return None;
+        }
+        path.push(m.to_string());
+        for next in edges.get(m).into_iter().flatten() {
+            if let Some(c) = visit(next, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(m.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|m| visit(m, edges, &mut Vec::new(), &mut done))
+}
+
+/// No two files of a crate depend on each other, directly or around a longer loop: shared
+/// types sit below both, so each file can be read (and changed) knowing only what it names.
+#[test]
+fn no_module_circles_in_any_crate() {
+    let crates = project_root().join("crates");
+    let mut circles = Vec::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crates).unwrap().flatten() {
+        let src = entry.path().join("src");
+        if !src.is_dir() {
+            continue;
+        }
+        let edges = module_edges(&src);
+        checked += edges.len();
+        if let Some(c) = module_circle(&edges) {
+            circles.push(format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                c.join(" -> ")
+            ));
+        }
+    }
+    assert!(
+        checked > 30,
+        "only {checked} modules with crate:: paths found"
+    );
+    assert!(circles.is_empty(), "module circles: {circles:#?}");
+}
+
+#[test]
+fn module_circles_are_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path();
+    std::fs::create_dir_all(src.join("analysis")).unwrap();
+    let write = |p: &str, s: &str| std::fs::write(src.join(p), s).unwrap();
+    write("lib.rs", "pub mod a; pub mod b; pub mod analysis;");
+    write("a.rs", "use crate::b::Thing;\n");
+    write(
+        "b.rs",
+        "// crate::a in a comment\nfn f() { crate::analysis::run() }\n",
+    );
+    write("analysis/mod.rs", "pub mod calib;\nuse crate::{a, b::X};\n");
+    write("analysis/calib.rs", "use crate::analysis::Shared;\n");
+    let edges = module_edges(src);
+    assert_eq!(edges["a"], BTreeSet::from(["b".to_string()]));
+    assert!(!edges.contains_key("analysis::calib"), "{edges:?}");
+    let circle = module_circle(&edges).expect("b -> analysis -> b");
+    assert_eq!(circle.first(), circle.last(), "{circle:?}");
+    assert!(circle.contains(&"analysis".to_string()), "{circle:?}");
+    write("analysis/mod.rs", "pub mod calib;\nuse crate::a;\n");
+    write("a.rs", "\n#[cfg(test)]\nmod tests { use crate::b; }\n");
+    assert_eq!(module_circle(&module_edges(src)), None);
 }
