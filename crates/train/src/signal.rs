@@ -1,5 +1,5 @@
 //! SIGTERM during training: what Slurm, Kubernetes and spot instances send before killing a
-//! process. While a run trains ([`Training`] alive), the signal sets [`termination_flag`]
+//! process. While a run trains (a `Training` guard alive), the signal sets [`termination_flag`]
 //! and the run saves a checkpoint and stops; outside training, SIGTERM keeps its default
 //! action and ends the process.
 
