@@ -25,6 +25,7 @@ pub mod types;
 pub use error::{CoreError, Result};
 pub use stage::{
     EvalPoint, Globals, InputSpec, Monitor, Resolved, Stage, StageContext, StageOutcome, Verdict,
+    Watch,
 };
 pub use store::{Artifact, Manifest, Store};
 pub use types::{LabelMap, TagScheme, TaskKind};

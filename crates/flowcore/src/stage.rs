@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::de::DeserializeOwned;
@@ -74,7 +75,7 @@ pub struct StageContext<'a> {
     pub work_dir: &'a Path,
     /// Who watches the run's evaluation points and may stop it (see [`Monitor`]); `None` in
     /// an ordinary run.
-    pub monitor: Option<&'a dyn Monitor>,
+    pub watch: Option<Watch>,
 }
 
 /// One evaluation of a run in progress: what a training stage tells its [`Monitor`].
@@ -107,6 +108,22 @@ pub enum Verdict {
 pub trait Monitor: Send + Sync + std::fmt::Debug {
     /// Called after each dev evaluation of stage instance `stage`.
     fn evaluated(&self, stage: &str, point: &EvalPoint) -> Verdict;
+}
+
+/// A [`Monitor`] and the stage instance it watches: what a stage hands down to its loop.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// The stage instance's name.
+    pub stage: String,
+    /// The monitor.
+    pub monitor: Arc<dyn Monitor>,
+}
+
+impl Watch {
+    /// The monitor's verdict on `point`.
+    pub fn evaluated(&self, point: &EvalPoint) -> Verdict {
+        self.monitor.evaluated(&self.stage, point)
+    }
 }
 
 impl StageContext<'_> {
@@ -238,7 +255,7 @@ pub fn execute_watched(
     globals: &Globals,
     inputs: &BTreeMap<String, Artifact>,
     force: bool,
-    monitor: Option<&dyn Monitor>,
+    monitor: Option<Arc<dyn Monitor>>,
 ) -> Result<Executed> {
     let lock = store.lock(&plan.instance)?;
     if !force && store.exists(&plan.instance, &plan.fingerprint) {
@@ -263,7 +280,10 @@ pub fn execute_watched(
         inputs,
         out_dir: &tmp,
         work_dir: &work_dir,
-        monitor,
+        watch: monitor.map(|monitor| Watch {
+            stage: plan.instance.clone(),
+            monitor,
+        }),
     };
     let outcome = match stage.run(&ctx) {
         Ok(outcome) => outcome,

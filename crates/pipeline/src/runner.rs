@@ -460,7 +460,7 @@ impl PipelinePlan<'_> {
                 &self.spec.globals,
                 &inputs,
                 force,
-                opts.monitor.as_deref(),
+                opts.monitor.clone(),
             )?;
             reports.push(StageReport {
                 stage: name.clone(),

@@ -51,8 +51,8 @@ impl Stage for Train {
                 metric: "primary".into(),
                 value,
             };
-            if let Some(m) = ctx.monitor
-                && let Verdict::Stop(why) = m.evaluated(ctx.name, &point)
+            if let Some(w) = &ctx.watch
+                && let Verdict::Stop(why) = w.evaluated(&point)
             {
                 anyhow::bail!("stopped at step {step}: {why}");
             }

@@ -775,6 +775,8 @@ fn every_shipped_pipeline_file_is_tested() {
             let path = e.unwrap().path();
             (path.extension()? == "toml").then(|| path.file_stem()?.to_str().map(String::from))?
         })
+        // `pipeline improve` writes `<name>.improved.toml` beside its file: a user's output.
+        .filter(|f| !f.ends_with(".improved"))
         .collect();
     files.sort();
     assert!(files.len() >= tested.len(), "{files:?}");

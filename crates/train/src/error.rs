@@ -105,6 +105,21 @@ pub enum TrainError {
         kept: Option<PathBuf>,
     },
 
+    /// A monitor (`pipeline improve`'s successive halving) stopped the run at an evaluation
+    /// point; a checkpoint to resume from was saved.
+    #[error(
+        "stopped by its monitor after step {step}: {reason}{}",
+        kept.as_ref().map(|p| format!("; checkpoint saved in {}, a full run of the same recipe resumes from it", p.display())).unwrap_or_default()
+    )]
+    Halted {
+        /// Optimizer steps done.
+        step: u64,
+        /// The monitor's reason.
+        reason: String,
+        /// Where the checkpoint went.
+        kept: Option<PathBuf>,
+    },
+
     /// The device ran out of memory.
     #[error(
         "out of memory with batch_size {batch_size}: {message}. Try batch_size {suggestion} with grad_accum {accum} (same effective batch)"

@@ -178,6 +178,7 @@ impl Stage for TrainStage {
                     abort_after: None,
                     dist,
                     stop: Some(termination_flag()),
+                    watch: ctx.watch.clone(),
                 },
             )
         };

@@ -383,6 +383,93 @@ fn early_stopping_ends_the_run() {
     );
 }
 
+/// A monitor that records the evaluations it sees and stops the run at `stop_at`.
+#[derive(Debug)]
+struct StopAt {
+    stop_at: u64,
+    seen: std::sync::Mutex<Vec<(u64, u64, f64)>>,
+}
+
+impl flowcore::Monitor for StopAt {
+    fn evaluated(&self, stage: &str, point: &flowcore::EvalPoint) -> flowcore::Verdict {
+        assert_eq!(stage, "train");
+        self.seen
+            .lock()
+            .unwrap()
+            .push((point.step, point.total_steps, point.value));
+        if point.step >= self.stop_at {
+            flowcore::Verdict::Stop("trails the others".into())
+        } else {
+            flowcore::Verdict::Continue
+        }
+    }
+}
+
+/// A monitor sees every dev evaluation with the score the history records; its stop ends the
+/// run with `Halted` and a checkpoint, from which the next run without a monitor resumes.
+#[test]
+fn a_monitor_sees_each_evaluation_and_its_stop_leaves_a_checkpoint_to_resume() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let params = TrainParams {
+        epochs: 5,
+        eval_every: EvalEvery::Steps(2),
+        ..small_params()
+    };
+    let mut run_paths = paths(root.path(), &model, "run");
+    run_paths.work_dir = Some(root.path().join("work"));
+    let monitor = std::sync::Arc::new(StopAt {
+        stop_at: 4,
+        seen: Default::default(),
+    });
+    let opts = RunOptions {
+        watch: Some(flowcore::Watch {
+            stage: "train".into(),
+            monitor: monitor.clone(),
+        }),
+        ..no_opts()
+    };
+    let err = train(&data, &params, &run_paths, &opts).unwrap_err();
+    let TrainError::Halted { step, reason, kept } = &err else {
+        panic!("expected a halted run, got {err}");
+    };
+    assert_eq!((*step, reason.as_str()), (4, "trails the others"));
+    assert!(kept.is_some(), "{err}");
+    assert!(err.to_string().contains("resumes from it"), "{err}");
+    let seen = monitor.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [2, 4],
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().all(|s| s.1 == 60 && s.2.is_finite()),
+        "{seen:?}"
+    );
+    let summary = train(&data, &params, &run_paths, &no_opts()).unwrap();
+    assert_eq!(summary.resumed_from_step, Some(4));
+    assert_eq!(summary.steps, 60);
+    // What diagnosis needs: the fit to a training sample at every evaluation, and whether dev
+    // was still rising at the end.
+    let score = summary.last_train_score.expect("a training-sample score");
+    assert!((0.0..=1.0).contains(&score), "{score}");
+    assert!(summary.dev_rising_at_end.is_some());
+    let history = std::fs::read_to_string(root.path().join("run/history.jsonl")).unwrap();
+    let evals: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l.get("dev_score").is_some())
+        .collect();
+    assert_eq!(evals.len(), 30, "{history}");
+    assert!(
+        evals
+            .iter()
+            .all(|l| l["train_score"].is_number() && l["train_examples"].as_u64() > Some(0)),
+        "{history}"
+    );
+}
+
 /// The sequence task trains with balanced class weights; a wrong number of weights is an
 /// error naming the labels.
 #[test]

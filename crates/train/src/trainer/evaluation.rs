@@ -16,6 +16,45 @@ use crate::collective::{Dist, sharded_infer};
 use crate::error::{Result, TrainError};
 use crate::params::{EvalEvery, TrainParams};
 
+/// Training examples scored at each evaluation (all of them when fewer): the fit to the
+/// training data that tells underfitting (low) from overfitting (high, with dev falling).
+pub(super) const TRAIN_SAMPLE: usize = 1000;
+
+/// About `n` training examples spread evenly over the split, each with all its windows (so
+/// they merge into whole examples as dev's do).
+pub(super) fn train_sample(train: &[Window], n: usize) -> Vec<Window> {
+    let mut starts = Vec::new();
+    for (i, w) in train.iter().enumerate() {
+        if i == 0 || train[i - 1].id != w.id {
+            starts.push(i);
+        }
+    }
+    let stride = starts.len().div_ceil(n.max(1)).max(1);
+    let mut out = Vec::new();
+    for k in (0..starts.len()).step_by(stride) {
+        let end = starts.get(k + 1).copied().unwrap_or(train.len());
+        out.extend_from_slice(&train[starts[k]..end]);
+    }
+    out
+}
+
+/// The last value of `key` in the history.
+pub(super) fn last(history: &[serde_json::Value], key: &str) -> Option<f64> {
+    history.iter().rev().find_map(|l| l.get(key)?.as_f64())
+}
+
+/// Whether the last two dev scores rose by more than 0.005 (`None` with fewer than two).
+pub(super) fn rising_at_end(history: &[serde_json::Value]) -> Option<bool> {
+    let dev: Vec<f64> = history
+        .iter()
+        .filter_map(|l| l.get("dev_score")?.as_f64())
+        .collect();
+    match dev[..] {
+        [.., prev, last] => Some(last - prev > 0.005),
+        _ => None,
+    }
+}
+
 /// Whether the step that just ended is an evaluation point: every `eval_every` steps, at the
 /// end of an epoch, and at the last step.
 pub(super) fn due(eval_every: EvalEvery, step: u64, end_of_epoch: bool, total_steps: u64) -> bool {
@@ -160,4 +199,41 @@ fn metrics_of_outputs(
     let merged = infer::merge(labels.task, dev, outputs)?;
     let preds = infer::to_predictions(&merged, labels, None)?;
     Ok(metrics::summarize(&preds, &SummaryOptions::default())?.metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(id: &str, k: u32) -> Window {
+        Window {
+            id: id.into(),
+            window: k,
+            ..Window::default()
+        }
+    }
+
+    #[test]
+    fn the_training_sample_is_spread_and_keeps_every_window_of_an_example() {
+        let mut train = Vec::new();
+        for e in 0..10 {
+            train.push(window(&format!("e{e}"), 0));
+            if e % 3 == 0 {
+                train.push(window(&format!("e{e}"), 1));
+            }
+        }
+        let ids = |ws: &[Window]| {
+            ws.iter()
+                .map(|w| format!("{}/{}", w.id, w.window))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&train_sample(&train, 4)),
+            [
+                "e0/0", "e0/1", "e3/0", "e3/1", "e6/0", "e6/1", "e9/0", "e9/1"
+            ]
+        );
+        assert_eq!(train_sample(&train, 100).len(), train.len());
+        assert!(train_sample(&[], 5).is_empty());
+    }
 }

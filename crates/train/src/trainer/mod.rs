@@ -81,6 +81,10 @@ pub struct RunOptions {
     /// Stop abruptly after this many optimizer steps, saving nothing, the way a killed
     /// process stops (to test resume).
     pub abort_after: Option<u64>,
+    /// Sees every dev evaluation and may stop the run there (`pipeline improve`'s halving):
+    /// the run then saves `last` and ends with [`TrainError::Halted`]. Single-process runs
+    /// only; a data-parallel run ignores it.
+    pub watch: Option<flowcore::Watch>,
 }
 
 /// What a finished run reports (recorded as manifest metrics).
@@ -108,6 +112,11 @@ pub struct TrainSummary {
     pub peak_rss_mib: Option<f64>,
     /// Why training ended before `total_steps` (early stopping), if it did.
     pub stopped_early: Option<String>,
+    /// The selection metric on the training sample at the last evaluation.
+    pub last_train_score: Option<f64>,
+    /// Whether the dev score rose (by more than 0.005) between the last two evaluations:
+    /// training stopped while the model was still improving.
+    pub dev_rising_at_end: Option<bool>,
     /// The step the run resumed from, if it did.
     pub resumed_from_step: Option<u64>,
     /// The device trained on.
@@ -191,6 +200,10 @@ struct Loop<'a> {
     bar: Progress,
     last_dev: Option<serde_json::Value>,
     stopped_early: Option<String>,
+    /// Why the monitor stopped the run, at the evaluation that just ended.
+    halted: Option<String>,
+    /// Training examples scored at each evaluation (see [`evaluation::TRAIN_SAMPLE`]).
+    train_sample: Vec<tokenize::Window>,
     resumed_from_step: Option<u64>,
     resumed_automatically: bool,
 }
@@ -267,6 +280,8 @@ impl<'a> Loop<'a> {
             bar,
             last_dev: None,
             stopped_early: None,
+            halted: None,
+            train_sample: evaluation::train_sample(&data.train, evaluation::TRAIN_SAMPLE),
             resumed_from_step,
             resumed_automatically: automatic.is_some(),
         })
@@ -342,7 +357,7 @@ impl<'a> Loop<'a> {
         if due {
             self.evaluate(epoch)?;
         }
-        let terminated = stop::terminates(asked, step, total);
+        let terminated = stop::terminates(asked || self.halted.is_some(), step, total);
         if self
             .checkpoints
             .last_due(due, terminated, self.params.save_every, step)
@@ -355,6 +370,9 @@ impl<'a> Loop<'a> {
         if terminated {
             self.bar.abandon();
             let kept = self.checkpoints.kept_last();
+            if let Some(reason) = self.halted.take() {
+                return Err(TrainError::Halted { step, reason, kept });
+            }
             return Err(TrainError::Terminated { step, kept });
         }
         Ok(if step >= total {
@@ -382,6 +400,9 @@ impl<'a> Loop<'a> {
         let Some(dev) = dev else { return Ok(()) };
         let scored =
             evaluation::record(&dev, self.params, &mut self.state, &mut self.history, epoch)?;
+        if self.checkpoints.writer {
+            self.score_train_sample()?;
+        }
         self.bar.println(format!(
             "step {}: dev {} = {:.4}{}",
             self.state.global_step,
@@ -389,10 +410,41 @@ impl<'a> Loop<'a> {
             scored.value,
             if scored.improved_best { " (best)" } else { "" }
         ));
+        let point = flowcore::EvalPoint {
+            step: self.state.global_step,
+            total_steps: self.plan.total_steps,
+            metric: self.params.metric.clone(),
+            value: scored.value,
+        };
+        self.halted = stop::watched(self.opts.watch.as_ref(), self.dist.is_some(), &point);
         let save_best = scored.is_best() && self.params.save_best;
         self.last_dev = Some(scored.dev);
         if save_best {
             self.checkpoints.save(BEST, &self.snapshot())?;
+        }
+        Ok(())
+    }
+
+    /// The selection metric on the training sample, added to the evaluation's history line
+    /// (`train_score`, `train_examples`): how well the model fits what it trains on.
+    fn score_train_sample(&mut self) -> Result<()> {
+        if self.train_sample.is_empty() {
+            return Ok(());
+        }
+        let m = evaluation::dev_metrics(
+            &self.model,
+            &self.train_sample,
+            &self.data.labels,
+            self.params.eval_batch_size,
+            self.device,
+        )?;
+        let value = evaluation::metric_value(&m, &self.params.metric)?;
+        if let Some(serde_json::Value::Object(line)) = self.history.last_mut() {
+            line.insert("train_score".into(), serde_json::json!(value));
+            line.insert(
+                "train_examples".into(),
+                serde_json::json!(self.train_sample.iter().filter(|w| w.window == 0).count()),
+            );
         }
         Ok(())
     }
@@ -464,6 +516,8 @@ impl<'a> Loop<'a> {
             wall_seconds: wall.elapsed().as_secs_f64(),
             peak_rss_mib: peak_rss_mib(),
             stopped_early: self.stopped_early,
+            last_train_score: evaluation::last(&self.history, "train_score"),
+            dev_rising_at_end: evaluation::rising_at_end(&self.history),
             resumed_from_step: self.resumed_from_step,
             device: format!("{:?}", self.device),
             final_loss: self.log.final_loss,

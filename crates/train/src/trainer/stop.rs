@@ -1,6 +1,7 @@
 //! Why a run stops before its planned steps: `abort_after` (tests of resume: stop as a killed
 //! process would, saving nothing), SIGTERM or a caller's stop flag (checkpoint, then stop),
-//! and early stopping on the dev metric. The planned end, `total_steps`, is the loop's own
+//! early stopping on the dev metric, and a monitor's verdict at an evaluation point
+//! (`pipeline improve`'s halving). The planned end, `total_steps`, is the loop's own
 //! condition.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,24 @@ pub(super) fn asked(flag: Option<&AtomicBool>) -> bool {
 /// saves `last` first.
 pub(super) fn terminates(asked: bool, step: u64, total_steps: u64) -> bool {
     asked && step < total_steps
+}
+
+/// Why the monitor stops the run at `point` (`None`: go on). A data-parallel run is never
+/// stopped by a monitor: the ranks would have to agree on it, and improve runs one process.
+pub(super) fn watched(
+    watch: Option<&flowcore::Watch>,
+    distributed: bool,
+    point: &flowcore::EvalPoint,
+) -> Option<String> {
+    let w = watch?;
+    if distributed {
+        tracing::debug!("a data-parallel run ignores its monitor");
+        return None;
+    }
+    match w.evaluated(point) {
+        flowcore::Verdict::Continue => None,
+        flowcore::Verdict::Stop(reason) => Some(reason),
+    }
 }
 
 /// Rank 0's early-stopping decision at an evaluation point: `patience` evaluations in a row

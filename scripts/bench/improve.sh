@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `pipeline improve` on a shipped pipeline with the real all-MiniLM-L6-v2 on this machine's CPU:
+# the current recipe, then the remedies its reflection proposes as trials (successive halving),
+# the choice on dev, test once. The improve report lands in bench-results/improve/<name>.md with
+# the wall time and the improved recipe beside it (<name>.improved.toml).
+#
+# Usage: scripts/bench/improve.sh <pipeline name> [budget minutes=90] [max runs=4] [rounds=2]
+# Extra --set values for the starting recipe: IMPROVE_SET="train.threads=2".
+# The pipeline binary comes from $CARGO_TARGET_DIR/debug (the build `make test` makes).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+name=${1:?usage: improve.sh <pipeline name> [budget minutes] [max runs] [rounds]}
+budget=${2:-90}
+runs=${3:-4}
+rounds=${4:-2}
+ART=${ART:-artifacts}
+BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}
+OUT=bench-results/improve
+mkdir -p "$OUT" bench-results/tmp
+sets=()
+for s in ${IMPROVE_SET:-}; do sets+=(--set "$s"); done
+start=$(date +%s)
+"$BIN_DIR/pipeline" improve "pipelines/$name.toml" --artifacts "$ART" "${sets[@]}" \
+  --budget-minutes "$budget" --max-runs "$runs" --rounds "$rounds" > "bench-results/tmp/improve-$name.out"
+wall=$(( $(date +%s) - start ))
+report=$(sed -n 's/^improve report: //p' "bench-results/tmp/improve-$name.out" | tail -1)
+{
+  cat "$report"
+  echo
+  echo "---"
+  echo "Run: \`scripts/bench/improve.sh $name $budget $runs $rounds\` on $(nproc) cores ($(date -u +%F)), wall $((wall / 60)) min $((wall % 60)) s, warm artifacts where the current recipe had already run."
+} > "$OUT/$name.md"
+if [[ -f "pipelines/$name.improved.toml" ]]; then
+  cp "pipelines/$name.improved.toml" "$OUT/$name.improved.toml"
+fi
+echo "$OUT/$name.md"
