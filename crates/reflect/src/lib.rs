@@ -31,6 +31,7 @@ pub mod history;
 pub mod ner;
 pub mod params;
 pub mod reflection;
+pub mod remedies;
 pub mod report;
 pub mod scores;
 pub mod stage;

@@ -14,6 +14,7 @@ use crate::analysis::{self, Analysis, Inputs, MetricCi};
 use crate::error::Result;
 use crate::findings::{self, Finding, Severity};
 use crate::params::{ANALYSIS_JSON, FINDINGS_JSON, REPORT_HTML, REPORT_MD, ReflectParams};
+use crate::remedies::{self, Recipe};
 use crate::report;
 use crate::stats::bootstrap::Paired;
 
@@ -199,14 +200,24 @@ pub fn manifest_metrics(r: &Reflection, found: &[Finding]) -> Value {
     Value::Object(m)
 }
 
-/// Derives the findings of `r` and writes `report.html`, `report.md`, `findings.json` and
+/// Derives the findings of `r`, with the remedies `recipe` allows, and writes `report.html`, `report.md`, `findings.json` and
 /// `analysis.json` into `out_dir`; logs the headline lines and returns the manifest metrics.
 pub fn write_report(
     r: &Reflection,
     params: &ReflectParams,
+    recipe: &Recipe,
     out_dir: &Path,
 ) -> anyhow::Result<Value> {
-    let found = r.findings(params);
+    let mut found = r.findings(params);
+    let mut recipe = recipe.clone();
+    match r {
+        Reflection::Items { analysis, .. } => {
+            recipe.task = Some(analysis.task);
+            recipe.train_support = analysis.train_support.clone();
+        }
+        Reflection::Multilabel(_) => recipe.task = Some(flowcore::TaskKind::Multilabel),
+    }
+    remedies::attach(&mut found, &recipe);
     fs_err::write(out_dir.join(REPORT_HTML), r.html(&found)?)?;
     fs_err::write(out_dir.join(REPORT_MD), r.markdown(&found))?;
     fs_err::write(

@@ -87,7 +87,12 @@ impl Stage for ReflectStage {
             ctx.optional_input("train"),
             ctx.optional_input("tokenize"),
         )?;
-        let metrics = reflection::write_report(&reflection, &params, ctx.out_dir)?;
+        let recipe = crate::remedies::Recipe::of(
+            ctx.input("evaluate")?,
+            ctx.optional_input("train"),
+            ctx.optional_input("tokenize"),
+        );
+        let metrics = reflection::write_report(&reflection, &params, &recipe, ctx.out_dir)?;
         Ok(StageOutcome {
             metrics,
             rows: BTreeMap::new(),
@@ -347,7 +352,8 @@ mod tests {
         let out = dir.path().join("out");
         fs_err::create_dir_all(&out).unwrap();
         let r = analyze_artifacts(&params(), &evaluate, None, None, None, None).unwrap();
-        let m = reflection::write_report(&r, &params(), &out).unwrap();
+        let m = reflection::write_report(&r, &params(), &crate::remedies::Recipe::default(), &out)
+            .unwrap();
         let found: Vec<Finding> =
             serde_json::from_str(&fs_err::read_to_string(out.join(FINDINGS_JSON)).unwrap())
                 .unwrap();

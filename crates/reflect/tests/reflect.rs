@@ -555,6 +555,96 @@ fn sequence_report_compares_with_the_baseline_by_mcnemar_and_paired_bootstrap() 
     );
 }
 
+/// A baseline significantly ahead, dev still rising at the last evaluation and a low score
+/// on the training sample: reflect calls the model underfit and proposes, relative to the
+/// train params that made it, longer and faster training without dropout.
+#[test]
+fn an_underfit_model_gets_remedies_relative_to_its_recipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 200;
+    let gold: Vec<&str> = (0..n)
+        .map(|i| if i % 3 == 0 { "bad" } else { "good" })
+        .collect();
+    let flip = |g: &str| if g == "good" { "bad" } else { "good" };
+    // The model is wrong on 50 items, the baseline on 10 of those.
+    let model: Vec<&str> = (0..n)
+        .map(|i| if i % 4 == 1 { flip(gold[i]) } else { gold[i] })
+        .collect();
+    let base: Vec<&str> = (0..n)
+        .map(|i| if i % 20 == 1 { flip(gold[i]) } else { gold[i] })
+        .collect();
+    let conf = vec![0.9f32; n];
+    let (test, btest) = (tmp.path().join("t.parquet"), tmp.path().join("b.parquet"));
+    write_sequence(&test, &gold, &model, &conf);
+    write_sequence(&btest, &gold, &base, &conf);
+    let history = tmp.path().join("history.jsonl");
+    std::fs::write(
+        &history,
+        [
+            r#"{"step": 10, "loss": 0.69}"#,
+            r#"{"step": 20, "loss": 0.60}"#,
+            r#"{"step": 20, "dev_score": 0.55, "dev": {"macro_f1": 0.55}, "train_score": 0.58}"#,
+            r#"{"step": 30, "loss": 0.52}"#,
+            r#"{"step": 40, "loss": 0.45}"#,
+            r#"{"step": 40, "dev_score": 0.68, "dev": {"macro_f1": 0.68}, "train_score": 0.71}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let root = tmp.path().join("artifacts");
+    let eval = artifact(&root, "evaluate", vec![(pcol::file("test"), test)]);
+    let baseline = artifact(&root, "baseline", vec![(pcol::file("test"), btest)]);
+    let train = artifact_with_params(
+        &root,
+        "train",
+        vec![("history.jsonl".into(), history)],
+        serde_json::json!({"epochs": 3, "learning_rate": 5e-5, "dropout": null}),
+    );
+    let dir = run_reflect(&root, &[eval, baseline, train], serde_json::json!({}));
+    let f = findings(&dir);
+    let u = f
+        .iter()
+        .find(|x| x["id"] == "training.underfit")
+        .unwrap_or_else(|| panic!("no underfit finding in {f:#?}"));
+    assert_eq!(u["severity"], "high", "{u}");
+    let title = u["title"].as_str().unwrap();
+    for signal in [
+        "baseline is ahead",
+        "dev.macro_f1 was still rising",
+        "scores only 0.710",
+        "loss ended at 0.450",
+    ] {
+        assert!(title.contains(signal), "{signal}: {title}");
+    }
+    assert_eq!(u["value"], 4.0, "four signals: {u}");
+    let remedies = u["remedies"].as_array().unwrap();
+    let names: Vec<&str> = remedies
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["longer training", "higher learning rate", "no dropout"]
+    );
+    assert_eq!(remedies[0]["set"]["train.epochs"], 6);
+    assert_eq!(remedies[1]["set"]["train.learning_rate"], 1e-4);
+    assert_eq!(remedies[2]["set"]["train.dropout"], 0.0);
+    assert!(
+        u["action"]
+            .as_str()
+            .unwrap()
+            .contains("Remedies `pipeline improve` tries: longer training (`train.epochs=6`)"),
+        "{u}"
+    );
+    // The curve finding proposes the same longer training; the baseline finding none.
+    let curve = f.iter().find(|x| x["id"] == "training.curve").unwrap();
+    assert_eq!(curve["remedies"][0]["set"]["train.epochs"], 6);
+    let b = f.iter().find(|x| x["id"] == "baseline").unwrap();
+    assert!(b.get("remedies").is_none(), "{b}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("The model looks underfit"), "{md}");
+}
+
 /// German Credit's costs (a bad applicant accepted costs 5, a good one refused 1): a model
 /// whose P(bad) is 0.2 for everyone decides `bad` for all (0.2 * 5 > 0.8 * 1), the constant
 /// policy; a baseline that separates the classes costs far less. Reflect says both.

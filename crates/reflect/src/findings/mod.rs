@@ -89,9 +89,21 @@ pub struct Finding {
     /// The numbers behind the finding, by name, for comparing runs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub numbers: BTreeMap<String, f64>,
+    /// Overrides that test the finding's cause (`pipeline improve` runs them as trials).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remedies: Vec<Remedy>,
     /// Ranking key within a severity (larger first).
     #[serde(skip)]
     pub score: f64,
+}
+
+/// A named set of overrides that tests a finding's cause (see [`crate::remedies`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remedy {
+    /// Short name (`longer training`).
+    pub name: String,
+    /// `stage kind.param` → value (TOML-compatible JSON).
+    pub set: BTreeMap<String, serde_json::Value>,
 }
 
 fn ci(i: &Interval) -> Option<[f64; 2]> {
@@ -141,6 +153,7 @@ pub(crate) fn finding(id: String, severity: Severity, area: &str, title: String)
         evidence: Vec::new(),
         action: String::new(),
         numbers: BTreeMap::new(),
+        remedies: Vec::new(),
         score: 0.0,
     }
 }
@@ -191,6 +204,7 @@ pub fn findings(a: &Analysis, predictions_file: &str, boot: Bootstrap) -> Vec<Fi
     suspects(&mut b);
     probes(&mut b);
     training(&mut b);
+    underfit(&mut b);
     let mut out = b.out;
     rank(&mut out);
     out
@@ -1231,6 +1245,89 @@ fn training(b: &mut Builder<'_>) {
         f.action = "Training converged; more epochs are unlikely to help.".into();
     }
     f.detail = format!("{} evaluations in history.jsonl", series.len());
+    b.push(f);
+}
+
+/// An underfit model: the signals that the recipe stopped before the model learned the task
+/// (the baseline significantly better, dev still rising at the end, a low score on a sample
+/// of the training data, the training loss far from its floor). One finding gathers them, so its remedies (longer, faster, less
+/// regularised training) are proposed once.
+fn underfit(b: &mut Builder<'_>) {
+    let a = b.a;
+    let mut signals = Vec::new();
+    let mut numbers = Vec::new();
+    let baseline_ahead = a.baseline.as_ref().filter(|c| {
+        let d = &c.paired.diff;
+        c.paired.p_value < 0.05 && d.hi < 0.0
+    });
+    if let Some(c) = baseline_ahead {
+        signals.push(format!(
+            "the baseline is ahead by {:.1} points of {} (p = {:.4})",
+            -100.0 * c.paired.diff.estimate,
+            c.metric,
+            c.paired.p_value
+        ));
+        numbers.push(("baseline_gap", -c.paired.diff.estimate));
+    }
+    if let Some(h) = &a.history {
+        if let Some(key) = h.dev_metric() {
+            let dev = h.series(&key);
+            if let [.., (_, prev), (x, last)] = dev[..]
+                && last - prev > 0.005
+            {
+                signals.push(format!(
+                    "{key} was still rising at the last evaluation ({prev:.3} -> {last:.3} at {} {x})",
+                    h.x_key()
+                ));
+                numbers.push(("dev_rise", last - prev));
+            }
+        }
+        if let Some(&(x, fit)) = h.series("train_score").last() {
+            numbers.push(("train_score", fit));
+            if fit < 0.9 {
+                signals.push(format!(
+                    "on a sample of its own training data it scores only {fit:.3} at {} {x}",
+                    h.x_key()
+                ));
+            }
+        }
+        let loss = h.series("loss");
+        if let (Some(&(_, first)), Some(&(_, last))) = (loss.first(), loss.last())
+            && first > 0.0
+            && loss.len() >= 3
+        {
+            let share = last / first;
+            numbers.push(("train_loss_share", share));
+            if share > 0.25 {
+                signals.push(format!(
+                    "the training loss ended at {last:.3}, {:.0} % of its first logged value {first:.3}",
+                    100.0 * share
+                ));
+            }
+        }
+    }
+    let strong = baseline_ahead.is_some();
+    if !(strong || signals.len() >= 2) {
+        return;
+    }
+    let mut f = finding(
+        "training.underfit".into(),
+        if strong {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
+        "training",
+        format!("The model looks underfit: {}", signals.join("; ")),
+    );
+    f.metric = "signals of underfitting".into();
+    f.value = signals.len() as f64;
+    f.score = signals.len() as f64;
+    for (k, v) in numbers {
+        f.number(k, v);
+    }
+    f.detail = "Underfitting shows as a model that has not yet fitted its own training data: a classical baseline ahead of it, a dev metric still climbing when training stopped, a training loss far above zero. The HF default recipe (3 epochs, lr 5e-5, dropout 0.1) underfits many-class tasks.".into();
+    f.action = "Train longer, with a higher learning rate, or without dropout, and compare on dev (`pipeline improve` runs these as trials).".into();
     b.push(f);
 }
 

@@ -1,0 +1,327 @@
+//! Remedies: what to change to test a finding's cause, as pipeline overrides.
+//!
+//! An actionable finding carries a few [`Remedy`]s in `findings.json`, each a named set of
+//! `stage kind.param` overrides relative to the recipe that made the model (read from the
+//! train, tokenize and evaluate artifacts' params). `pipeline improve` runs them as trials and
+//! keeps one only when dev says it helps. The mapping from a finding to its remedies lives
+//! here, in one place, so the next engineer adds a cause by adding one arm:
+//!
+//! | finding | remedies |
+//! |---|---|
+//! | `training.underfit` (baseline beats the model, dev still rising) | more epochs, higher learning rate, dropout 0 |
+//! | `training.curve` still rising | more epochs |
+//! | `decisions.cost` (a constant least-cost policy: the probabilities do not separate) | more epochs, higher learning rate |
+//! | `model.truncation` | a longer `max_length` |
+//! | `slice.class.*` (a weak class) and multi-label `recall.*`, when the training classes are imbalanced (largest ≥ 3× smallest) | balanced class weights |
+//! | multi-label `threshold.*`, `recall.*`, `precision.*` | thresholds tuned per label on dev |
+//!
+//! A remedy is left out when the recipe already has it (dropout already 0, weights already
+//! balanced). Causes whose remedy is not a pipeline override are said in the finding's action
+//! instead: a case-blind tokenizer needs a cased model, which no override can conjure.
+
+use std::collections::BTreeMap;
+
+use flowcore::TaskKind;
+use serde_json::{Value, json};
+
+use crate::findings::Finding;
+pub use crate::findings::Remedy;
+
+impl Remedy {
+    fn new(name: &str, set: &[(&str, Value)]) -> Self {
+        Self {
+            name: name.into(),
+            set: set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The recipe that made the model: the params of the stages whose artifacts reflect read.
+#[derive(Debug, Clone, Default)]
+pub struct Recipe {
+    /// Task kind.
+    pub task: Option<TaskKind>,
+    /// The train stage's resolved params.
+    pub train: Option<Value>,
+    /// The tokenize stage's resolved params.
+    pub tokenize: Option<Value>,
+    /// The evaluate stage's resolved params.
+    pub evaluate: Option<Value>,
+    /// Training examples per class (sequence tasks), when the ingest artifact was read.
+    pub train_support: BTreeMap<String, usize>,
+}
+
+/// Largest over smallest class in training below which class weights change little.
+const IMBALANCE: f64 = 3.0;
+
+/// HF's defaults, which the train stage also uses when a param is unset.
+const DEFAULT_EPOCHS: f64 = 3.0;
+const DEFAULT_LR: f64 = 5e-5;
+/// Longest input BERT reads.
+const MAX_POSITIONS: u64 = 512;
+
+impl Recipe {
+    fn train_f64(&self, key: &str) -> Option<f64> {
+        self.train.as_ref()?.get(key)?.as_f64()
+    }
+
+    fn epochs(&self) -> f64 {
+        self.train_f64("epochs").unwrap_or(DEFAULT_EPOCHS)
+    }
+
+    /// Remedies of an underfit model: train longer, faster, with less regularisation.
+    fn underfit(&self, with_dropout: bool) -> Vec<Remedy> {
+        let mut out = Vec::new();
+        // A run capped by max_steps would not see more epochs.
+        if self.train_f64("max_steps").is_none() {
+            let epochs = (self.epochs() * 2.0).min(20.0).round();
+            out.push(Remedy::new(
+                "longer training",
+                &[("train.epochs", json!(epochs as u64))],
+            ));
+        }
+        let lr = self.train_f64("learning_rate").unwrap_or(DEFAULT_LR);
+        out.push(Remedy::new(
+            "higher learning rate",
+            &[("train.learning_rate", json!(lr * 2.0))],
+        ));
+        let dropout = self.train_f64("dropout");
+        if with_dropout && dropout.is_none_or(|d| d > 0.05) {
+            out.push(Remedy::new("no dropout", &[("train.dropout", json!(0.0))]));
+        }
+        out
+    }
+
+    /// Largest over smallest class count in training (`None` when unknown).
+    fn imbalance(&self) -> Option<f64> {
+        let max = *self.train_support.values().max()?;
+        let min = *self.train_support.values().min()?;
+        Some(max as f64 / min.max(1) as f64)
+    }
+
+    /// Balanced class weights, when the recipe has none and the classes are imbalanced
+    /// (always, per label, for multi-label: `pos_weight` = negatives / positives).
+    fn balanced(&self) -> Vec<Remedy> {
+        let current = self.train.as_ref().and_then(|t| t.get("class_weights"));
+        let per_label = self.task == Some(TaskKind::Multilabel);
+        if current.is_some_and(|c| c == "balanced")
+            || (!per_label && self.imbalance().is_none_or(|r| r < IMBALANCE))
+        {
+            return Vec::new();
+        }
+        vec![Remedy::new(
+            "balanced class weights",
+            &[("train.class_weights", json!("balanced"))],
+        )]
+    }
+
+    fn tuned_thresholds(&self) -> Vec<Remedy> {
+        let tuned = self
+            .evaluate
+            .as_ref()
+            .and_then(|e| e.get("tune_thresholds"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if tuned {
+            return Vec::new();
+        }
+        vec![Remedy::new(
+            "thresholds tuned on dev",
+            &[("evaluate.tune_thresholds", json!(true))],
+        )]
+    }
+
+    fn longer_inputs(&self, max_length: Option<u64>) -> Vec<Remedy> {
+        let current = max_length.or_else(|| {
+            self.tokenize
+                .as_ref()
+                .and_then(|t| t.get("max_length"))
+                .and_then(Value::as_u64)
+        });
+        match current {
+            Some(l) if l < MAX_POSITIONS => vec![Remedy::new(
+                "longer inputs",
+                &[("tokenize.max_length", json!((l * 2).min(MAX_POSITIONS)))],
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Sets the remedies of every finding and names them at the end of its action, so the report
+/// says what `pipeline improve` would try.
+pub fn attach(found: &mut [Finding], recipe: &Recipe) {
+    for f in found {
+        f.remedies = remedies_for(f, recipe);
+        if f.remedies.is_empty() {
+            continue;
+        }
+        let tries: Vec<String> = f
+            .remedies
+            .iter()
+            .map(|r| {
+                let sets: Vec<String> = r.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} (`{}`)", r.name, sets.join(" "))
+            })
+            .collect();
+        f.action = format!(
+            "{} Remedies `pipeline improve` tries: {}.",
+            f.action.trim_end(),
+            tries.join("; ")
+        );
+    }
+}
+
+impl Recipe {
+    /// The recipe behind an evaluate artifact: the params of the train, tokenize and evaluate
+    /// artifacts (the task kind and training support are filled in by the caller).
+    pub fn of(
+        evaluate: &flowcore::Artifact,
+        train: Option<&flowcore::Artifact>,
+        tokenize: Option<&flowcore::Artifact>,
+    ) -> Self {
+        Self {
+            task: None,
+            train: train.map(|a| a.manifest.params.clone()),
+            tokenize: tokenize.map(|a| a.manifest.params.clone()),
+            evaluate: Some(evaluate.manifest.params.clone()),
+            train_support: BTreeMap::new(),
+        }
+    }
+}
+
+/// The remedies of `f` under `recipe` (empty when nothing in the pipeline tests its cause).
+pub fn remedies_for(f: &Finding, recipe: &Recipe) -> Vec<Remedy> {
+    let multilabel = recipe.task == Some(TaskKind::Multilabel);
+    let id = f.id.as_str();
+    match id {
+        "training.underfit" => recipe.underfit(true),
+        "training.curve" if f.title.contains("still rising") => {
+            recipe.underfit(false).into_iter().take(1).collect()
+        }
+        "decisions.cost" if f.title.contains("constant policy") => recipe.underfit(false),
+        "model.truncation" => recipe.longer_inputs(f.numbers.get("max_length").map(|l| *l as u64)),
+        _ if id.starts_with("slice.class.") && recipe.task == Some(TaskKind::Sequence) => {
+            recipe.balanced()
+        }
+        _ if multilabel && id.starts_with("recall.") => {
+            let mut out = recipe.tuned_thresholds();
+            out.extend(recipe.balanced());
+            out
+        }
+        _ if multilabel && (id.starts_with("threshold.") || id.starts_with("precision.")) => {
+            recipe.tuned_thresholds()
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{Severity, finding};
+
+    fn f(id: &str, title: &str) -> Finding {
+        finding(id.into(), Severity::High, "area", title.into())
+    }
+
+    fn names(r: &[Remedy]) -> Vec<&str> {
+        r.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    #[test]
+    fn underfit_proposes_longer_faster_and_without_dropout_relative_to_the_recipe() {
+        let recipe = Recipe {
+            task: Some(TaskKind::Sequence),
+            train: Some(json!({"epochs": 3, "learning_rate": 5e-5})),
+            ..Recipe::default()
+        };
+        let r = remedies_for(&f("training.underfit", "x"), &recipe);
+        assert_eq!(
+            names(&r),
+            ["longer training", "higher learning rate", "no dropout"]
+        );
+        assert_eq!(r[0].set["train.epochs"], json!(6));
+        assert_eq!(r[1].set["train.learning_rate"], json!(1e-4));
+        assert_eq!(r[2].set["train.dropout"], json!(0.0));
+        // Dropout already off, steps capped: neither is proposed again.
+        let capped = Recipe {
+            train: Some(json!({"epochs": 3, "max_steps": 100, "dropout": 0.0})),
+            ..recipe.clone()
+        };
+        assert_eq!(
+            names(&remedies_for(&f("training.underfit", "x"), &capped)),
+            ["higher learning rate"]
+        );
+        // Dev still rising: more epochs only; levelled off: nothing.
+        let rising = remedies_for(
+            &f("training.curve", "dev was still rising at the end"),
+            &recipe,
+        );
+        assert_eq!(names(&rising), ["longer training"]);
+        assert!(remedies_for(&f("training.curve", "levelled off"), &recipe).is_empty());
+    }
+
+    #[test]
+    fn each_cause_gets_its_own_remedy_and_none_that_is_already_the_recipe() {
+        let seq = Recipe {
+            task: Some(TaskKind::Sequence),
+            train: Some(json!({"class_weights": "balanced"})),
+            tokenize: Some(json!({"max_length": 128})),
+            train_support: BTreeMap::from([("refund".to_string(), 30), ("other".to_string(), 300)]),
+            ..Recipe::default()
+        };
+        let mut trunc = f("model.truncation", "cut");
+        trunc.numbers.insert("max_length".into(), 32.0);
+        assert_eq!(
+            remedies_for(&trunc, &seq)[0].set["tokenize.max_length"],
+            json!(64)
+        );
+        assert_eq!(
+            remedies_for(&f("model.truncation", "cut"), &seq)[0].set["tokenize.max_length"],
+            json!(256)
+        );
+        assert!(remedies_for(&f("slice.class.refund", "weak"), &seq).is_empty());
+        let unweighted = Recipe {
+            train: Some(json!({})),
+            ..seq.clone()
+        };
+        assert_eq!(
+            names(&remedies_for(&f("slice.class.refund", "weak"), &unweighted)),
+            ["balanced class weights"]
+        );
+        // Balanced classes (CLINC150: 100 each): weights would change nothing.
+        let even = Recipe {
+            train_support: BTreeMap::from([("a".to_string(), 100), ("b".to_string(), 100)]),
+            ..unweighted.clone()
+        };
+        assert!(remedies_for(&f("slice.class.a", "weak"), &even).is_empty());
+        let ml = Recipe {
+            task: Some(TaskKind::Multilabel),
+            train: Some(json!({})),
+            evaluate: Some(json!({"tune_thresholds": false})),
+            ..Recipe::default()
+        };
+        assert_eq!(
+            names(&remedies_for(&f("recall.fear", "missed"), &ml)),
+            ["thresholds tuned on dev", "balanced class weights"]
+        );
+        let tuned = Recipe {
+            evaluate: Some(json!({"tune_thresholds": true})),
+            ..ml
+        };
+        assert!(remedies_for(&f("threshold.fear", "x"), &tuned).is_empty());
+        assert!(remedies_for(&f("model.lowercasing", "case"), &seq).is_empty());
+        let constant = f(
+            "decisions.cost",
+            "Under the cost matrix the model decides `good` for all 150 test examples: its least-expected-cost decision is a constant policy",
+        );
+        assert_eq!(
+            names(&remedies_for(&constant, &unweighted)),
+            ["longer training", "higher learning rate"]
+        );
+    }
+}
