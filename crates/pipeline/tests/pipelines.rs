@@ -1027,3 +1027,76 @@ fn module_circles_are_found() {
     write("a.rs", "\n#[cfg(test)]\nmod tests { use crate::b; }\n");
     assert_eq!(module_circle(&module_edges(src)), None);
 }
+
+/// `pipeline improve` through the real stages (tiny model): German Credit cut at 32 sub-words
+/// makes reflect propose a longer `max_length`, which improve runs as a trial; every remedy
+/// the real findings propose names a real param (no trial fails), and the report is written.
+#[test]
+fn improve_runs_the_real_findings_remedies() {
+    let root = project_root();
+    std::env::set_current_dir(&root).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path(), flowcore::TaskKind::Sequence);
+    let opts = pipeline::improve::ImproveOptions {
+        base: vec![
+            format!("pipeline.model={:?}", model.display().to_string()),
+            "train.epochs=1".to_string(),
+            "train.max_steps=2".to_string(),
+            "reflect.resamples=100".to_string(),
+            "tokenize.max_length=32".to_string(),
+        ],
+        budget: None,
+        max_runs: 3,
+        rounds: 1,
+        bootstrap: reflect::stats::bootstrap::Bootstrap {
+            resamples: 100,
+            seed: 0,
+            level: 0.95,
+        },
+        halving: pipeline::improve::halving::Halving::default(),
+    };
+    let artifacts = tmp.path().join("artifacts");
+    // A copy, so the improved file lands in the temporary directory (paths inside the file are
+    // relative to the project root, the working directory).
+    let file = tmp.path().join("credit-risk.toml");
+    std::fs::copy(root.join("pipelines/credit-risk.toml"), &file).unwrap();
+    let report =
+        pipeline::improve::run_improve(&file, &default_registry(), &artifacts, &opts).unwrap();
+    let round = &report.rounds[0];
+    let found: Value = read_json(&round.reflect_dir.join("findings.json"));
+    let truncation = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "model.truncation")
+        .unwrap_or_else(|| panic!("no truncation finding: {found}"));
+    assert_eq!(
+        truncation["remedies"][0]["set"]["tokenize.max_length"], 64,
+        "{truncation}"
+    );
+    assert!(!round.trials.is_empty());
+    for t in &round.trials {
+        assert!(
+            !matches!(t.outcome, pipeline::improve::Outcome::Failed { .. }),
+            "a remedy that names no real param: {t:?}"
+        );
+    }
+    let longer = round
+        .trials
+        .iter()
+        .find(|t| t.overrides == ["tokenize.max_length=64"])
+        .unwrap_or_else(|| panic!("the truncation remedy was not tried: {:?}", round.trials));
+    assert!(
+        matches!(longer.outcome, pipeline::improve::Outcome::Completed { .. }),
+        "{longer:?}"
+    );
+    assert!(
+        longer.ran.iter().any(|s| s == "tokenize") && !longer.ran.iter().any(|s| s == "ingest"),
+        "a longer max_length re-tokenizes and reuses ingest: {:?}",
+        longer.ran
+    );
+    assert!(report.test_chosen.is_some());
+    let out = pipeline::improve::write_report(&report, &artifacts).unwrap();
+    let md = std::fs::read_to_string(out.join("improve.md")).unwrap();
+    assert!(md.contains("tokenize.max_length=64"), "{md}");
+}
