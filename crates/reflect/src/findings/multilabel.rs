@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use metrics::multilabel::DEFAULT_THRESHOLD;
 
-use super::{Evidence, Finding, Severity, finding, pct, rank, wilson};
+use super::rank;
+use super::types::{Evidence, Finding, Severity, finding, pct, wilson};
 use crate::analysis::multilabel::{LabelDiff, MultilabelAnalysis};
 use crate::params::ReflectParams;
 use crate::stats::proportion::share;
