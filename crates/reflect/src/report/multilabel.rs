@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use metrics::multilabel::DEFAULT_THRESHOLD;
 
-use super::{ci_text, esc, evidence_text, finding_lines, md, plots};
+use super::plots;
+use super::text::{ci_text, esc, evidence_text, finding_lines, md};
 use crate::analysis::multilabel::{ErrorExample, MultilabelAnalysis};
 use crate::error::Result;
 use crate::findings::multilabel::level_text;
