@@ -537,11 +537,22 @@ pub fn run_improve(
             reflect_dir: reflect_dir.clone(),
         });
         last_reference = Some(ran);
+        let none_ran = rounds.last().is_some_and(|r| {
+            r.trials
+                .iter()
+                .all(|t| matches!(t.outcome, Outcome::Skipped { .. }))
+        });
         let Some(best) = adopted else {
             stop_note = if proposals.is_empty() {
                 format!(
                     "Round {}: the findings proposed no remedy that was not already the recipe or tried; the loop ends.",
                     round + 1
+                )
+            } else if none_ran {
+                format!(
+                    "Round {}: the budget or --max-runs left no remedy to try ({} proposed); the current recipe is kept.",
+                    round + 1,
+                    proposals.len()
                 )
             } else {
                 format!(
@@ -564,6 +575,12 @@ pub fn run_improve(
         recipe = merged(&recipe, &t.overrides);
         if round + 1 == opts.rounds {
             stop_note = format!("--rounds {} reached.", opts.rounds);
+        } else if trials_left == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            stop_note = format!(
+                "Round {}: a remedy was adopted; the budget or --max-runs leaves no trial for another round.",
+                round + 1
+            );
+            break;
         }
     }
     // The chosen recipe to the end: up to date when it was a round's reference; otherwise
