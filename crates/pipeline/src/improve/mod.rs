@@ -421,6 +421,46 @@ fn already_set(spec: &PipelineSpec, overrides: &[String]) -> bool {
     })
 }
 
+/// The rough cost of a trial relative to a run of the current recipe: settings that only
+/// change evaluation cost a tenth (train is reused), more epochs or longer inputs scale it.
+fn cost(spec: &PipelineSpec, p: &Proposal) -> f64 {
+    let kind_of = |stage: &str| {
+        spec.stage(stage)
+            .map(|s| s.kind.clone())
+            .unwrap_or_default()
+    };
+    let current = |stage: &str, param: &str, default: f64| {
+        spec.stage(stage)
+            .and_then(|s| s.params.get(param))
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(default)
+    };
+    let mut retrains = false;
+    let mut factor = 1.0;
+    for o in &p.overrides {
+        let Some((key, value)) = o.split_once('=') else {
+            continue;
+        };
+        let Some((stage, param)) = key.split_once('.') else {
+            continue;
+        };
+        let kind = kind_of(stage);
+        if !matches!(kind.as_str(), "evaluate" | "reflect" | "baseline") {
+            retrains = true;
+        }
+        let wanted = crate::spec::override_value(value);
+        let wanted = wanted.as_float().or(wanted.as_integer().map(|i| i as f64));
+        match (kind.as_str(), param, wanted) {
+            ("train", "epochs", Some(e)) => factor *= e / current(stage, "epochs", 3.0).max(1.0),
+            ("tokenize", "max_length", Some(l)) => {
+                factor *= l / current(stage, "max_length", 128.0).max(1.0);
+            }
+            _ => {}
+        }
+    }
+    if retrains { factor } else { 0.1 }
+}
+
 /// Replaces earlier overrides of the same keys by `new` ones.
 fn merged(base: &[String], new: &[String]) -> Vec<String> {
     let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
@@ -490,6 +530,8 @@ pub fn run_improve(
             seen.push(o);
             new
         });
+        // Cheapest first, so a budget that runs out cuts the dearest trials.
+        proposals.sort_by(|a, b| cost(&current, a).total_cmp(&cost(&current, b)));
         let mut trials = Vec::new();
         let mut units = Vec::new();
         for p in &proposals {
@@ -673,6 +715,27 @@ mod tests {
         let c = choose(&reference, &[None], acc, boot);
         assert_eq!(c.best, None);
         assert!(!c.adopt && c.vs_reference.is_none());
+    }
+
+    #[test]
+    fn cheaper_trials_go_first() {
+        let spec = PipelineSpec::parse(
+            Path::new("p.toml"),
+            "[stages.tokenize]\nmax_length = 64\n[stages.train]\nepochs = 3\n[stages.evaluate]\n",
+            &[],
+        )
+        .unwrap();
+        let p = |o: &str| Proposal {
+            finding: String::new(),
+            title: String::new(),
+            name: o.into(),
+            overrides: vec![o.into()],
+        };
+        let c = |o: &str| cost(&spec, &p(o));
+        assert_eq!(c("evaluate.tune_thresholds=true"), 0.1);
+        assert_eq!(c("train.dropout=0.0"), 1.0);
+        assert_eq!(c("train.epochs=6"), 2.0);
+        assert_eq!(c("tokenize.max_length=256"), 4.0);
     }
 
     #[test]
