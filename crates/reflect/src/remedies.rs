@@ -12,7 +12,7 @@
 //! | `training.curve` still rising | more epochs |
 //! | `decisions.cost` (a constant least-cost policy: the probabilities do not separate) | more epochs, higher learning rate |
 //! | `model.truncation` | a longer `max_length` |
-//! | `slice.class.*` (a weak class) and multi-label `recall.*`, when the training classes are imbalanced (largest ≥ 3× smallest) | balanced class weights |
+//! | `slice.label.*` (a weak class) and multi-label `recall.*`, when the training classes are imbalanced (largest ≥ 3× smallest) | balanced class weights |
 //! | multi-label `threshold.*`, `recall.*`, `precision.*` | thresholds tuned per label on dev |
 //!
 //! A remedy is left out when the recipe already has it (dropout already 0, weights already
@@ -204,7 +204,7 @@ pub fn remedies_for(f: &Finding, recipe: &Recipe) -> Vec<Remedy> {
         }
         "decisions.cost" if f.title.contains("constant policy") => recipe.underfit(false),
         "model.truncation" => recipe.longer_inputs(f.numbers.get("max_length").map(|l| *l as u64)),
-        _ if id.starts_with("slice.class.") && recipe.task == Some(TaskKind::Sequence) => {
+        _ if id.starts_with("slice.label.") && recipe.task == Some(TaskKind::Sequence) => {
             recipe.balanced()
         }
         _ if multilabel && id.starts_with("recall.") => {
@@ -284,13 +284,13 @@ mod tests {
             remedies_for(&f("model.truncation", "cut"), &seq)[0].set["tokenize.max_length"],
             json!(256)
         );
-        assert!(remedies_for(&f("slice.class.refund", "weak"), &seq).is_empty());
+        assert!(remedies_for(&f("slice.label.refund", "weak"), &seq).is_empty());
         let unweighted = Recipe {
             train: Some(json!({})),
             ..seq.clone()
         };
         assert_eq!(
-            names(&remedies_for(&f("slice.class.refund", "weak"), &unweighted)),
+            names(&remedies_for(&f("slice.label.refund", "weak"), &unweighted)),
             ["balanced class weights"]
         );
         // Balanced classes (CLINC150: 100 each): weights would change nothing.
@@ -298,7 +298,7 @@ mod tests {
             train_support: BTreeMap::from([("a".to_string(), 100), ("b".to_string(), 100)]),
             ..unweighted.clone()
         };
-        assert!(remedies_for(&f("slice.class.a", "weak"), &even).is_empty());
+        assert!(remedies_for(&f("slice.label.a", "weak"), &even).is_empty());
         let ml = Recipe {
             task: Some(TaskKind::Multilabel),
             train: Some(json!({})),

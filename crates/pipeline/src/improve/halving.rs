@@ -47,6 +47,18 @@ fn value_at(curve: &Curve, step: u64) -> Option<f64> {
         .map(|(_, v)| *v)
 }
 
+/// `2nd`, `3rd`, `11th`, `21st`.
+fn ordinal(k: usize) -> String {
+    let suffix = match (k % 10, k % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{k}{suffix}")
+}
+
 impl Halving {
     /// The verdict for a trial at `point`, given the earlier trials' curves.
     pub fn judge(&self, earlier: &[Curve], point: &EvalPoint) -> Verdict {
@@ -66,7 +78,7 @@ impl Halving {
         let bar = values[kept - 1];
         if point.value.is_nan() || point.value < bar - self.margin {
             Verdict::Stop(format!(
-                "dev {} {:.4} at step {} of {} trails {bar:.4} (the {} best of {} earlier runs at that step) by more than {}",
+                "dev {} {:.4} at step {} of {} trails {bar:.4} (the {} of {} earlier runs at that step) by more than {}",
                 point.metric,
                 point.value,
                 point.step,
@@ -74,7 +86,7 @@ impl Halving {
                 if kept == 1 {
                     "best".to_string()
                 } else {
-                    format!("{kept}th")
+                    format!("{} best", ordinal(kept))
                 },
                 values.len(),
                 self.margin
@@ -204,6 +216,17 @@ mod tests {
     }
 
     #[test]
+    fn ordinals_read_as_words_do() {
+        let o: Vec<String> = [2, 3, 4, 11, 12, 13, 21, 22, 101].map(ordinal).into();
+        assert_eq!(
+            o,
+            [
+                "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"
+            ]
+        );
+    }
+
+    #[test]
     fn the_monitor_spares_the_reference_and_remembers_curves() {
         let m = HalvingMonitor::new(Halving::default(), None);
         m.begin(true);
@@ -215,7 +238,10 @@ mod tests {
         let Verdict::Stop(why) = m.evaluated("train", &point(100, 0.5)) else {
             panic!("a trailing trial goes on");
         };
-        assert!(why.contains("step 100") && why.contains("0.9500"), "{why}");
+        assert!(
+            why.contains("step 100") && why.contains("trails 0.9500 (the best of 1 earlier runs"),
+            "{why}"
+        );
         assert_eq!(m.end(None), Some(why));
         // A reused trial's curve comes from its history instead.
         m.begin(false);

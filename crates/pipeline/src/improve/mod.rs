@@ -386,6 +386,10 @@ impl Runner<'_> {
                 if reference {
                     return Err(e.context("the current recipe failed; nothing to improve on"));
                 }
+                // SIGTERM stops the whole loop, not one trial after another.
+                if train::termination_flag().load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(e.context("improve stopped by a termination signal"));
+                }
                 trial.outcome = match stopped {
                     Some(reason) => Outcome::Stopped { reason },
                     None => Outcome::Failed {
