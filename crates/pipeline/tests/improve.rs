@@ -22,48 +22,30 @@ fn param(ctx: &StageContext<'_>, key: &str, default: f64) -> f64 {
 }
 
 /// Trains nothing: its dev curve rises linearly to `dev`, reported at every other step.
-struct Train;
-impl Stage for Train {
-    fn kind(&self) -> &'static str {
-        "train"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn inputs(&self) -> &'static [InputSpec] {
-        &[]
-    }
-    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
-        Ok(Resolved {
-            params: raw.clone(),
-            raw_inputs: Vec::new(),
-        })
-    }
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
-        let dev = param(ctx, "dev", 0.6);
-        let mut history = String::new();
-        for step in (2..=STEPS).step_by(2) {
-            let value = dev * step as f64 / STEPS as f64;
-            history.push_str(&format!("{{\"step\":{step},\"dev_score\":{value}}}\n"));
-            let point = EvalPoint {
-                step,
-                total_steps: STEPS,
-                metric: "primary".into(),
-                value,
-            };
-            if let Some(w) = &ctx.watch
-                && let Verdict::Stop(why) = w.evaluated(&point)
-            {
-                anyhow::bail!("stopped at step {step}: {why}");
-            }
+fn train_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+    let dev = param(ctx, "dev", 0.6);
+    let mut history = String::new();
+    for step in (2..=STEPS).step_by(2) {
+        let value = dev * step as f64 / STEPS as f64;
+        history.push_str(&format!("{{\"step\":{step},\"dev_score\":{value}}}\n"));
+        let point = EvalPoint {
+            step,
+            total_steps: STEPS,
+            metric: "primary".into(),
+            value,
+        };
+        if let Some(w) = &ctx.watch
+            && let Verdict::Stop(why) = w.evaluated(&point)
+        {
+            anyhow::bail!("stopped at step {step}: {why}");
         }
-        std::fs::write(ctx.out_dir.join("history.jsonl"), history)?;
-        std::fs::write(
-            ctx.out_dir.join("quality.json"),
-            serde_json::json!({"dev": dev, "test": param(ctx, "test", 0.6)}).to_string(),
-        )?;
-        Ok(StageOutcome::default())
     }
+    std::fs::write(ctx.out_dir.join("history.jsonl"), history)?;
+    std::fs::write(
+        ctx.out_dir.join("quality.json"),
+        serde_json::json!({"dev": dev, "test": param(ctx, "test", 0.6)}).to_string(),
+    )?;
+    Ok(StageOutcome::default())
 }
 
 const TRAIN_INPUT: [InputSpec; 1] = [InputSpec {
@@ -72,65 +54,75 @@ const TRAIN_INPUT: [InputSpec; 1] = [InputSpec {
 }];
 
 /// Writes dev and test predictions (400 balanced examples) right at the train's rates.
-struct Evaluate;
-impl Stage for Evaluate {
-    fn kind(&self) -> &'static str {
-        "evaluate"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn inputs(&self) -> &'static [InputSpec] {
-        &TRAIN_INPUT
-    }
-    fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
-        Ok(Resolved {
-            params: raw.clone(),
-            raw_inputs: Vec::new(),
-        })
-    }
-    fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
-        let train = ctx.input("train")?;
-        let q: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(train.file("quality.json")?)?)?;
-        for split in ["dev", "test"] {
-            let rate = q[split].as_f64().unwrap_or(0.0);
-            let labels = vec!["neg".to_string(), "pos".to_string()];
-            let mut p = Predictions::new(TaskKind::Sequence, labels.clone());
-            let n = 400;
-            for i in 0..n {
-                let gold = &labels[i % 2];
-                // Spread the errors evenly over both classes.
-                let right = ((i / 2) as f64) < rate * (n / 2) as f64;
-                let pred = if right { gold } else { &labels[1 - i % 2] };
-                let p_pos = if pred == "pos" { 0.8 } else { 0.2 };
-                p.rows.push(PredictionRow {
-                    id: format!("{split}-{i}"),
-                    word: None,
-                    token: None,
-                    gold: gold.clone(),
-                    pred: pred.clone(),
-                    probs: Some(vec![1.0 - p_pos, p_pos]),
-                });
-            }
-            p.write(&ctx.out_dir.join(format!("predictions-{split}.parquet")))?;
+fn evaluate_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+    let train = ctx.input("train")?;
+    let q: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(train.file("quality.json")?)?)?;
+    for split in ["dev", "test"] {
+        let rate = q[split].as_f64().unwrap_or(0.0);
+        let labels = vec!["neg".to_string(), "pos".to_string()];
+        let mut p = Predictions::new(TaskKind::Sequence, labels.clone());
+        let n = 400;
+        for i in 0..n {
+            let gold = &labels[i % 2];
+            // Spread the errors evenly over both classes.
+            let right = ((i / 2) as f64) < rate * (n / 2) as f64;
+            let pred = if right { gold } else { &labels[1 - i % 2] };
+            let p_pos = if pred == "pos" { 0.8 } else { 0.2 };
+            p.rows.push(PredictionRow {
+                id: format!("{split}-{i}"),
+                word: None,
+                token: None,
+                gold: gold.clone(),
+                pred: pred.clone(),
+                probs: Some(vec![1.0 - p_pos, p_pos]),
+            });
         }
-        Ok(StageOutcome::default())
+        p.write(&ctx.out_dir.join(format!("predictions-{split}.parquet")))?;
     }
+    Ok(StageOutcome::default())
 }
 
 /// Proposes remedies while dev is below 0.85: a better one whose test is worse, a good one,
 /// one that trails (halving stops it), and one the recipe already has.
-struct Reflect;
-impl Stage for Reflect {
+fn reflect_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
+    let train = ctx.input("train")?;
+    let dev = train.manifest.params["dev"].as_f64().unwrap_or(0.6);
+    let remedies = if dev < 0.85 {
+        serde_json::json!([
+            {"name": "good on test", "set": {"train.dev": 0.8, "train.test": 0.95}},
+            {"name": "best on dev", "set": {"train.dev": 0.9, "train.test": 0.5}},
+            {"name": "trails", "set": {"train.dev": 0.2}},
+            {"name": "as is", "set": {"train.dev": dev}},
+        ])
+    } else {
+        serde_json::json!([])
+    };
+    let found = serde_json::json!([
+        {"rank": 1, "id": "training.underfit", "severity": "high", "title": format!("dev {dev}"), "remedies": remedies},
+        {"rank": 2, "id": "calibration.example", "severity": "low", "title": "no remedy here"},
+    ]);
+    std::fs::write(ctx.out_dir.join("findings.json"), found.to_string())?;
+    std::fs::write(ctx.out_dir.join("report.md"), "# report\n")?;
+    Ok(StageOutcome::default())
+}
+
+/// A stand-in stage of `kind` reading `inputs`, whose params are taken as given.
+struct Standin {
+    kind: &'static str,
+    inputs: &'static [InputSpec],
+    run: fn(&StageContext<'_>) -> anyhow::Result<StageOutcome>,
+}
+
+impl Stage for Standin {
     fn kind(&self) -> &'static str {
-        "reflect"
+        self.kind
     }
     fn version(&self) -> u32 {
         1
     }
     fn inputs(&self) -> &'static [InputSpec] {
-        &TRAIN_INPUT
+        self.inputs
     }
     fn resolve(&self, raw: &serde_json::Value, _: &Globals) -> flowcore::Result<Resolved> {
         Ok(Resolved {
@@ -139,33 +131,19 @@ impl Stage for Reflect {
         })
     }
     fn run(&self, ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
-        let train = ctx.input("train")?;
-        let dev = train.manifest.params["dev"].as_f64().unwrap_or(0.6);
-        let remedies = if dev < 0.85 {
-            serde_json::json!([
-                {"name": "good on test", "set": {"train.dev": 0.8, "train.test": 0.95}},
-                {"name": "best on dev", "set": {"train.dev": 0.9, "train.test": 0.5}},
-                {"name": "trails", "set": {"train.dev": 0.2}},
-                {"name": "as is", "set": {"train.dev": dev}},
-            ])
-        } else {
-            serde_json::json!([])
-        };
-        let found = serde_json::json!([
-            {"rank": 1, "id": "training.underfit", "severity": "high", "title": format!("dev {dev}"), "remedies": remedies},
-            {"rank": 2, "id": "calibration.example", "severity": "low", "title": "no remedy here"},
-        ]);
-        std::fs::write(ctx.out_dir.join("findings.json"), found.to_string())?;
-        std::fs::write(ctx.out_dir.join("report.md"), "# report\n")?;
-        Ok(StageOutcome::default())
+        (self.run)(ctx)
     }
 }
 
 fn registry() -> Registry {
     let mut r = Registry::new();
-    r.add(Box::new(Train))
-        .add(Box::new(Evaluate))
-        .add(Box::new(Reflect));
+    for (kind, inputs, run) in [
+        ("train", &[][..], train_run as fn(&StageContext<'_>) -> _),
+        ("evaluate", &TRAIN_INPUT[..], evaluate_run),
+        ("reflect", &TRAIN_INPUT[..], reflect_run),
+    ] {
+        r.add(Box::new(Standin { kind, inputs, run }));
+    }
     r
 }
 
