@@ -305,6 +305,13 @@ pub(crate) fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
             dir.display()
         );
     }
+    let predictions = metrics::Predictions::read(&path)?;
+    if predictions.task == TaskKind::Multilabel {
+        bail!(
+            "{}: a multi-label task; sweep and improve compare single-label dev metrics (entity F1, macro F1) and cannot score label sets yet",
+            path.display()
+        );
+    }
     let data = Split::read(split, &path)?;
     let scorer = Scorer::new(&data);
     let spans = match data.task {
@@ -754,6 +761,28 @@ mod tests {
         assert_eq!(v.len(), 5);
         assert_eq!(v[4].name, "default");
         assert!(v[4].overrides.is_empty() && v[4].is_default);
+    }
+
+    #[test]
+    fn a_multilabel_split_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = vec!["joy".to_string(), "fear".to_string()];
+        let mut p = metrics::Predictions::new(TaskKind::Multilabel, labels);
+        p.rows.push(metrics::PredictionRow {
+            id: "a".into(),
+            word: None,
+            token: None,
+            gold: "joy|fear".into(),
+            pred: "joy".into(),
+            probs: Some(vec![0.9, 0.2]),
+        });
+        p.write(&dir.path().join(flowcore::schema::predictions::file("dev")))
+            .unwrap();
+        let e = units_of(dir.path(), "dev").err().unwrap().to_string();
+        assert!(
+            e.contains("multi-label task") && e.contains("cannot score label sets"),
+            "{e}"
+        );
     }
 
     #[test]
