@@ -191,7 +191,8 @@ pub fn variants(spec: &SweepSpec, defaults: &BTreeMap<String, Option<String>>) -
     out
 }
 
-fn values_equal(a: &toml::Value, b: &toml::Value) -> bool {
+/// Whether two TOML values are equal, numbers by value (`5e-5` = `0.00005`, `3` = `3.0`).
+pub(crate) fn values_equal(a: &toml::Value, b: &toml::Value) -> bool {
     match (
         a.as_float().or(a.as_integer().map(|i| i as f64)),
         b.as_float().or(b.as_integer().map(|i| i as f64)),

@@ -26,7 +26,7 @@ use anyhow::{Context, Result, bail};
 use reflect::stats::bootstrap::{Bootstrap, Interval, Paired, Units};
 use serde::{Deserialize, Serialize};
 
-use crate::sweep::{toml_text, units_of};
+use crate::sweep::{toml_text, units_of, values_equal};
 use crate::{Action, PipelineSpec, Registry, RunOptions, plan_pipeline};
 use halving::{Curve, Halving, HalvingMonitor};
 use recipe::Change;
@@ -198,6 +198,22 @@ pub struct Trial {
     pub evaluate_dir: Option<PathBuf>,
 }
 
+impl Trial {
+    /// The run of `proposal` (`None`: the reference), not started yet, with `outcome`.
+    fn of(proposal: Option<&Proposal>, outcome: Outcome) -> Self {
+        Self {
+            name: proposal.map_or("reference".into(), |p| p.name.clone()),
+            finding: proposal.map(|p| p.finding.clone()).unwrap_or_default(),
+            title: proposal.map(|p| p.title.clone()).unwrap_or_default(),
+            overrides: proposal.map(|p| p.overrides.clone()).unwrap_or_default(),
+            outcome,
+            ran: Vec::new(),
+            seconds: 0.0,
+            evaluate_dir: None,
+        }
+    }
+}
+
 /// What the choice on dev found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Choice {
@@ -285,13 +301,18 @@ impl Names {
 
 /// The dev curve in a train artifact's `history.jsonl` (`step`, `dev_score` lines).
 fn dev_curve(train_dir: &Path) -> Curve {
-    let Ok(text) = std::fs::read_to_string(train_dir.join("history.jsonl")) else {
-        return Curve::new();
-    };
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| Some((v["step"].as_u64()?, v["dev_score"].as_f64()?)))
-        .collect()
+    let path = train_dir.join("history.jsonl");
+    match reflect::history::History::read(&path) {
+        Ok(h) => h
+            .series("dev_score")
+            .into_iter()
+            .map(|(step, value)| (step as u64, value))
+            .collect(),
+        Err(e) => {
+            tracing::warn!("{e}; halving judges later trials without this run's dev curve");
+            Curve::new()
+        }
+    }
 }
 
 /// A finished run: its artifact directories by stage instance.
@@ -351,18 +372,12 @@ impl Runner<'_> {
     ) -> Result<(Trial, Option<Units>, Option<Ran>)> {
         let clock = Instant::now();
         let (result, stopped) = self.run(sets, reference, reference);
-        let mut trial = Trial {
-            name: proposal.map_or("reference".into(), |p| p.name.clone()),
-            finding: proposal.map(|p| p.finding.clone()).unwrap_or_default(),
-            title: proposal.map(|p| p.title.clone()).unwrap_or_default(),
-            overrides: proposal.map(|p| p.overrides.clone()).unwrap_or_default(),
-            outcome: Outcome::Skipped {
+        let mut trial = Trial::of(
+            proposal,
+            Outcome::Skipped {
                 reason: String::new(),
             },
-            ran: Vec::new(),
-            seconds: 0.0,
-            evaluate_dir: None,
-        };
+        );
         let mut units = None;
         let mut ran = None;
         match result {
@@ -416,12 +431,11 @@ fn already_set(spec: &PipelineSpec, overrides: &[String]) -> bool {
         let Some(s) = spec.stage(stage) else {
             return false;
         };
-        let current = param.split('.').try_fold(&s.params, |v, p| v.get(p));
-        let wanted = serde_json::to_value(crate::spec::override_value(value)).ok();
-        match (current, wanted) {
-            (Some(c), Some(w)) => c == &w || (c.as_f64().is_some() && c.as_f64() == w.as_f64()),
-            _ => false,
-        }
+        param
+            .split('.')
+            .try_fold(&s.params, |v, p| v.get(p))
+            .and_then(|c| serde_json::from_value::<toml::Value>(c.clone()).ok())
+            .is_some_and(|c| values_equal(&c, &crate::spec::override_value(value)))
     })
 }
 
@@ -547,16 +561,7 @@ pub fn run_improve(
                 None
             };
             if let Some(reason) = skip {
-                trials.push(Trial {
-                    name: p.name.clone(),
-                    finding: p.finding.clone(),
-                    title: p.title.clone(),
-                    overrides: p.overrides.clone(),
-                    outcome: Outcome::Skipped { reason },
-                    ran: Vec::new(),
-                    seconds: 0.0,
-                    evaluate_dir: None,
-                });
+                trials.push(Trial::of(Some(p), Outcome::Skipped { reason }));
                 units.push(None);
                 continue;
             }
