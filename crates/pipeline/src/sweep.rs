@@ -323,6 +323,26 @@ pub(crate) fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
     Ok((scorer, units))
 }
 
+/// Runs `file` with the `--set` overrides `sets` (what is stale of it): the stage reports and
+/// the stages that ran (the rest were reused). One recipe of a sweep or of `pipeline improve`.
+pub(crate) fn run_recipe(
+    file: &Path,
+    sets: &[String],
+    registry: &Registry,
+    artifacts: &Path,
+    opts: &RunOptions,
+) -> Result<(Vec<crate::StageReport>, Vec<String>)> {
+    let spec = PipelineSpec::load(file, sets)?;
+    let plan = plan_pipeline(spec, registry, artifacts)?;
+    let reports = plan.run(opts)?;
+    let ran = reports
+        .iter()
+        .filter(|r| r.action == Action::Ran)
+        .map(|r| r.stage.clone())
+        .collect();
+    Ok((reports, ran))
+}
+
 /// Sums units example by example over runs of the same split (seeds pooled).
 fn pooled(all: &[Units]) -> Units {
     let Some(first) = all.first() else {
@@ -395,17 +415,16 @@ pub fn run_sweep(
             if let (Some(seed), Some(train)) = (seed, &train) {
                 sets.push(format!("{train}.seed={seed}"));
             }
-            let spec = PipelineSpec::load(file, &sets)?;
-            let plan = plan_pipeline(spec, registry, artifacts)?;
-            let reports = plan.run(&RunOptions {
-                until: Some(evaluate.clone()),
-                ..RunOptions::default()
-            })?;
-            let ran: Vec<String> = reports
-                .iter()
-                .filter(|r| r.action == Action::Ran)
-                .map(|r| r.stage.clone())
-                .collect();
+            let (reports, ran) = run_recipe(
+                file,
+                &sets,
+                registry,
+                artifacts,
+                &RunOptions {
+                    until: Some(evaluate.clone()),
+                    ..RunOptions::default()
+                },
+            )?;
             let reused: Vec<&str> = reports
                 .iter()
                 .filter(|r| r.action == Action::Skipped)

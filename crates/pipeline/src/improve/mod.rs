@@ -26,8 +26,8 @@ use anyhow::{Context, Result, bail};
 use reflect::stats::bootstrap::{Bootstrap, Interval, Paired, Units};
 use serde::{Deserialize, Serialize};
 
-use crate::sweep::{toml_text, units_of, values_equal};
-use crate::{Action, PipelineSpec, Registry, RunOptions, plan_pipeline};
+use crate::sweep::{run_recipe, toml_text, units_of, values_equal};
+use crate::{PipelineSpec, Registry, RunOptions};
 use halving::{Curve, Halving, HalvingMonitor};
 use recipe::Change;
 
@@ -333,27 +333,25 @@ impl Runner<'_> {
     /// Runs the recipe `sets` (to the end, or up to evaluate), under the monitor.
     fn run(&self, sets: &[String], to_end: bool, reference: bool) -> (Result<Ran>, Option<String>) {
         self.monitor.begin(reference);
-        let result = (|| -> Result<Ran> {
-            let spec = PipelineSpec::load(self.file, sets)?;
-            let plan = plan_pipeline(spec, self.registry, self.artifacts)?;
-            let monitor: Arc<dyn flowcore::Monitor> = self.monitor.clone();
-            let reports = plan.run(&RunOptions {
+        let monitor: Arc<dyn flowcore::Monitor> = self.monitor.clone();
+        let result = run_recipe(
+            self.file,
+            sets,
+            self.registry,
+            self.artifacts,
+            &RunOptions {
                 until: (!to_end).then(|| self.names.evaluate.clone()),
                 monitor: Some(monitor),
                 ..RunOptions::default()
-            })?;
-            Ok(Ran {
-                dirs: reports
-                    .iter()
-                    .filter_map(|r| Some((r.stage.clone(), r.dir.clone()?)))
-                    .collect(),
-                ran: reports
-                    .iter()
-                    .filter(|r| r.action == Action::Ran)
-                    .map(|r| r.stage.clone())
-                    .collect(),
-            })
-        })();
+            },
+        )
+        .map(|(reports, ran)| Ran {
+            dirs: reports
+                .into_iter()
+                .filter_map(|r| Some((r.stage, r.dir?)))
+                .collect(),
+            ran,
+        });
         let curve = match (&result, &self.names.train) {
             (Ok(r), Some(t)) => r.dirs.get(t).map(|d| dev_curve(d)),
             _ => None,
