@@ -16,8 +16,11 @@ mkdir -p .gpu-bench
 cargo build --workspace --example step_bench >&2
 cp "${CARGO_TARGET_DIR:-target}/debug/examples/step_bench" .gpu-bench/step_bench
 strip .gpu-bench/step_bench
-TRANSFORMERS=$("$PY" -c "import transformers; print(transformers.__version__)")
-if [[ ! -f .gpu-bench/wheels/transformers-$TRANSFORMERS-py3-none-any.whl ]]; then
+# The device image ships transformers (5.17 on 2026-12-04); wheels are a fallback, fetched only
+# when this machine's venv has transformers to name a version.
+if ! TRANSFORMERS=$("$PY" -c "import transformers; print(transformers.__version__)" 2>/dev/null); then
+  echo "no transformers in $PY: skipping the fallback wheels (the device image has its own)" >&2
+elif [[ ! -f .gpu-bench/wheels/transformers-$TRANSFORMERS-py3-none-any.whl ]]; then
   rm -rf .gpu-bench/wheels
   "$PY" -m pip download -q --dest .gpu-bench/wheels --only-binary=:all: \
     --python-version 3.12 --platform manylinux2014_x86_64 --implementation cp \
