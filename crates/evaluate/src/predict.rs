@@ -450,6 +450,16 @@ impl Predictor {
         self.task
     }
 
+    /// The checkpoint's labels, in its order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The encoder the checkpoint's text is read with (its tokenizer and encoding options).
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
     /// Labels lines of text; `first_line` is the 1-based number of `lines[0]`. Returns one
     /// JSON document (without newline) per line.
     pub fn predict_lines(&self, lines: &[&str], first_line: usize) -> Result<Vec<String>> {

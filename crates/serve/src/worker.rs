@@ -1,0 +1,364 @@
+//! The model worker: one std thread owns the [`Predictor`] (libtorch inference is blocking and
+//! the model is not shared between threads) and answers queued jobs in token-bounded batches.
+//!
+//! A batch starts with the oldest queued job and takes more until its jobs hold
+//! `max_batch_tokens` sub-words or `max_wait` has passed since it started; the job that would
+//! overflow it opens the next batch. Jobs whose client has gone (disconnected, timed out) are
+//! dropped unrun. The batch's inputs go through `Predictor::predict_lines` (token task) or
+//! `predict_json_lines` (sequence tasks) in one call, the code `evaluate predict` runs, and
+//! each job gets its own results back with `line` numbered from 1 within the request. A
+//! batch that fails is retried job by job, so one bad request cannot fail its neighbours; a
+//! panic in the model is caught and answered as an error.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use evaluate::{InferOptions, Predictor};
+use flowcore::TaskKind;
+use metrics::open_set::RejectRule;
+use serde_json::Value;
+use tokenize::Encoder;
+use tokio::sync::oneshot;
+
+use crate::config::{Limits, ModelSpec};
+use crate::error::{Result, ServeError};
+use crate::prometheus::{BatchStats, Metrics};
+use crate::request::Input;
+
+/// What a job's client receives: one JSON result per input.
+pub type Answer = Result<Vec<Value>>;
+
+/// One request's inputs waiting for the model.
+#[derive(Debug)]
+pub struct Job {
+    /// The inputs, in request order.
+    pub inputs: Vec<Input>,
+    /// Their sub-words ([`Input::tokens`]).
+    pub tokens: usize,
+    /// Where the answer goes; closed when the client has gone.
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// What the loaded checkpoint is and how it decides, for `/info` and request checks.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The checkpoint's task.
+    pub task: TaskKind,
+    /// Its labels, in its order.
+    pub labels: Vec<String>,
+    /// Multi-label decision thresholds (recorded by the evaluation, or 0.5 each).
+    pub thresholds: Option<Vec<f64>>,
+    /// The out-of-scope rejection rule applied, if any.
+    pub reject: Option<RejectRule>,
+    /// Candidates can be ranked (two labels or a positive label given).
+    pub ranking: bool,
+    /// The encoder the model reads text with (to count a request's sub-words).
+    pub encoder: Encoder,
+}
+
+/// The handle of the running worker: submit jobs, then [`Worker::stop`] it.
+#[derive(Debug)]
+pub struct Worker {
+    tx: SyncSender<Job>,
+    thread: JoinHandle<()>,
+    queue: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// The sender side of the worker's queue, cloneable into request handlers.
+#[derive(Debug, Clone)]
+pub struct Submitter {
+    tx: SyncSender<Job>,
+    queue: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Submitter {
+    /// Queues a job, or answers [`ServeError::Busy`] at once when the queue is full.
+    pub fn submit(&self, job: Job) -> Result<()> {
+        self.metrics.enqueued();
+        self.tx.try_send(job).map_err(|e| {
+            self.metrics.dequeued();
+            match e {
+                TrySendError::Full(_) => ServeError::Busy { queued: self.queue },
+                TrySendError::Disconnected(_) => ServeError::WorkerGone,
+            }
+        })
+    }
+}
+
+impl Worker {
+    /// Loads the checkpoint on a new thread and starts answering jobs there. Returns once the
+    /// model is loaded (or failed to load).
+    pub fn start(
+        spec: &ModelSpec,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, Loaded)> {
+        let (tx, rx) = mpsc::sync_channel::<Job>(limits.queue.max(1));
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Loaded>>();
+        let spec = spec.clone();
+        let worker_metrics = Arc::clone(&metrics);
+        let thread = std::thread::Builder::new()
+            .name("model".into())
+            .spawn(move || {
+                let predictor = match load(&spec) {
+                    Ok((p, loaded)) => {
+                        let _ = ready_tx.send(Ok(loaded));
+                        p
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                run(&predictor, &rx, limits, &worker_metrics);
+                tracing::debug!("model worker stopped");
+            })?;
+        let loaded = ready_rx
+            .recv()
+            .map_err(|_| ServeError::Predict("the model thread ended while loading".into()))?;
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+        };
+        Ok((
+            Self {
+                tx,
+                thread,
+                queue: limits.queue.max(1),
+                metrics,
+            },
+            loaded,
+        ))
+    }
+
+    /// A sender for request handlers.
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            tx: self.tx.clone(),
+            queue: self.queue,
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+
+    /// Closes the queue and waits for the worker to answer what is queued and end. Every
+    /// [`Submitter`] must be dropped first, or this waits for them.
+    pub fn stop(self) {
+        drop(self.tx);
+        if self.thread.join().is_err() {
+            tracing::error!("the model worker panicked");
+        }
+    }
+}
+
+/// Loads and configures the predictor the way `evaluate predict` does with the same flags.
+fn load(spec: &ModelSpec) -> Result<(Predictor, Loaded)> {
+    let opts = InferOptions {
+        batch_size: spec.batch_size,
+        device: spec.device,
+        progress: false,
+    };
+    let mut predictor = Predictor::load(&spec.checkpoint, spec.max_length, opts)?
+        .with_top_k(spec.top_k)
+        .with_positive(spec.positive_label.clone())?;
+    let task = predictor.task();
+    let mut thresholds = None;
+    if task == TaskKind::Multilabel {
+        if spec.out_of_scope_label.is_some() || spec.reject_below.is_some() {
+            return Err(ServeError::Config(format!(
+                "--out-of-scope-label / --reject-below apply to single-label classifiers; {} is multi-label",
+                spec.checkpoint.display()
+            )));
+        }
+        let t = match &spec.evaluation {
+            Some(path) => evaluate::predict::recorded_thresholds(path)?,
+            None => vec![metrics::multilabel::DEFAULT_THRESHOLD; predictor.labels().len()],
+        };
+        predictor = predictor.with_thresholds(t.clone())?;
+        thresholds = Some(t);
+    }
+    let reject = reject_rule(spec, task)?;
+    if let Some(rule) = &reject {
+        predictor = predictor.with_reject(rule.clone())?;
+    }
+    let labels = predictor.labels().to_vec();
+    let ranking = task != TaskKind::Token && (spec.positive_label.is_some() || labels.len() == 2);
+    let loaded = Loaded {
+        task,
+        labels,
+        thresholds,
+        reject,
+        ranking,
+        encoder: predictor.encoder().clone(),
+    };
+    Ok((predictor, loaded))
+}
+
+/// The rejection rule of `evaluate predict`: the evaluation's, or one from the flags.
+fn reject_rule(spec: &ModelSpec, task: TaskKind) -> Result<Option<RejectRule>> {
+    if task == TaskKind::Multilabel {
+        return Ok(None);
+    }
+    Ok(
+        match (
+            &spec.evaluation,
+            &spec.out_of_scope_label,
+            spec.reject_below,
+        ) {
+            (Some(path), None, None) => Some(evaluate::predict::recorded_reject_rule(path)?),
+            (Some(_), _, _) => {
+                return Err(ServeError::Config(
+                    "--evaluation applies the evaluation's rule; it cannot be combined with --out-of-scope-label / --reject-below".into(),
+                ));
+            }
+            (None, None, None) => None,
+            (None, label, threshold) => Some(RejectRule {
+                label: label
+                    .clone()
+                    .unwrap_or_else(|| evaluate::predict::OUT_OF_SCOPE.into()),
+                threshold: threshold.unwrap_or(0.0),
+                chosen: None,
+            }),
+        },
+    )
+}
+
+/// The worker loop: batches until the queue is closed and empty.
+fn run(predictor: &Predictor, rx: &Receiver<Job>, limits: Limits, metrics: &Metrics) {
+    let mut next: Option<Job> = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => {
+                    metrics.dequeued();
+                    job
+                }
+                Err(_) => return,
+            },
+        };
+        let started = Instant::now();
+        let mut tokens = first.tokens;
+        let mut batch = vec![first];
+        while tokens < limits.max_batch_tokens {
+            let left = limits.max_wait().saturating_sub(started.elapsed());
+            let job = match rx.try_recv() {
+                Ok(job) => job,
+                Err(_) if left.is_zero() => break,
+                Err(_) => match rx.recv_timeout(left) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            metrics.dequeued();
+            if job.reply.is_closed() {
+                metrics.cancelled(1);
+                continue;
+            }
+            if tokens + job.tokens > limits.max_batch_tokens {
+                next = Some(job);
+                break;
+            }
+            tokens += job.tokens;
+            batch.push(job);
+        }
+        let before = batch.len();
+        batch.retain(|j| !j.reply.is_closed());
+        metrics.cancelled(before - batch.len());
+        if batch.is_empty() {
+            continue;
+        }
+        answer(predictor, batch, metrics);
+    }
+}
+
+/// Runs one batch and sends each job its answer.
+fn answer(predictor: &Predictor, batch: Vec<Job>, metrics: &Metrics) {
+    let t0 = Instant::now();
+    let inputs: Vec<&[Input]> = batch.iter().map(|j| j.inputs.as_slice()).collect();
+    let results: Vec<Answer> = match guarded(predictor, &inputs) {
+        Ok(r) => r.into_iter().map(Ok).collect(),
+        Err(_) if batch.len() > 1 => inputs
+            .iter()
+            .map(|one| guarded(predictor, std::slice::from_ref(one)).map(|mut r| r.remove(0)))
+            .collect(),
+        Err(e) => vec![Err(e)],
+    };
+    metrics.batch(BatchStats {
+        requests: batch.len(),
+        inputs: inputs.iter().map(|i| i.len()).sum(),
+        tokens: batch.iter().map(|j| j.tokens).sum(),
+        seconds: t0.elapsed().as_secs_f64(),
+    });
+    for (job, result) in batch.into_iter().zip(results) {
+        // The client may have gone meanwhile; nothing to do then.
+        let _ = job.reply.send(result);
+    }
+}
+
+/// [`predict`] with panics caught.
+fn guarded(predictor: &Predictor, jobs: &[&[Input]]) -> Result<Vec<Vec<Value>>> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| predict(predictor, jobs))).unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        Err(ServeError::Predict(format!("the model panicked: {what}")))
+    })
+}
+
+/// The results of several jobs' inputs, predicted in one call, split back per job with
+/// `line` counted from 1 within each.
+fn predict(predictor: &Predictor, jobs: &[&[Input]]) -> Result<Vec<Vec<Value>>> {
+    let all: Vec<&Input> = jobs.iter().flat_map(|j| j.iter()).collect();
+    let lines = match predictor.task() {
+        TaskKind::Token => {
+            let texts: Vec<&str> = all
+                .iter()
+                .map(|i| match i {
+                    Input::Text(t) => Ok(t.as_str()),
+                    _ => Err(ServeError::BadRequest(
+                        "a token classifier labels plain texts".into(),
+                    )),
+                })
+                .collect::<Result<_>>()?;
+            predictor.predict_lines(&texts, 1)?
+        }
+        TaskKind::Sequence | TaskKind::Multilabel => {
+            let json: Vec<String> = all.iter().map(|i| i.json_line()).collect();
+            let refs: Vec<&str> = json.iter().map(String::as_str).collect();
+            predictor.predict_json_lines(&refs, 1, "request")?
+        }
+    };
+    if lines.len() != all.len() {
+        return Err(ServeError::Predict(format!(
+            "{} results for {} inputs",
+            lines.len(),
+            all.len()
+        )));
+    }
+    let mut lines = lines.into_iter();
+    jobs.iter()
+        .map(|job| {
+            (1..=job.len())
+                .map(|n| {
+                    let line = lines.next().unwrap_or_default();
+                    let mut value: Value = serde_json::from_str(&line)
+                        .map_err(|e| ServeError::Predict(format!("unreadable result: {e}")))?;
+                    if let Some(obj) = value.as_object_mut() {
+                        obj.insert("line".into(), Value::from(n));
+                    }
+                    Ok(value)
+                })
+                .collect()
+        })
+        .collect()
+}
