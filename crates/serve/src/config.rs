@@ -53,7 +53,9 @@ pub struct Limits {
     /// A batch closes once its requests hold this many sub-words (a larger single request
     /// runs alone).
     pub max_batch_tokens: usize,
-    /// How long the worker waits for more requests after the first of a batch, in ms.
+    /// How long the worker waits for more requests after the first of a batch, in ms. At 0
+    /// (the default) a batch is what queued while the previous one ran: no added latency
+    /// when idle, batches that grow with the load.
     pub max_wait_ms: u64,
     /// Requests that may wait for the model; beyond that `/predict` answers 503.
     pub queue: usize,
@@ -67,7 +69,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_batch_tokens: 16_384,
-            max_wait_ms: 5,
+            max_wait_ms: 0,
             queue: 256,
             max_body_bytes: 1 << 20,
             timeout_ms: 30_000,
