@@ -157,8 +157,9 @@ struct PredictArgs {
     /// Add the K most probable labels with their probabilities (sequence tasks).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
-    /// Reject as the evaluation did: an evaluate artifact (or its metrics.json) whose rule
-    /// (out-of-scope label and threshold chosen on dev) is applied.
+    /// Decide as the evaluation did: an evaluate artifact (or its metrics.json) whose
+    /// recorded rule is applied: the out-of-scope rejection, the multi-label thresholds or the
+    /// binary cost threshold chosen on dev.
     #[arg(long, conflicts_with_all = ["reject_below", "out_of_scope_label"])]
     evaluation: Option<PathBuf>,
     /// Out-of-scope label of the checkpoint (predicting it rejects the line).
@@ -332,7 +333,15 @@ fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         args.reject_below,
     ) {
         _ if predictor.task() == flowcore::TaskKind::Multilabel => None,
-        (Some(path), _, _) => Some(evaluate::predict::recorded_reject_rule(path)?),
+        (Some(path), _, _) => match evaluate::predict::recorded_cost_decision(path)? {
+            // A binary evaluation decided by a cost threshold records no rejection rule.
+            Some(decision) => {
+                tracing::info!(positive = %decision.positive, threshold = decision.threshold, "deciding by the evaluation's cost threshold");
+                predictor = predictor.with_cost_decision(decision)?;
+                None
+            }
+            None => Some(evaluate::predict::recorded_reject_rule(path)?),
+        },
         (None, None, None) => None,
         (None, label, threshold) => Some(RejectRule {
             label: label

@@ -91,6 +91,17 @@ pub fn recorded_thresholds(path: &Path) -> Result<Vec<f64>> {
     Ok(record.thresholds)
 }
 
+/// The binary cost threshold an evaluation chose on dev (`cost_decision` of its splits in
+/// metrics.json, evaluate's `tune_cost_threshold`), or `None` when it decided by the most
+/// probable label: `path` is an evaluate artifact directory or its metrics.json.
+pub fn recorded_cost_decision(path: &Path) -> Result<Option<metrics::CostThreshold>> {
+    match recorded(path, "cost_decision", None, "") {
+        Ok(rule) => Ok(Some(rule)),
+        Err(EvaluateError::Invalid(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Lines encoded and run together.
 const CHUNK_LINES: usize = 256;
 
@@ -109,6 +120,7 @@ pub struct Predictor {
     top_k: usize,
     reject: Option<RejectRule>,
     thresholds: Vec<f64>,
+    cost_decision: Option<(usize, metrics::CostThreshold)>,
     input: InputFormat,
     positive: Option<String>,
 }
@@ -262,6 +274,7 @@ impl Predictor {
             top_k: 0,
             reject: None,
             thresholds: vec![metrics::multilabel::DEFAULT_THRESHOLD; labels.len()],
+            cost_decision: None,
             labels,
             input: InputFormat::Text,
             positive: None,
@@ -316,6 +329,23 @@ impl Predictor {
         }
         self.thresholds = thresholds;
         Ok(self)
+    }
+
+    /// Binary classifiers: decide by the cost threshold an evaluation chose on dev
+    /// ([`recorded_cost_decision`]) instead of the most probable label.
+    pub fn with_cost_decision(mut self, rule: metrics::CostThreshold) -> Result<Self> {
+        let positive = self.labels.iter().position(|l| *l == rule.positive);
+        let negative = self.labels.iter().position(|l| *l == rule.negative);
+        match (positive, negative) {
+            (Some(p), Some(_)) if self.task == TaskKind::Sequence && self.labels.len() == 2 => {
+                self.cost_decision = Some((p, rule));
+                Ok(self)
+            }
+            _ => Err(EvaluateError::Invalid(format!(
+                "the cost threshold decides `{}` against `{}`; the checkpoint is a {} classifier with labels {:?}",
+                rule.positive, rule.negative, self.task, self.labels
+            ))),
+        }
     }
 
     /// Reads JSONL input (pairs, candidates to rank) instead of plain lines.
@@ -556,7 +586,13 @@ impl Predictor {
         let mut out = Vec::with_capacity(lines.len());
         for (i, (line, text_b)) in lines.iter().enumerate() {
             let probs = by_line.get(&i);
-            let best = probs.map(|p| argmax(p));
+            let best = match (probs, &self.cost_decision) {
+                (Some(p), Some((pos, rule))) => {
+                    let decided = rule.decide(f64::from(p[*pos]));
+                    self.labels.iter().position(|l| l == decided)
+                }
+                (p, _) => p.map(|p| argmax(p)),
+            };
             let best_label = best.and_then(|b| self.labels.get(b)).map(String::as_str);
             let confidence = probs.zip(best).map(|(p, b)| p[b]);
             let rejected = match (&self.reject, best_label, confidence) {

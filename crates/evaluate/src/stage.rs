@@ -146,6 +146,12 @@ pub struct EvaluateParams {
     /// The `k` of NDCG@k and recall@k.
     #[serde(skip_serializing_if = "is_default_ranking_k")]
     pub ranking_k: Vec<usize>,
+    /// Binary sequence tasks with a `cost_matrix`: decide the positive label (`positive_label`,
+    /// default the second of two labels) when its probability reaches a threshold chosen on
+    /// dev for least mean cost, instead of the most probable label; recorded in metrics.json
+    /// (`cost_decision`) and applied to every split and by `predict --evaluation`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tune_cost_threshold: bool,
 }
 
 fn is_default_ranking_k(k: &[usize]) -> bool {
@@ -186,6 +192,7 @@ impl Default for EvaluateParams {
             tune_thresholds: false,
             group_column: None,
             ranking_k: metrics::ranking::DEFAULT_K.to_vec(),
+            tune_cost_threshold: false,
         }
     }
 }
@@ -280,6 +287,30 @@ impl EvaluateParams {
                     self.splits
                 ),
             ));
+        }
+        if self.tune_cost_threshold {
+            if self.cost_matrix.is_none() {
+                return Err(err(
+                    "tune_cost_threshold",
+                    "needs cost_matrix: the threshold is chosen for least mean cost under it"
+                        .into(),
+                ));
+            }
+            if self.out_of_scope_label.is_some() {
+                return Err(err(
+                    "tune_cost_threshold",
+                    "a binary cost threshold and an out-of-scope rejection cannot both decide; use one".into(),
+                ));
+            }
+            if !self.splits.iter().any(|s| s == THRESHOLD_SPLIT) {
+                return Err(err(
+                    "tune_cost_threshold",
+                    format!(
+                        "the threshold is chosen on `{THRESHOLD_SPLIT}`, which is not in `splits` ({:?})",
+                        self.splits
+                    ),
+                ));
+            }
         }
         if let Some(k) = self.ranking_k.iter().find(|&&k| k == 0) {
             return Err(err("ranking_k", format!("{k}: every k must be at least 1")));
@@ -514,6 +545,7 @@ pub fn evaluate_dirs(
         ..summary_opts
     };
     let decision = multilabel_decision(params, &labels, &mut scored)?;
+    let cost_rule = cost_decision(params, &labels, &mut scored)?;
     let ranking = ranking_of(params, sources, &labels, &scored)?;
     for (split, preds, text) in scored {
         let file = pcol::file(split);
@@ -526,6 +558,12 @@ pub fn evaluate_dirs(
             summary.report.push('\n');
             summary.report.push_str(&r.to_text(params.digits));
             m.ranking = Some(Box::new(r.clone()));
+        }
+        if let (metrics::SplitMetrics::Sequence(m), Some(rule)) = (&mut summary.metrics, &cost_rule)
+        {
+            m.cost_decision = Some(rule.clone());
+            summary.report.push('\n');
+            summary.report.push_str(&rule.to_text(params.digits));
         }
         if let (metrics::SplitMetrics::Multilabel(m), Some(d)) = (&mut summary.metrics, &decision) {
             m.decision = Some(d.clone());
@@ -714,6 +752,80 @@ fn multilabel_decision(
         }
     }
     Ok(Some(record))
+}
+
+/// With `tune_cost_threshold`: the threshold on P(positive) of least mean cost on dev, applied
+/// to every split's predictions (`pred`); `None` otherwise.
+fn cost_decision(
+    params: &EvaluateParams,
+    labels: &LabelMap,
+    scored: &mut [(&String, Predictions, SplitText)],
+) -> Result<Option<metrics::CostThreshold>> {
+    if !params.tune_cost_threshold {
+        return Ok(None);
+    }
+    let invalid = |m: String| EvaluateError::Invalid(format!("tune_cost_threshold: {m}"));
+    if labels.task != TaskKind::Sequence || labels.len() != 2 {
+        return Err(invalid(format!(
+            "applies to binary sequence tasks; this one is a {} task with {} labels",
+            labels.task,
+            labels.len()
+        )));
+    }
+    let costs = params
+        .cost_matrix
+        .as_ref()
+        .ok_or_else(|| invalid("needs cost_matrix".into()))?;
+    costs.validate(&labels.labels)?;
+    let positive = match &params.positive_label {
+        Some(p) => labels.labels.iter().position(|l| l == p).ok_or_else(|| {
+            invalid(format!(
+                "positive_label `{p}` is not one of {:?}",
+                labels.labels
+            ))
+        })?,
+        None => 1,
+    };
+    let (pos, neg) = (&labels.labels[positive], &labels.labels[1 - positive]);
+    let p_positive = |preds: &Predictions| -> Result<Vec<f64>> {
+        preds
+            .rows
+            .iter()
+            .map(|r| match r.probs.as_deref() {
+                Some(p) if p.len() == 2 => Ok(f64::from(p[positive])),
+                _ => Err(invalid(format!("example `{}` has no probabilities", r.id))),
+            })
+            .collect()
+    };
+    let (_, dev, _) = scored
+        .iter()
+        .find(|(s, _, _)| s.as_str() == THRESHOLD_SPLIT)
+        .ok_or_else(|| {
+            invalid(format!(
+                "the threshold is chosen on `{THRESHOLD_SPLIT}`, which was not evaluated"
+            ))
+        })?;
+    let rule = metrics::tune_cost_threshold(
+        &dev.gold(),
+        &p_positive(dev)?,
+        pos,
+        neg,
+        costs,
+        THRESHOLD_SPLIT,
+    )?;
+    tracing::info!(
+        threshold = rule.threshold,
+        dev_cost = rule.tuned_cost,
+        bayes = rule.bayes_threshold,
+        "cost threshold chosen on dev"
+    );
+    for (_, preds, _) in scored.iter_mut() {
+        let p = p_positive(preds)?;
+        for (row, q) in preds.rows.iter_mut().zip(p) {
+            row.pred = rule.decide(q).to_string();
+        }
+    }
+    Ok(Some(rule))
 }
 
 /// The rejection rule of every split: none without an out-of-scope label, else a fixed

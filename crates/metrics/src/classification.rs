@@ -489,6 +489,128 @@ impl CostMatrix {
     }
 }
 
+/// A binary decision rule: predict `positive` when its probability is at least `threshold`,
+/// the threshold chosen on a split (dev) to minimise the mean cost under a [`CostMatrix`].
+/// Unlike the least-expected-cost rule it does not trust the probabilities' scale, only their
+/// order, so it survives miscalibration (class weights, label smoothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostThreshold {
+    /// The label decided when `P(positive) >= threshold`.
+    pub positive: String,
+    /// The other label.
+    pub negative: String,
+    /// The threshold on `P(positive)`.
+    pub threshold: f64,
+    /// The split it was chosen on.
+    pub tuned_on: String,
+    /// The mean cost per example it reached there.
+    pub tuned_cost: f64,
+    /// The least-expected-cost threshold the costs imply for calibrated probabilities,
+    /// `c(negative→positive) / (c(negative→positive) + c(positive→negative))`; ties between
+    /// equally cheap thresholds go to the one nearest it.
+    pub bayes_threshold: f64,
+}
+
+impl CostThreshold {
+    /// The label this rule decides for a probability of the positive label.
+    pub fn decide(&self, p_positive: f64) -> &str {
+        if p_positive >= self.threshold {
+            &self.positive
+        } else {
+            &self.negative
+        }
+    }
+
+    /// The rule as a report line.
+    pub fn to_text(&self, digits: usize) -> String {
+        format!(
+            "Decision: `{}` when P({}) >= {}, tuned on {} for least mean cost ({} per example there; calibrated probabilities would put it at {})\n",
+            self.positive,
+            self.positive,
+            format_fixed(self.threshold, digits),
+            self.tuned_on,
+            format_fixed(self.tuned_cost, digits),
+            format_fixed(self.bayes_threshold, digits),
+        )
+    }
+}
+
+/// The threshold on `P(positive)` that minimises the mean cost of `gold` under `m`, deciding
+/// `positive` when `p >= threshold` and `negative` otherwise. Candidates: 0 (always
+/// positive), the midpoints between consecutive distinct probabilities, and a value above the
+/// largest (never positive); among equally cheap ones the nearest the Bayes threshold wins.
+pub fn tune_cost_threshold<S: AsRef<str>>(
+    gold: &[S],
+    p_positive: &[f64],
+    positive: &str,
+    negative: &str,
+    m: &CostMatrix,
+    split: &str,
+) -> Result<CostThreshold> {
+    if gold.len() != p_positive.len() {
+        return Err(MetricsError::Input(format!(
+            "tune_cost_threshold: {} gold labels but {} probabilities",
+            gold.len(),
+            p_positive.len()
+        )));
+    }
+    if gold.is_empty() {
+        return Err(MetricsError::Input(format!(
+            "tune_cost_threshold: `{split}` has no examples"
+        )));
+    }
+    if let Some(p) = p_positive.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        return Err(MetricsError::Input(format!(
+            "tune_cost_threshold: probability {p} is outside [0, 1]"
+        )));
+    }
+    let (c_fp, c_fn) = (m.cost(negative, positive), m.cost(positive, negative));
+    let bayes = if c_fp + c_fn > 0.0 {
+        c_fp / (c_fp + c_fn)
+    } else {
+        0.5
+    };
+    // Sorted by probability: deciding positive from index k on costs
+    // sum(c_fn over gold-positive below k) + sum(c_fp over gold-negative from k on).
+    let mut order: Vec<usize> = (0..gold.len()).collect();
+    order.sort_by(|&a, &b| p_positive[a].total_cmp(&p_positive[b]));
+    let cost_if = |i: usize, pos: bool| {
+        let g = gold[i].as_ref();
+        m.cost(g, if pos { positive } else { negative })
+    };
+    let mut cost: f64 = order.iter().map(|&i| cost_if(i, true)).sum();
+    let n = gold.len() as f64;
+    let mut best = (0.0, cost);
+    let consider = |t: f64, c: f64, best: &mut (f64, f64)| {
+        let cheaper = c < best.1 - 1e-12;
+        let tie_nearer = (c - best.1).abs() <= 1e-12 && (t - bayes).abs() < (best.0 - bayes).abs();
+        if cheaper || tie_nearer {
+            *best = (t, c);
+        }
+    };
+    for k in 0..order.len() {
+        let i = order[k];
+        cost += cost_if(i, false) - cost_if(i, true);
+        let here = p_positive[i];
+        let t = match order.get(k + 1) {
+            Some(&j) if p_positive[j] == here => continue,
+            Some(&j) => 0.5 * (here + p_positive[j]),
+            None if here < 1.0 => 0.5 * (here + 1.0),
+            // Above every probability, 1.0 included: never positive.
+            None => f64::from_bits(1f64.to_bits() + 1),
+        };
+        consider(t, cost, &mut best);
+    }
+    Ok(CostThreshold {
+        positive: positive.to_string(),
+        negative: negative.to_string(),
+        threshold: best.0,
+        tuned_on: split.to_string(),
+        tuned_cost: best.1 / n,
+        bayes_threshold: bayes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,6 +621,39 @@ mod tests {
         let s = [0.1, 0.4, 0.35, 0.8];
         assert_eq!(roc_auc(&y, &s).unwrap(), 0.75);
         assert!((average_precision(&y, &s).unwrap() - 0.8333333333333333).abs() < 1e-15);
+    }
+
+    #[test]
+    fn the_cost_threshold_is_the_cheapest_cut_on_dev_and_ties_go_nearest_bayes() {
+        let m = CostMatrix::german_credit("good", "bad");
+        // P(bad) of six applicants; bad predicted good costs 5, good predicted bad 1.
+        let gold = ["good", "good", "bad", "good", "bad", "good"];
+        let p = [0.05, 0.10, 0.20, 0.30, 0.60, 0.70];
+        let t = tune_cost_threshold(&gold, &p, "bad", "good", &m, "dev").unwrap();
+        assert!((t.bayes_threshold - 1.0 / 6.0).abs() < 1e-12);
+        // Brute force over every cut: bad from index k on.
+        let cost_at = |thr: f64| -> f64 {
+            gold.iter()
+                .zip(p)
+                .map(|(g, q)| m.cost(g, if q >= thr { "bad" } else { "good" }))
+                .sum::<f64>()
+                / 6.0
+        };
+        let best = (0..=6)
+            .map(|k| cost_at(if k == 6 { 2.0 } else { p[k] }))
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(t.tuned_cost, best);
+        assert_eq!(cost_at(t.threshold), best);
+        // Cutting at 0.15 (between 0.10 and 0.20) costs 2 goods wrongly refused = 2/6.
+        assert!((t.threshold - 0.15).abs() < 1e-12, "{t:?}");
+        assert_eq!(t.decide(0.2), "bad");
+        assert_eq!(t.decide(0.1), "good");
+        // Every applicant bad with certainty: never deciding bad is impossible to beat at 1.0.
+        let all =
+            tune_cost_threshold(&["good", "good"], &[1.0, 1.0], "bad", "good", &m, "dev").unwrap();
+        assert!(all.threshold > 1.0 && all.tuned_cost == 0.0);
+        assert!(tune_cost_threshold(&["good"], &[1.5], "bad", "good", &m, "dev").is_err());
+        assert!(tune_cost_threshold::<&str>(&[], &[], "bad", "good", &m, "dev").is_err());
     }
 
     #[test]

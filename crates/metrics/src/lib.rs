@@ -28,7 +28,9 @@ pub mod ranking;
 pub mod report;
 pub mod summary;
 
-pub use classification::{ClassReport, CostMatrix, CostSummary, classification_report};
+pub use classification::{
+    ClassReport, CostMatrix, CostSummary, CostThreshold, classification_report, tune_cost_threshold,
+};
 pub use compare::{Comparison, MetricDiff, compare, compare_str};
 pub use entity::{EntityReport, Mode, entity_report, token_accuracy};
 pub use error::{MetricsError, Result};

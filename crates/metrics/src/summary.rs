@@ -180,6 +180,11 @@ pub struct SequenceMetrics {
     /// cost instead of the most probable class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_cost: Option<MinCostDecision>,
+    /// The decision rule of the predictions when it is a cost threshold chosen on dev (set by
+    /// the stage that chose it: evaluate's `tune_cost_threshold`); `None`: the most probable
+    /// class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_decision: Option<crate::classification::CostThreshold>,
     /// Top-k accuracy by `k`, with probabilities and more than `k` labels (scikit-learn's
     /// `top_k_accuracy_score`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -506,6 +511,7 @@ fn summarize_sequence(preds: &Predictions, opts: &SummaryOptions) -> Result<Summ
             binary,
             cost,
             min_cost,
+            cost_decision: None,
             top_k,
             confused,
             open_set,

@@ -97,6 +97,10 @@ enum Command {
         /// Bootstrap resamples of the CIs and the paired comparison.
         #[arg(long, default_value_t = 1000)]
         resamples: usize,
+        /// Dev sets smaller than this confirm an adopted remedy that retrained on a second
+        /// training seed (0: never).
+        #[arg(long, default_value_t = pipeline::improve::CONFIRM_BELOW, value_name = "N")]
+        confirm_below: usize,
     },
     /// Show each stage as up to date or stale, and why.
     Status {
@@ -202,6 +206,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             halving_margin,
             halving_after,
             resamples,
+            confirm_below,
         } => {
             let budget = match budget_minutes {
                 None => None,
@@ -227,6 +232,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     margin: halving_margin,
                     min_progress: halving_after,
                 },
+                confirm_below,
             };
             opts.check()?;
             check_torch()?;

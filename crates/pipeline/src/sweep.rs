@@ -19,8 +19,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use flowcore::TaskKind;
-use reflect::data::Split;
 use reflect::scores::Scorer;
 use reflect::stats::bootstrap::{Bootstrap, Interval, Paired, Units};
 use serde::Serialize;
@@ -297,7 +295,8 @@ pub struct SweepOptions {
     pub bootstrap: Bootstrap,
 }
 
-/// Reads a split of an evaluate artifact and its per-example units for the primary metric.
+/// Reads a split of an evaluate artifact and its per-example units for the primary metric
+/// (entity F1, macro F1, or macro F1 over label sets for a multi-label task).
 pub(crate) fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
     let path = dir.join(flowcore::schema::predictions::file(split));
     if !path.is_file() {
@@ -306,21 +305,7 @@ pub(crate) fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
             dir.display()
         );
     }
-    let predictions = metrics::Predictions::read(&path)?;
-    if predictions.task == TaskKind::Multilabel {
-        bail!(
-            "{}: a multi-label task; sweep and improve compare single-label dev metrics (entity F1, macro F1) and cannot score label sets yet",
-            path.display()
-        );
-    }
-    let data = Split::read(split, &path)?;
-    let scorer = Scorer::new(&data);
-    let spans = match data.task {
-        TaskKind::Token => Some(reflect::ner::Spans::of(&data)?),
-        TaskKind::Sequence | TaskKind::Multilabel => None,
-    };
-    let units = scorer.units(&data, spans.as_ref());
-    Ok((scorer, units))
+    Ok(Scorer::of_file(split, &path)?)
 }
 
 /// Runs `file` with the `--set` overrides `sets` (what is stale of it): the stage reports and
@@ -344,7 +329,7 @@ pub(crate) fn run_recipe(
 }
 
 /// Sums units example by example over runs of the same split (seeds pooled).
-fn pooled(all: &[Units]) -> Units {
+pub(crate) fn pooled(all: &[Units]) -> Units {
     let Some(first) = all.first() else {
         return Units::new(0);
     };
@@ -684,6 +669,7 @@ pub fn status_lines(artifacts: &Path, pipeline: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowcore::TaskKind;
 
     fn file_with(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -784,25 +770,35 @@ mod tests {
     }
 
     #[test]
-    fn a_multilabel_split_is_refused_with_a_reason() {
+    fn a_multilabel_split_is_scored_by_macro_f1_over_label_sets() {
         let dir = tempfile::tempdir().unwrap();
         let labels = vec!["joy".to_string(), "fear".to_string()];
         let mut p = metrics::Predictions::new(TaskKind::Multilabel, labels);
-        p.rows.push(metrics::PredictionRow {
-            id: "a".into(),
-            word: None,
-            token: None,
-            gold: "joy|fear".into(),
-            pred: "joy".into(),
-            probs: Some(vec![0.9, 0.2]),
-        });
+        for (id, gold, pred) in [
+            ("a", "joy|fear", "joy"),
+            ("b", "fear", "fear"),
+            ("c", "", ""),
+        ] {
+            p.rows.push(metrics::PredictionRow {
+                id: id.into(),
+                word: None,
+                token: None,
+                gold: gold.into(),
+                pred: pred.into(),
+                probs: Some(vec![0.9, 0.2]),
+            });
+        }
         p.write(&dir.path().join(flowcore::schema::predictions::file("dev")))
             .unwrap();
-        let e = units_of(dir.path(), "dev").err().unwrap().to_string();
+        let (scorer, units) = units_of(dir.path(), "dev").unwrap();
+        assert_eq!(units.len(), 3);
+        // joy: tp 1, predicted 1, gold 1 -> F1 1; fear: tp 1, predicted 1, gold 2 -> F1 2/3.
+        let macro_f1 = scorer.value(scorer.primary(), &units.total());
         assert!(
-            e.contains("multi-label task") && e.contains("cannot score label sets"),
-            "{e}"
+            (macro_f1 - (1.0 + 2.0 / 3.0) / 2.0).abs() < 1e-12,
+            "{macro_f1}"
         );
+        assert_eq!(scorer.name(scorer.primary()), "macro F1");
     }
 
     #[test]

@@ -21,9 +21,13 @@ fn param(ctx: &StageContext<'_>, key: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-/// Trains nothing: its dev curve rises linearly to `dev`, reported at every other step.
+/// Trains nothing: its dev curve rises linearly to `dev`, reported at every other step. With
+/// `lucky = 1`, any seed but the default 42 mirrors dev around 0.6 (a gain that was luck).
 fn train_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
-    let dev = param(ctx, "dev", 0.6);
+    let mut dev = param(ctx, "dev", 0.6);
+    if param(ctx, "lucky", 0.0) == 1.0 && param(ctx, "seed", 42.0) != 42.0 {
+        dev = 1.2 - dev;
+    }
     let mut history = String::new();
     for step in (2..=STEPS).step_by(2) {
         let value = dev * step as f64 / STEPS as f64;
@@ -161,6 +165,7 @@ fn options(rounds: usize) -> ImproveOptions {
             level: 0.95,
         },
         halving: Halving::default(),
+        confirm_below: 0,
     }
 }
 
@@ -278,4 +283,52 @@ fn improve_needs_a_reflect_stage() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("needs a reflect stage"), "{e}");
+}
+
+#[test]
+fn on_a_small_dev_set_a_gain_must_hold_on_a_second_seed() {
+    let (dir, file) = setup();
+    let artifacts = dir.path().join("artifacts");
+    let mut opts = options(1);
+    opts.confirm_below = 1000; // the stand-in's dev has 400 examples
+    opts.max_runs = 2;
+    let report = run_improve(&file, &registry(), &artifacts, &opts).unwrap();
+    let c = report.rounds[0].choice.confirmation.clone().unwrap();
+    assert_eq!(c.seed, 43);
+    assert!(c.pooled.unwrap().diff.lo > 0.0);
+    assert!(report.rounds[0].choice.adopt);
+    assert_eq!(report.recipe, ["train.dev=0.9", "train.test=0.5"]);
+    assert!(
+        report.markdown().contains("second seed"),
+        "{}",
+        report.markdown()
+    );
+
+    // The same gain on seed 42 only: seed 43 reverses it, and nothing is adopted.
+    let mut opts = options(1);
+    opts.confirm_below = 1000;
+    opts.max_runs = 2;
+    opts.base = vec!["train.lucky=1".into()];
+    let report = run_improve(&file, &registry(), &artifacts, &opts).unwrap();
+    let choice = &report.rounds[0].choice;
+    assert!(
+        choice.vs_reference.as_ref().unwrap().diff.lo > 0.0,
+        "one seed alone would adopt it"
+    );
+    let c = choice.confirmation.as_ref().unwrap();
+    let reference = c.reference.unwrap().estimate;
+    let trial = c.trial.unwrap().estimate;
+    assert!(
+        (reference - 0.6).abs() < 0.02 && (trial - 0.3).abs() < 0.02,
+        "{c:?}"
+    );
+    assert!(!choice.adopt, "{choice:?}");
+    assert!(report.changes.is_empty() && report.improved_file.is_none());
+    assert!(
+        report
+            .end
+            .contains("did not hold on a second training seed"),
+        "{}",
+        report.end
+    );
 }

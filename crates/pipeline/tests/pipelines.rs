@@ -1054,6 +1054,7 @@ fn improve_runs_the_real_findings_remedies() {
             level: 0.95,
         },
         halving: pipeline::improve::halving::Halving::default(),
+        confirm_below: 0,
     };
     let artifacts = tmp.path().join("artifacts");
     // A copy, so the improved file lands in the temporary directory (paths inside the file are

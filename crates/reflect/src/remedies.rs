@@ -10,7 +10,8 @@
 //! |---|---|
 //! | `training.underfit` (baseline beats the model, dev still rising) | more epochs, higher learning rate, dropout 0 |
 //! | `training.curve` still rising | more epochs |
-//! | `decisions.cost` (a constant least-cost policy: the probabilities do not separate) | more epochs, higher learning rate |
+//! | `decisions.cost` (a constant policy, a baseline that decides cheaper, or no better than a constant rule), binary tasks | a decision threshold tuned on dev for least cost (no retraining) |
+//! | `decisions.cost` (a constant least-cost policy: the probabilities do not separate) | also more epochs, higher learning rate |
 //! | `model.truncation` | a longer `max_length` |
 //! | `slice.label.*` (a weak class) and multi-label `recall.*`, when the training classes are imbalanced (largest ≥ 3× smallest) | balanced class weights |
 //! | multi-label `threshold.*`, `recall.*`, `precision.*` | thresholds tuned per label on dev |
@@ -24,8 +25,8 @@ use std::collections::BTreeMap;
 use flowcore::TaskKind;
 use serde_json::{Value, json};
 
-use crate::findings::Finding;
 pub use crate::findings::Remedy;
+use crate::findings::{Finding, Severity};
 
 impl Remedy {
     fn new(name: &str, set: &[(&str, Value)]) -> Self {
@@ -134,6 +135,24 @@ impl Recipe {
         )]
     }
 
+    /// A cost threshold on P(positive) tuned on dev, for a binary task evaluated under a cost
+    /// matrix that does not decide by one yet (nor rejects out-of-scope answers).
+    fn cost_threshold(&self) -> Vec<Remedy> {
+        let Some(e) = &self.evaluate else {
+            return Vec::new();
+        };
+        let set = |k: &str| e.get(k).is_some_and(|v| !v.is_null() && *v != json!(false));
+        let binary = self.train_support.is_empty() || self.train_support.len() == 2;
+        if !set("cost_matrix") || set("tune_cost_threshold") || set("out_of_scope_label") || !binary
+        {
+            return Vec::new();
+        }
+        vec![Remedy::new(
+            "cost threshold tuned on dev",
+            &[("evaluate.tune_cost_threshold", json!(true))],
+        )]
+    }
+
     fn longer_inputs(&self, max_length: Option<u64>) -> Vec<Remedy> {
         let current = max_length.or_else(|| {
             self.tokenize
@@ -202,7 +221,12 @@ pub fn remedies_for(f: &Finding, recipe: &Recipe) -> Vec<Remedy> {
         "training.curve" if f.title.contains("still rising") => {
             recipe.underfit(false).into_iter().take(1).collect()
         }
-        "decisions.cost" if f.title.contains("constant policy") => recipe.underfit(false),
+        "decisions.cost" if f.title.contains("constant policy") => {
+            let mut out = recipe.cost_threshold();
+            out.extend(recipe.underfit(false));
+            out
+        }
+        "decisions.cost" if f.severity != Severity::Info => recipe.cost_threshold(),
         "model.truncation" => recipe.longer_inputs(f.numbers.get("max_length").map(|l| *l as u64)),
         _ if id.starts_with("slice.label.") && recipe.task == Some(TaskKind::Sequence) => {
             recipe.balanced()
@@ -222,7 +246,7 @@ pub fn remedies_for(f: &Finding, recipe: &Recipe) -> Vec<Remedy> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::{Severity, finding};
+    use crate::findings::finding;
 
     fn f(id: &str, title: &str) -> Finding {
         finding(id.into(), Severity::High, "area", title.into())
@@ -323,5 +347,46 @@ mod tests {
             names(&remedies_for(&constant, &unweighted)),
             ["longer training", "higher learning rate"]
         );
+        // Under a cost matrix the decision rule comes first: no retraining.
+        let costed = Recipe {
+            evaluate: Some(json!({"cost_matrix": {"bad": {"good": 5.0}}, "positive_label": "bad"})),
+            train_support: BTreeMap::from([("good".to_string(), 490), ("bad".to_string(), 210)]),
+            ..unweighted.clone()
+        };
+        let tries = remedies_for(&constant, &costed);
+        assert_eq!(
+            names(&tries),
+            [
+                "cost threshold tuned on dev",
+                "longer training",
+                "higher learning rate"
+            ]
+        );
+        assert_eq!(tries[0].set["evaluate.tune_cost_threshold"], json!(true));
+        let mut cheaper = f(
+            "decisions.cost",
+            "The baseline's decisions cost significantly less",
+        );
+        cheaper.severity = Severity::High;
+        assert_eq!(
+            names(&remedies_for(&cheaper, &costed)),
+            ["cost threshold tuned on dev"]
+        );
+        let mut fine = f("decisions.cost", "Least-expected-cost decisions cost 0.4");
+        fine.severity = Severity::Info;
+        assert!(remedies_for(&fine, &costed).is_empty());
+        // Already decided by a tuned threshold, or not binary: nothing to add.
+        let tuned = Recipe {
+            evaluate: Some(
+                json!({"cost_matrix": {"bad": {"good": 5.0}}, "tune_cost_threshold": true}),
+            ),
+            ..costed.clone()
+        };
+        assert!(remedies_for(&cheaper, &tuned).is_empty());
+        let three = Recipe {
+            train_support: BTreeMap::from([("a".into(), 1), ("b".into(), 1), ("c".into(), 1)]),
+            ..costed
+        };
+        assert!(remedies_for(&cheaper, &three).is_empty());
     }
 }

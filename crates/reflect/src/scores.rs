@@ -3,12 +3,20 @@
 //! Token task, per sentence: `[tp, n_pred, n_gold]` then the same three per entity type;
 //! micro F1 = `2 tp / (n_pred + n_gold)`, exactly seqeval's (entities never cross sentences).
 //! Sequence task, per example: `[1, correct]` then `[tp, fp, fn]` per class; accuracy and
-//! scikit-learn's macro F1 over the label list. The full-sample values are checked against the
-//! `metrics` crate in the tests.
+//! scikit-learn's macro F1 over the label list. Multi-label, per example: `[tp, predicted,
+//! gold]` per label, then the example's F1, its wrong decisions, whether its set is exact and 1
+//! (the columns of the multi-label headline); macro F1 over every label (scikit-learn's
+//! `average="macro"` on indicators) and subset accuracy. The full-sample values are checked
+//! against the `metrics` crate in the tests.
+
+use std::path::Path;
 
 use flowcore::TaskKind;
 
+use crate::analysis::multilabel::headline::{self, Stat};
+use crate::data::multilabel::Table;
 use crate::data::{Example, Split};
+use crate::error::{ReflectError, Result};
 use crate::ner::{self, Spans};
 use crate::stats::bootstrap::{Units, f1_from_counts};
 
@@ -23,9 +31,9 @@ pub enum Metric {
     EntityRecall,
     /// F1 of one entity type (index into [`Scorer::classes`]).
     TypeF1(usize),
-    /// Accuracy (sequence task).
+    /// Accuracy (sequence task); subset accuracy (multi-label).
     Accuracy,
-    /// Macro F1 over classes (sequence task).
+    /// Macro F1 over classes (sequence and multi-label tasks).
     MacroF1,
     /// F1 of one class (index into [`Scorer::classes`]).
     ClassF1(usize),
@@ -34,7 +42,7 @@ pub enum Metric {
 /// Turns examples into unit counts and counts into metric values.
 #[derive(Debug, Clone)]
 pub struct Scorer {
-    /// Token or sequence task.
+    /// Token, sequence or multi-label task.
     pub task: TaskKind,
     /// Entity types (token task) or class names (sequence task).
     pub classes: Vec<String>,
@@ -53,11 +61,39 @@ impl Scorer {
         }
     }
 
+    /// The scorer of one predictions file of any task kind and its units, one per example
+    /// (sentence, text or label set) in file order: what comparing runs on a split needs.
+    /// A multi-label file is read as indicator rows (a [`Split`] keeps one label per item).
+    pub fn of_file(name: &str, path: &Path) -> Result<(Self, Units)> {
+        let preds = metrics::Predictions::read(path).map_err(|source| ReflectError::Metrics {
+            place: format!("reading predictions {}", path.display()),
+            source,
+        })?;
+        if preds.task == TaskKind::Multilabel {
+            let table = Table::from_predictions(path, &preds)?;
+            let units = headline::units(&table.gold, &table.pred, table.labels.len());
+            let scorer = Self {
+                task: TaskKind::Multilabel,
+                classes: table.labels,
+            };
+            return Ok((scorer, units));
+        }
+        let split = Split::from_predictions(name, path, &preds)?;
+        let spans = match split.task {
+            TaskKind::Token => Some(Spans::of(&split)?),
+            TaskKind::Sequence | TaskKind::Multilabel => None,
+        };
+        let scorer = Self::new(&split);
+        let units = scorer.units(&split, spans.as_ref());
+        Ok((scorer, units))
+    }
+
     /// Statistics per unit.
     pub fn dim(&self) -> usize {
         match self.task {
             TaskKind::Token => 3 + 3 * self.classes.len(),
-            TaskKind::Sequence | TaskKind::Multilabel => 2 + 3 * self.classes.len(),
+            TaskKind::Sequence => 2 + 3 * self.classes.len(),
+            TaskKind::Multilabel => 3 * self.classes.len() + 4,
         }
     }
 
@@ -78,6 +114,7 @@ impl Scorer {
             Metric::TypeF1(i) | Metric::ClassF1(i) => {
                 format!("F1 of {}", self.classes.get(i).map_or("?", String::as_str))
             }
+            Metric::Accuracy if self.task == TaskKind::Multilabel => "subset accuracy".into(),
             Metric::Accuracy => "accuracy".into(),
             Metric::MacroF1 => "macro F1".into(),
         }
@@ -128,8 +165,17 @@ impl Scorer {
         v
     }
 
-    /// One unit per example (sentence or text), in split order.
+    /// One unit per example (sentence or text), in split order. For a multi-label task the
+    /// label ids of an example's gold and pred are read as its two sets (files of label sets
+    /// are read by [`Scorer::of_file`]).
     pub fn units(&self, split: &Split, spans: Option<&Spans>) -> Units {
+        if self.task == TaskKind::Multilabel {
+            let l = self.classes.len();
+            let set = |ids: &[usize]| (0..l).map(|j| ids.contains(&j)).collect::<Vec<bool>>();
+            let gold: Vec<Vec<bool>> = split.examples.iter().map(|e| set(&e.gold)).collect();
+            let pred: Vec<Vec<bool>> = split.examples.iter().map(|e| set(&e.pred)).collect();
+            return headline::units(&gold, &pred, l);
+        }
         let mut u = Units::new(self.dim());
         for (i, ex) in split.examples.iter().enumerate() {
             match (self.task, spans) {
@@ -141,8 +187,26 @@ impl Scorer {
         u
     }
 
+    /// A multi-label metric from summed headline columns.
+    fn multilabel_value(&self, m: Metric, s: &[f64]) -> f64 {
+        let l = self.classes.len();
+        match m {
+            Metric::MacroF1 => Stat::MacroF1.eval(s, l),
+            Metric::Accuracy => Stat::SubsetAccuracy.eval(s, l),
+            Metric::ClassF1(k) if k < l => f1_from_counts(s[3 * k], s[3 * k + 1], s[3 * k + 2]),
+            Metric::ClassF1(_)
+            | Metric::EntityF1
+            | Metric::EntityPrecision
+            | Metric::EntityRecall
+            | Metric::TypeF1(_) => f64::NAN,
+        }
+    }
+
     /// A metric's value from summed counts.
     pub fn value(&self, m: Metric, s: &[f64]) -> f64 {
+        if self.task == TaskKind::Multilabel {
+            return self.multilabel_value(m, s);
+        }
         let class_f1 = |k: usize, base: usize| -> f64 {
             match self.task {
                 TaskKind::Token => {
@@ -201,7 +265,8 @@ impl Scorer {
     pub fn class_columns(&self, k: usize) -> (Vec<usize>, Metric) {
         let (base, m) = match self.task {
             TaskKind::Token => (3, Metric::TypeF1(0)),
-            TaskKind::Sequence | TaskKind::Multilabel => (2, Metric::ClassF1(0)),
+            TaskKind::Sequence => (2, Metric::ClassF1(0)),
+            TaskKind::Multilabel => (0, Metric::ClassF1(0)),
         };
         let cols = (0..base).chain(base + 3 * k..base + 3 * k + 3).collect();
         (cols, m)
@@ -211,7 +276,8 @@ impl Scorer {
     pub fn support(&self, k: usize, s: &[f64]) -> f64 {
         match self.task {
             TaskKind::Token => s[5 + 3 * k],
-            TaskKind::Sequence | TaskKind::Multilabel => s[2 + 3 * k] + s[4 + 3 * k],
+            TaskKind::Sequence => s[2 + 3 * k] + s[4 + 3 * k],
+            TaskKind::Multilabel => s[3 * k + 2],
         }
     }
 
@@ -328,6 +394,59 @@ mod tests {
             let full = boot.ci(&units, |s| sc.value(Metric::ClassF1(k), s));
             let projected = boot.ci(&units.project(&cols), |s| sc.value(m, s));
             assert_eq!(full, projected, "class {k}");
+        }
+    }
+
+    #[test]
+    fn a_multilabel_file_scores_sklearn_macro_f1_and_subset_accuracy_per_label_set() {
+        let labels: Vec<String> = ["joy", "fear", "anger"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let rows = [
+            ("joy|fear", "joy"),
+            ("anger", "anger|fear"),
+            ("joy", "joy"),
+            ("fear", ""),
+            ("joy|anger", "joy|anger"),
+            ("", "fear"),
+        ];
+        let mut p = Predictions::new(TaskKind::Multilabel, labels.clone());
+        for (i, (g, q)) in rows.iter().enumerate() {
+            p.rows.push(PredictionRow {
+                id: format!("e{i}"),
+                word: None,
+                token: None,
+                gold: g.to_string(),
+                pred: q.to_string(),
+                probs: Some(vec![0.5; 3]),
+            });
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("predictions_dev.parquet");
+        p.write(&path).unwrap();
+        let (sc, units) = Scorer::of_file("dev", &path).unwrap();
+        assert_eq!(sc.task, TaskKind::Multilabel);
+        assert_eq!(units.len(), rows.len());
+        assert_eq!(units.dim(), sc.dim());
+        let total = units.total();
+        let report = metrics::multilabel::multilabel_report(
+            &p.indicators(true).unwrap(),
+            &p.indicators(false).unwrap(),
+            &labels,
+            metrics::ZeroDivision::Zero,
+        )
+        .unwrap();
+        assert!((sc.value(sc.primary(), &total) - report.macro_avg.f1).abs() < 1e-12);
+        assert!((sc.value(Metric::Accuracy, &total) - report.subset_accuracy).abs() < 1e-12);
+        assert_eq!(sc.name(Metric::Accuracy), "subset accuracy");
+        for k in 0..3 {
+            let f1 = sc.value(Metric::ClassF1(k), &total);
+            assert!((f1 - report.per_label[k].f1).abs() < 1e-12, "label {k}");
+            let (cols, m) = sc.class_columns(k);
+            let projected = units.project(&cols).total();
+            assert_eq!(sc.value(m, &projected), f1);
+            assert_eq!(sc.support(k, &total), report.per_label[k].support as f64);
         }
     }
 }

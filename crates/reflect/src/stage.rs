@@ -266,6 +266,7 @@ pub fn load_inputs(
                     .context("the evaluate artifact's cost_matrix param")?,
             ),
         },
+        cost_threshold_tuned: evaluate.manifest.params["tune_cost_threshold"] == true,
         reject: recorded_rule(evaluate, &params.split)?,
         tokenizer: tokenize.and_then(|t| {
             analysis::TokenizerFacts::from_tokenize_metrics(&t.manifest.metrics, &params.split)

@@ -9,11 +9,17 @@
 //! paired bootstrap CI of its dev gain excludes 0. A round that adopts a remedy is followed by
 //! another on the new recipe (up to `--rounds`); one that finds nothing better ends the loop.
 //!
+//! On a small dev set one seed's gain can be luck (German Credit's 150 applicants): when dev
+//! has fewer than `--confirm-below` examples and the adopted trial retrained, the reference
+//! and the trial run again on the next training seed, and the remedy is adopted only when the
+//! gain pooled over both seeds still has a CI that excludes 0 ([`Confirmation`]).
+//!
 //! Test is read once, after every choice is made, for the chosen recipe (and, for the record,
 //! the original). The result is `<pipeline>.improved.toml` ([`recipe`]) and
 //! `improve.json` / `improve.md` under `<artifacts>/<pipeline>/improve/<fingerprint>/`.
 
 pub mod halving;
+mod measure;
 pub mod recipe;
 mod report;
 
@@ -26,9 +32,10 @@ use anyhow::{Context, Result, bail};
 use reflect::stats::bootstrap::{Bootstrap, Interval, Paired, Units};
 use serde::{Deserialize, Serialize};
 
-use crate::sweep::{run_recipe, toml_text, units_of, values_equal};
+use crate::sweep::{run_recipe, toml_text, values_equal};
 use crate::{PipelineSpec, Registry, RunOptions};
 use halving::{Curve, Halving, HalvingMonitor};
+use measure::Measure;
 use recipe::Change;
 
 pub use report::{ImproveReport, write_report};
@@ -48,7 +55,13 @@ pub struct ImproveOptions {
     pub bootstrap: Bootstrap,
     /// Successive halving between the trials of a round.
     pub halving: Halving,
+    /// Dev sets with fewer examples than this confirm an adoption on a second training seed
+    /// (0: never).
+    pub confirm_below: usize,
 }
+
+/// Dev examples below which an adoption is confirmed on a second seed by default.
+pub const CONFIRM_BELOW: usize = 1000;
 
 impl ImproveOptions {
     /// Checks the settings, naming the flag that is wrong.
@@ -221,8 +234,30 @@ pub struct Choice {
     pub best: Option<usize>,
     /// Best − reference on dev, paired bootstrap.
     pub vs_reference: Option<Paired>,
-    /// Whether the best trial replaces the reference (its CI excludes 0 and it is ahead).
+    /// Whether the best trial replaces the reference (its CI excludes 0 and it is ahead, on
+    /// one seed and, when confirmed, on both).
     pub adopt: bool,
+    /// The second-seed check of a small dev set, when it ran.
+    pub confirmation: Option<Confirmation>,
+}
+
+/// The reference and the best trial run again on another training seed, their dev units
+/// pooled example by example with the first seed's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confirmation {
+    /// The second seed.
+    pub seed: u64,
+    /// Dev measure of the reference on that seed.
+    pub reference: Option<Interval>,
+    /// Dev measure of the trial on that seed.
+    pub trial: Option<Interval>,
+    /// Trial − reference over both seeds (paired bootstrap of the pooled units).
+    pub pooled: Option<Paired>,
+    /// Why it could not decide, when a run failed or the budget ran out (then nothing is
+    /// adopted).
+    pub note: Option<String>,
+    /// Wall-clock seconds of the two runs.
+    pub seconds: f64,
 }
 
 /// The choice among `trials` (dev units per trial, `None` when it did not complete) against
@@ -251,6 +286,7 @@ pub fn choose(
         best,
         vs_reference,
         adopt,
+        confirmation: None,
     }
 }
 
@@ -327,6 +363,8 @@ struct Runner<'a> {
     artifacts: &'a Path,
     names: Names,
     monitor: Arc<HalvingMonitor>,
+    /// The evaluate stage's cost matrix: trials are compared by cost when it has one.
+    costs: Option<metrics::CostMatrix>,
 }
 
 impl Runner<'_> {
@@ -385,10 +423,9 @@ impl Runner<'_> {
                     .get(&self.names.evaluate)
                     .cloned()
                     .context("the evaluate stage left no artifact")?;
-                let (scorer, dev) = units_of(&dir, "dev")?;
-                let primary = scorer.primary();
+                let (measure, dev) = Measure::read(&dir, "dev", self.costs.as_ref())?;
                 trial.outcome = Outcome::Completed {
-                    dev: boot.ci(&dev, |x| scorer.value(primary, x)),
+                    dev: boot.ci(&dev, |x| measure.value(x)),
                 };
                 trial.ran = r.ran.clone();
                 trial.evaluate_dir = Some(dir);
@@ -414,6 +451,83 @@ impl Runner<'_> {
         trial.seconds = clock.elapsed().as_secs_f64();
         tracing::info!(trial = %trial.name, seconds = format!("{:.0}", trial.seconds), outcome = ?trial.outcome, "trial done");
         Ok((trial, units, ran))
+    }
+}
+
+impl Runner<'_> {
+    /// Runs the reference `recipe` and the trial `sets` again on the next training seed and
+    /// compares them pooled with the first seed's dev units.
+    #[allow(clippy::too_many_arguments)]
+    fn confirm(
+        &self,
+        recipe: &[String],
+        sets: &[String],
+        first: (&Units, &Units),
+        measure: &Measure,
+        boot: Bootstrap,
+        deadline: Option<Instant>,
+    ) -> Result<Confirmation> {
+        let clock = Instant::now();
+        let train = self.names.train.clone().context("no train stage")?;
+        let spec = PipelineSpec::load(self.file, recipe)?;
+        let seed = spec
+            .stages
+            .iter()
+            .find(|s| s.name == train)
+            .and_then(|s| s.params.get("seed"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(train::TrainParams::default().seed)
+            + 1;
+        let mut c = Confirmation {
+            seed,
+            reference: None,
+            trial: None,
+            pooled: None,
+            note: None,
+            seconds: 0.0,
+        };
+        let with_seed = |s: &[String]| merged(s, &[format!("{train}.seed={seed}")]);
+        let mut dev = Vec::new();
+        for (what, s) in [("reference", with_seed(recipe)), ("trial", with_seed(sets))] {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                c.note = Some(format!(
+                    "the budget ran out before the {what}'s second seed"
+                ));
+                break;
+            }
+            tracing::info!(
+                seed,
+                run = what,
+                "confirming on a second seed (small dev set)"
+            );
+            let (result, _) = self.run(&s, false, true);
+            let units = result.and_then(|r| {
+                let dir = r
+                    .dirs
+                    .get(&self.names.evaluate)
+                    .context("the evaluate stage left no artifact")?;
+                Ok(Measure::read(dir, "dev", self.costs.as_ref())?.1)
+            });
+            match units {
+                Ok(u) => dev.push(u),
+                Err(e) => {
+                    if train::termination_flag().load(std::sync::atomic::Ordering::SeqCst) {
+                        return Err(e.context("improve stopped by a termination signal"));
+                    }
+                    c.note = Some(format!("the {what}'s second seed failed: {e:#}"));
+                    break;
+                }
+            }
+        }
+        if let [reference, trial] = dev.as_slice() {
+            c.reference = Some(boot.ci(reference, |x| measure.value(x)));
+            c.trial = Some(boot.ci(trial, |x| measure.value(x)));
+            let a = crate::sweep::pooled(&[first.1.clone(), trial.clone()]);
+            let b = crate::sweep::pooled(&[first.0.clone(), reference.clone()]);
+            c.pooled = Some(boot.paired(&a, &b, |x| measure.gain(x)));
+        }
+        c.seconds = clock.elapsed().as_secs_f64();
+        Ok(c)
     }
 }
 
@@ -506,6 +620,7 @@ pub fn run_improve(
         artifacts,
         names: Names::of(&spec)?,
         monitor: Arc::new(HalvingMonitor::new(opts.halving, deadline)),
+        costs: Measure::costs_of(&spec)?,
     };
     let mut recipe = opts.base.clone();
     let mut changes: Vec<Change> = Vec::new();
@@ -525,8 +640,8 @@ pub fn run_improve(
             .cloned()
             .context("the reflect stage left no artifact")?;
         let eval_dir = reference.evaluate_dir.clone().unwrap_or_default();
-        let (scorer, _) = units_of(&eval_dir, "dev")?;
-        metric = scorer.name(scorer.primary());
+        let (measure, _) = Measure::read(&eval_dir, "dev", runner.costs.as_ref())?;
+        metric = measure.name();
         let current = PipelineSpec::load(file, &recipe)?;
         let mut proposals = proposals(&reflect_dir.join("findings.json"), &current)?;
         proposals.retain(|p| {
@@ -570,13 +685,32 @@ pub fn run_improve(
             trials.push(t);
             units.push(u);
         }
-        let primary = scorer.primary();
-        let choice = choose(
-            &ref_units,
-            &units,
-            |x| scorer.value(primary, x),
-            opts.bootstrap,
-        );
+        let mut choice = choose(&ref_units, &units, |x| measure.gain(x), opts.bootstrap);
+        // A small dev set: a gain from a retrained model must hold on a second seed.
+        if let Some(best) = choice.best.filter(|_| choice.adopt)
+            && ref_units.len() < opts.confirm_below
+            && runner
+                .names
+                .train
+                .as_ref()
+                .is_some_and(|t| trials[best].ran.contains(t))
+            && let Some(first) = units[best].as_ref()
+        {
+            let sets = merged(&recipe, &trials[best].overrides);
+            let c = runner.confirm(
+                &recipe,
+                &sets,
+                (&ref_units, first),
+                &measure,
+                opts.bootstrap,
+                deadline,
+            )?;
+            choice.adopt = c
+                .pooled
+                .as_ref()
+                .is_some_and(|p| p.diff.estimate > 0.0 && p.diff.lo > 0.0);
+            choice.confirmation = Some(c);
+        }
         let adopted = choice.adopt.then_some(choice.best).flatten();
         rounds.push(Round {
             recipe: recipe.clone(),
@@ -596,6 +730,17 @@ pub fn run_improve(
                 format!(
                     "Round {}: the findings proposed no remedy that was not already the recipe or tried; the loop ends.",
                     round + 1
+                )
+            } else if let Some(c) = rounds.last().and_then(|r| r.choice.confirmation.as_ref()) {
+                format!(
+                    "Round {}: the best remedy's dev gain did not hold on a second training seed (seed {}{}); the current recipe is kept and the loop ends.",
+                    round + 1,
+                    c.seed,
+                    match (&c.pooled, &c.note) {
+                        (Some(p), _) => format!(", gain over both seeds {}", p.diff.display(4)),
+                        (None, Some(n)) => format!(": {n}"),
+                        (None, None) => String::new(),
+                    }
                 )
             } else if none_ran {
                 format!(
@@ -657,9 +802,8 @@ pub fn run_improve(
         .and_then(|r| r.reference.evaluate_dir.clone());
     let test = |dir: &Option<PathBuf>| -> Result<Option<Interval>> {
         let Some(dir) = dir else { return Ok(None) };
-        let (s, u) = units_of(dir, "test")?;
-        let p = s.primary();
-        Ok(Some(opts.bootstrap.ci(&u, |x| s.value(p, x))))
+        let (m, u) = Measure::read(dir, "test", runner.costs.as_ref())?;
+        Ok(Some(opts.bootstrap.ci(&u, |x| m.value(x))))
     };
     Ok(ImproveReport {
         file: file.to_path_buf(),
@@ -763,6 +907,7 @@ mod tests {
             rounds: 1,
             bootstrap: Bootstrap::default(),
             halving: Halving::default(),
+            confirm_below: CONFIRM_BELOW,
         };
         assert!(ok.check().is_ok());
         for (bad, flag) in [

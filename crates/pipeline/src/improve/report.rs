@@ -108,13 +108,41 @@ impl ImproveReport {
                     r.trials[*b].name,
                     p.diff.display(4),
                     p.p_value,
-                    if r.choice.adopt {
-                        "adopted"
-                    } else {
-                        "within the noise, not adopted"
+                    match (&r.choice.confirmation, r.choice.adopt) {
+                        (Some(_), true) => "beyond the noise, confirmed on a second seed, adopted",
+                        (Some(_), false) =>
+                            "beyond the noise on one seed, then checked on a second seed",
+                        (None, true) => "adopted",
+                        (None, false) => "within the noise, not adopted",
                     }
                 )),
                 _ => o.push_str("\nNo trial completed: nothing to compare.\n"),
+            }
+            if let Some(c) = &r.choice.confirmation {
+                let ci = |i: &Option<Interval>| i.as_ref().map_or("-".into(), |i| i.display(4));
+                o.push_str(&format!(
+                    "\nDev has fewer examples than `--confirm-below`, so the gain had to hold on a second seed (train seed {}, {:.1} min): reference {}, trial {}",
+                    c.seed,
+                    c.seconds / 60.0,
+                    ci(&c.reference),
+                    ci(&c.trial),
+                ));
+                match (&c.pooled, &c.note) {
+                    (Some(p), _) => o.push_str(&format!(
+                        "; gain over both seeds {} (p = {:.4}): {}.\n",
+                        p.diff.display(4),
+                        p.p_value,
+                        if r.choice.adopt {
+                            "adopted"
+                        } else {
+                            "not adopted"
+                        }
+                    )),
+                    (None, note) => o.push_str(&format!(
+                        "; no decision ({}): not adopted.\n",
+                        note.as_deref().unwrap_or("no result")
+                    )),
+                }
             }
         }
         o.push_str(&format!("\n## Result\n\n{}\n", self.end));

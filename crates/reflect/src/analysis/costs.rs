@@ -1,5 +1,6 @@
 //! Decisions under a cost matrix (sequence tasks with probabilities): the least-expected-cost
-//! decision of every example under the model's probabilities, its mean cost against every
+//! decision of every example under the model's probabilities (or, when the evaluate stage
+//! decided by a cost threshold tuned on dev, its predictions), their mean cost against every
 //! constant policy ("always predict k"), whether it collapsed to one, and, with a baseline,
 //! the paired difference of the two systems' costs.
 
@@ -34,6 +35,18 @@ pub struct CostDecisions {
     pub baseline_decided_by: Option<String>,
     /// Examples compared with the baseline.
     pub shared: usize,
+    /// How the model's decisions were made: [`LEAST_EXPECTED_COST`] or [`TUNED_THRESHOLD`].
+    #[serde(default = "least_expected_cost")]
+    pub decided_by: String,
+}
+
+/// The model's decisions are the least-expected-cost labels under its probabilities.
+pub const LEAST_EXPECTED_COST: &str = "least expected cost";
+/// The model's decisions are its predictions, made by evaluate's cost threshold tuned on dev.
+pub const TUNED_THRESHOLD: &str = "cost threshold tuned on dev";
+
+fn least_expected_cost() -> String {
+    LEAST_EXPECTED_COST.into()
 }
 
 /// The least-expected-cost label of one example ([`CostMatrix::least_expected_cost`], the
@@ -69,10 +82,19 @@ pub fn run(
         return Ok(None);
     }
     let boot = opts.bootstrap;
+    // A threshold tuned on dev already made the predictions; re-deciding them by expected
+    // cost would judge a rule the stage did not apply.
+    let tuned = p.inputs.cost_threshold_tuned;
     let decisions: Vec<usize> = split
         .examples
         .iter()
-        .map(|e| decide(split, e, costs))
+        .map(|e| {
+            if tuned {
+                e.pred[0]
+            } else {
+                decide(split, e, costs)
+            }
+        })
         .collect();
     let mut units = Units::new(2);
     let mut decided = BTreeMap::new();
@@ -127,5 +149,10 @@ pub fn run(
         baseline,
         baseline_decided_by,
         shared,
+        decided_by: if tuned {
+            TUNED_THRESHOLD.into()
+        } else {
+            LEAST_EXPECTED_COST.into()
+        },
     }))
 }

@@ -39,6 +39,9 @@ pub struct Inputs {
     pub tokenizer: Option<TokenizerFacts>,
     /// The evaluate stage's cost matrix (sequence tasks), when it has one.
     pub cost_matrix: Option<metrics::CostMatrix>,
+    /// The evaluate stage decided by a cost threshold tuned on dev (`tune_cost_threshold`):
+    /// its predictions are the decisions under the cost matrix.
+    pub cost_threshold_tuned: bool,
     /// The evaluate stage's out-of-scope rejection rule for this split, when it has one.
     pub reject: Option<metrics::open_set::RejectRule>,
 }

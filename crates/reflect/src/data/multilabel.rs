@@ -53,7 +53,7 @@ impl Table {
         Self::from_predictions(path, &preds)
     }
 
-    fn from_predictions(path: &Path, preds: &Predictions) -> Result<Self> {
+    pub(crate) fn from_predictions(path: &Path, preds: &Predictions) -> Result<Self> {
         let place = path.display().to_string();
         if preds.task != TaskKind::Multilabel {
             return Err(invalid(

@@ -12,13 +12,19 @@ pub(super) fn cost_decisions(b: &mut Builder<'_>) {
     let m = c.model_cost.estimate;
     let (best_label, best_cost) = &c.best_constant;
     let cheaper_baseline = c.baseline.as_ref().filter(|p| p.diff.lo > 0.0);
+    let lec = c.decided_by == crate::analysis::costs::LEAST_EXPECTED_COST;
+    let rule = if lec {
+        "its least-expected-cost decision is".to_string()
+    } else {
+        format!("its decisions ({}) are", c.decided_by)
+    };
     let mut f = if let Some(label) = &c.constant {
         let mut f = finding(
             "decisions.cost".into(),
             Severity::High,
             "decisions",
             format!(
-                "Under the cost matrix the model decides `{label}` for all {} {} examples: its least-expected-cost decision is a constant policy (cost {m:.3} per example)",
+                "Under the cost matrix the model decides `{label}` for all {} {} examples: {rule} a constant policy (cost {m:.3} per example)",
                 a.examples, a.split
             ),
         );
@@ -48,7 +54,12 @@ pub(super) fn cost_decisions(b: &mut Builder<'_>) {
             },
             "decisions",
             format!(
-                "Least-expected-cost decisions cost {m:.3} per example, against {best_cost:.3} for the best constant policy (always `{best_label}`)"
+                "{} decisions cost {m:.3} per example, against {best_cost:.3} for the best constant policy (always `{best_label}`)",
+                if lec {
+                    "Least-expected-cost".to_string()
+                } else {
+                    format!("The model's ({})", c.decided_by)
+                }
             ),
         );
         f.action = if m < *best_cost {
@@ -60,7 +71,14 @@ pub(super) fn cost_decisions(b: &mut Builder<'_>) {
         };
         f
     };
-    f.metric = "mean cost per example (least-expected-cost decisions)".into();
+    f.metric = format!(
+        "mean cost per example ({} decisions)",
+        if lec {
+            "least-expected-cost"
+        } else {
+            c.decided_by.as_str()
+        }
+    );
     f.value = m;
     f.ci = ci(&c.model_cost);
     f.score = m - best_cost;

@@ -1,0 +1,136 @@
+//! What improve compares on dev and reads once on test: the task's primary metric (entity F1,
+//! macro F1, macro F1 over label sets), or, when the recipe's evaluate stage declares a cost
+//! matrix, the mean cost per example of the decisions it ships (the predictions' `pred`
+//! column). A pipeline that states what its errors cost is judged by that cost: a remedy that
+//! raises macro F1 but costs more is not an improvement to its user.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use flowcore::TaskKind;
+use metrics::CostMatrix;
+use reflect::scores::Scorer;
+use reflect::stats::bootstrap::{Units, ratio};
+
+use crate::PipelineSpec;
+use crate::sweep::units_of;
+
+/// The quantity trials are compared by.
+#[derive(Debug, Clone)]
+pub(crate) enum Measure {
+    /// The task's primary metric; higher is better.
+    Metric(Scorer),
+    /// Mean cost per example under the evaluate stage's cost matrix; lower is better.
+    Cost,
+}
+
+impl Measure {
+    /// The cost matrix of `spec`'s evaluate stage, when it has one.
+    pub(crate) fn costs_of(spec: &PipelineSpec) -> Result<Option<CostMatrix>> {
+        let Some(stage) = spec.stages.iter().find(|s| s.kind == "evaluate") else {
+            return Ok(None);
+        };
+        match stage.params.get("cost_matrix") {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone()).map(Some).with_context(|| {
+                format!(
+                    "{}: [stages.{}] cost_matrix: expected gold label -> predicted label -> cost",
+                    spec.file.display(),
+                    stage.name
+                )
+            }),
+        }
+    }
+
+    /// The measure and one unit per example of `split` in the evaluate artifact `dir`.
+    pub(crate) fn read(
+        dir: &Path,
+        split: &str,
+        costs: Option<&CostMatrix>,
+    ) -> Result<(Self, Units)> {
+        let Some(costs) = costs else {
+            let (scorer, units) = units_of(dir, split)?;
+            return Ok((Self::Metric(scorer), units));
+        };
+        let path = dir.join(flowcore::schema::predictions::file(split));
+        let preds = metrics::Predictions::read(&path)
+            .with_context(|| format!("{}: no {split} predictions", dir.display()))?;
+        if preds.task != TaskKind::Sequence {
+            bail!(
+                "{}: a cost matrix applies to single-label sequence tasks; these are {} predictions",
+                path.display(),
+                preds.task
+            );
+        }
+        costs.validate(&preds.labels)?;
+        let mut units = Units::new(2);
+        for r in &preds.rows {
+            units.push(&[costs.cost(&r.gold, &r.pred), 1.0]);
+        }
+        Ok((Self::Cost, units))
+    }
+
+    /// The measure of summed units, in its own direction.
+    pub(crate) fn value(&self, s: &[f64]) -> f64 {
+        match self {
+            Self::Metric(scorer) => scorer.value(scorer.primary(), s),
+            Self::Cost => ratio(s[0], s[1]),
+        }
+    }
+
+    /// Higher is better: the metric, or the cost negated (a gain is cost saved per example).
+    pub(crate) fn gain(&self, s: &[f64]) -> f64 {
+        match self {
+            Self::Metric(_) => self.value(s),
+            Self::Cost => -self.value(s),
+        }
+    }
+
+    /// The name in the report.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::Metric(scorer) => scorer.name(scorer.primary()),
+            Self::Cost => {
+                "mean cost per example (the evaluate stage's cost matrix; lower is better, a gain is cost saved per example)".into()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_units_are_the_cost_of_the_shipped_decisions_and_a_gain_is_cost_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = vec!["good".to_string(), "bad".to_string()];
+        let mut p = metrics::Predictions::new(TaskKind::Sequence, labels);
+        for (id, gold, pred) in [
+            ("a", "bad", "good"),
+            ("b", "good", "bad"),
+            ("c", "good", "good"),
+        ] {
+            p.rows.push(metrics::PredictionRow {
+                id: id.into(),
+                word: None,
+                token: None,
+                gold: gold.into(),
+                pred: pred.into(),
+                probs: Some(vec![0.5, 0.5]),
+            });
+        }
+        p.write(&dir.path().join(flowcore::schema::predictions::file("dev")))
+            .unwrap();
+        let costs = CostMatrix::german_credit("good", "bad");
+        let (m, u) = Measure::read(dir.path(), "dev", Some(&costs)).unwrap();
+        assert_eq!(m.value(&u.total()), 2.0); // (5 + 1 + 0) / 3
+        assert_eq!(m.gain(&u.total()), -2.0);
+        assert!(m.name().contains("lower is better"));
+        let (plain, pu) = Measure::read(dir.path(), "dev", None).unwrap();
+        assert!(matches!(plain, Measure::Metric(_)));
+        // Without costs: macro F1 (good 0.5, bad 0), and a gain is the metric itself.
+        assert!((plain.value(&pu.total()) - 0.25).abs() < 1e-12);
+        assert_eq!(plain.gain(&pu.total()), plain.value(&pu.total()));
+    }
+}
