@@ -55,8 +55,9 @@ impl Stage for ReflectStage {
         "reflect"
     }
 
+    /// 2: findings carry the cost-threshold remedy and judge a tuned threshold's decisions.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn inputs(&self) -> &'static [InputSpec] {
