@@ -13,7 +13,7 @@ use evaluate::{
 };
 use flowcore::schema::predictions as pcol;
 use flowcore::{Globals, TagScheme};
-use metrics::open_set::{RejectRule, RejectTarget};
+use metrics::open_set::RejectTarget;
 
 /// Evaluate a fine-tuned BERT checkpoint: predictions, seqeval/scikit-learn metrics, robustness
 /// probes; compare two evaluations; label new text.
@@ -309,51 +309,27 @@ fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         device: args.device.device()?,
         progress: false,
     };
-    let mut predictor = Predictor::load(&args.checkpoint, args.max_length, opts)
+    let predictor = Predictor::load(&args.checkpoint, args.max_length, opts)
         .with_context(|| format!("loading {}", args.checkpoint.display()))?
         .with_top_k(args.top_k)
         .with_input(args.input_format)?
         .with_positive(args.positive_label.clone())?;
-    if predictor.task() == flowcore::TaskKind::Multilabel {
-        if args.out_of_scope_label.is_some() || args.reject_below.is_some() {
-            anyhow::bail!(
-                "--out-of-scope-label / --reject-below apply to single-label classifiers; {} is multi-label",
-                args.checkpoint.display()
-            );
-        }
-        if let Some(path) = &args.evaluation {
-            let thresholds = evaluate::predict::recorded_thresholds(path)?;
-            tracing::info!(?thresholds, "decision thresholds of the evaluation");
-            predictor = predictor.with_thresholds(thresholds)?;
-        }
-    }
-    let rule = match (
-        &args.evaluation,
-        &args.out_of_scope_label,
-        args.reject_below,
-    ) {
-        _ if predictor.task() == flowcore::TaskKind::Multilabel => None,
-        (Some(path), _, _) => match evaluate::predict::recorded_cost_decision(path)? {
-            // A binary evaluation decided by a cost threshold records no rejection rule.
-            Some(decision) => {
-                tracing::info!(positive = %decision.positive, threshold = decision.threshold, "deciding by the evaluation's cost threshold");
-                predictor = predictor.with_cost_decision(decision)?;
-                None
-            }
-            None => Some(evaluate::predict::recorded_reject_rule(path)?),
-        },
-        (None, None, None) => None,
-        (None, label, threshold) => Some(RejectRule {
-            label: label
-                .clone()
-                .unwrap_or_else(|| evaluate::predict::OUT_OF_SCOPE.into()),
-            threshold: threshold.unwrap_or(0.0),
-            chosen: None,
-        }),
+    let source = evaluate::predict::DecisionSource {
+        evaluation: args.evaluation.clone(),
+        out_of_scope_label: args.out_of_scope_label.clone(),
+        reject_below: args.reject_below,
     };
-    if let Some(rule) = rule {
+    let (predictor, applied) = predictor
+        .with_decisions(&source)
+        .with_context(|| format!("deciding as {}", args.checkpoint.display()))?;
+    if let Some(t) = &applied.thresholds {
+        tracing::info!(thresholds = ?t, "multi-label decision thresholds");
+    }
+    if let Some(c) = &applied.cost {
+        tracing::info!(positive = %c.positive, threshold = c.threshold, "deciding by the evaluation's cost threshold");
+    }
+    if let Some(rule) = &applied.reject {
         tracing::info!(label = %rule.label, threshold = rule.threshold, "rejecting out-of-scope lines");
-        predictor = predictor.with_reject(rule)?;
     }
     let dash = Path::new("-");
     let input: Box<dyn std::io::BufRead> = if args.input == dash {

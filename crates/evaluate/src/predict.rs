@@ -102,6 +102,31 @@ pub fn recorded_cost_decision(path: &Path) -> Result<Option<metrics::CostThresho
     }
 }
 
+/// Where a predictor's decision rule comes from: `evaluate predict`'s `--evaluation`,
+/// `--out-of-scope-label` and `--reject-below`, and `serve`'s flags of the same names.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionSource {
+    /// An evaluate artifact (or its metrics.json) whose recorded rule is applied: a binary
+    /// model's cost threshold, a multi-label model's per-label thresholds, or the out-of-scope
+    /// rejection rule.
+    pub evaluation: Option<std::path::PathBuf>,
+    /// Out-of-scope label of the checkpoint, without `evaluation`.
+    pub out_of_scope_label: Option<String>,
+    /// Rejection threshold, without `evaluation`.
+    pub reject_below: Option<f64>,
+}
+
+/// The decision rule a predictor applies (see [`Predictor::with_decisions`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Decisions {
+    /// Multi-label decision thresholds (the evaluation's, or 0.5 each).
+    pub thresholds: Option<Vec<f64>>,
+    /// The out-of-scope rejection rule.
+    pub reject: Option<RejectRule>,
+    /// The binary cost threshold chosen on dev.
+    pub cost: Option<metrics::CostThreshold>,
+}
+
 /// Lines encoded and run together.
 const CHUNK_LINES: usize = 256;
 
@@ -244,8 +269,10 @@ impl Predictor {
         let config = bert::BertConfig::from_file(&config_path)?;
         let task = bert::task_from_config(&config).ok_or_else(|| {
             EvaluateError::Invalid(format!(
-                "{}: `architectures` names neither BertForTokenClassification nor BertForSequenceClassification; is this a fine-tuned checkpoint?",
-                config_path.display()
+                "{}: `architectures` names no token or sequence classification head ({} / {}); is this a fine-tuned checkpoint?",
+                config_path.display(),
+                bert::architecture_of(&config, TaskKind::Token),
+                bert::architecture_of(&config, TaskKind::Sequence)
             ))
         })?;
         let options = match max_length {
@@ -346,6 +373,61 @@ impl Predictor {
                 rule.positive, rule.negative, self.task, self.labels
             ))),
         }
+    }
+
+    /// Applies the decision rule `source` names, as `evaluate predict` and `serve` do: with an
+    /// evaluation, a multi-label model takes its recorded thresholds, a binary model decided by
+    /// a tuned cost threshold takes that threshold, and any other single-label model its
+    /// recorded rejection rule (an error when it has none); without one, the rejection flags.
+    /// Returns the rule applied.
+    pub fn with_decisions(mut self, source: &DecisionSource) -> Result<(Self, Decisions)> {
+        let flags = source.out_of_scope_label.is_some() || source.reject_below.is_some();
+        if flags && source.evaluation.is_some() {
+            return Err(EvaluateError::Invalid(
+                "an evaluation's recorded rule cannot be combined with --out-of-scope-label / --reject-below".into(),
+            ));
+        }
+        let mut applied = Decisions::default();
+        if self.task == TaskKind::Multilabel {
+            if flags {
+                return Err(EvaluateError::Invalid(
+                    "--out-of-scope-label / --reject-below apply to single-label classifiers; the checkpoint is multi-label".into(),
+                ));
+            }
+            let thresholds = match &source.evaluation {
+                Some(path) => recorded_thresholds(path)?,
+                None => vec![metrics::multilabel::DEFAULT_THRESHOLD; self.labels.len()],
+            };
+            self = self.with_thresholds(thresholds.clone())?;
+            applied.thresholds = Some(thresholds);
+            return Ok((self, applied));
+        }
+        let reject = match (
+            &source.evaluation,
+            &source.out_of_scope_label,
+            source.reject_below,
+        ) {
+            (Some(path), _, _) => match recorded_cost_decision(path)? {
+                // A binary evaluation decided by a cost threshold records no rejection rule.
+                Some(rule) => {
+                    self = self.with_cost_decision(rule.clone())?;
+                    applied.cost = Some(rule);
+                    None
+                }
+                None => Some(recorded_reject_rule(path)?),
+            },
+            (None, None, None) => None,
+            (None, label, threshold) => Some(RejectRule {
+                label: label.clone().unwrap_or_else(|| OUT_OF_SCOPE.into()),
+                threshold: threshold.unwrap_or(0.0),
+                chosen: None,
+            }),
+        };
+        if let Some(rule) = reject {
+            self = self.with_reject(rule.clone())?;
+            applied.reject = Some(rule);
+        }
+        Ok((self, applied))
     }
 
     /// Reads JSONL input (pairs, candidates to rank) instead of plain lines.

@@ -6,6 +6,7 @@
 
 pub mod improve;
 pub mod runner;
+pub mod serving;
 pub mod spec;
 pub mod sweep;
 

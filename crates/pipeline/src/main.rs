@@ -102,6 +102,18 @@ enum Command {
         #[arg(long, default_value_t = pipeline::improve::CONFIRM_BELOW, value_name = "N")]
         confirm_below: usize,
     },
+    /// Serve the pipeline's checkpoint over HTTP (POST /predict, /health, /info, /metrics, a
+    /// page at /): the up-to-date train artifact's best checkpoint, deciding as its evaluate
+    /// artifact recorded (cost threshold, multi-label thresholds or rejection rule).
+    Serve {
+        #[command(flatten)]
+        target: Target,
+        /// The evaluate stage whose artifacts are served, when the pipeline has several.
+        #[arg(long, value_name = "STAGE")]
+        stage: Option<String>,
+        #[command(flatten)]
+        serve: serve::cli::ServeArgs,
+    },
     /// Show each stage as up to date or stale, and why.
     Status {
         #[command(flatten)]
@@ -242,6 +254,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let dir = pipeline::improve::write_report(&report, &target.artifacts)?;
             print!("{}", report.markdown());
             println!("\nimprove report: {}", dir.join("improve.md").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            target,
+            stage,
+            serve,
+        } => {
+            check_torch()?;
+            let spec = PipelineSpec::load(&target.file, &target.set)?;
+            let registry = registry();
+            let plan = plan_pipeline(spec, &registry, &target.artifacts)?;
+            let served = pipeline::serving::locate(&plan, stage.as_deref())?;
+            tracing::info!(
+                checkpoint = %served.checkpoint.display(),
+                evaluation = ?served.evaluation,
+                "serving stages {}",
+                served.stages.join(" + ")
+            );
+            let decisions = evaluate::predict::DecisionSource {
+                evaluation: served.evaluation,
+                ..Default::default()
+            };
+            serve.serve(&serve.spec(served.checkpoint, decisions)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { target } => {

@@ -71,8 +71,43 @@ fn demo(pipeline_file: &str, task: flowcore::TaskKind) {
     let second = run(&file, &artifacts, &set);
     assert!(ran(&second).is_empty(), "second run executed {second:?}");
 
+    // `pipeline serve` serves the up-to-date train artifact's best checkpoint and decides as
+    // the evaluate artifact recorded; a stale stage is refused, naming what to run.
+    let registry = default_registry();
+    let dir_of = |stage: &str| first.iter().find(|r| r.0 == stage).unwrap().2.clone();
+    let plan = plan_pipeline(
+        PipelineSpec::load(&file, &set).unwrap(),
+        &registry,
+        &artifacts,
+    );
+    let served = pipeline::serving::locate(&plan.unwrap(), None).expect("served artifacts");
+    assert_eq!(
+        served.checkpoint,
+        dir_of("train").unwrap().join("checkpoints/best")
+    );
+    assert_eq!(served.evaluation, dir_of("evaluate"));
+
     let mut changed = set.clone();
     changed.push("evaluate.batch_size=3".to_string());
+    let plan = plan_pipeline(
+        PipelineSpec::load(&file, &changed).unwrap(),
+        &registry,
+        &artifacts,
+    )
+    .unwrap();
+    let stale = pipeline::serving::locate(&plan, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        stale.contains("`evaluate` is stale") && stale.contains("--until evaluate"),
+        "{stale}"
+    );
+    assert!(
+        pipeline::serving::locate(&plan, Some("train"))
+            .unwrap_err()
+            .to_string()
+            .contains("is a train stage")
+    );
     let third = run(&file, &artifacts, &changed);
     assert_eq!(ran(&third), ["evaluate", "reflect"], "{third:?}");
 }

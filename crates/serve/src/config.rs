@@ -12,7 +12,8 @@ pub struct ModelSpec {
     /// Fine-tuned HF checkpoint directory (a train artifact's `checkpoints/best`).
     pub checkpoint: PathBuf,
     /// An evaluate artifact (or its `metrics.json`) whose recorded decision rule is applied:
-    /// the out-of-scope rejection rule, or a multi-label model's per-label thresholds.
+    /// a binary model's tuned cost threshold, a multi-label model's per-label thresholds, or
+    /// the out-of-scope rejection rule.
     pub evaluation: Option<PathBuf>,
     /// Out-of-scope label of the checkpoint, without `evaluation`.
     pub out_of_scope_label: Option<String>,

@@ -66,6 +66,7 @@ pub fn info(spec: &ModelSpec, loaded: &Loaded, limits: &Limits) -> Value {
         "labels": loaded.labels,
         "thresholds": loaded.thresholds,
         "reject": loaded.reject,
+        "cost_decision": loaded.cost,
         "top_k": spec.top_k,
         "ranking": loaded.ranking,
         "positive_label": spec.positive_label,

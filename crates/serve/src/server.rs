@@ -3,7 +3,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `POST /predict` | one result per input, each equal to `evaluate predict`'s line for it |
-//! | `GET /health` | `{"status": "ok"}` once the model is loaded and the socket bound |
+//! | `GET /health` | `{"status": "ok"}` while the model thread runs and no batch has run past the request timeout; else 503 `stuck` / `down` |
 //! | `GET /info` | checkpoint, artifacts, task, labels, thresholds, rejection rule, limits |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /` | a small page to try the model |
@@ -33,7 +33,7 @@ use crate::error::{Result, ServeError};
 use crate::info::info;
 use crate::prometheus::Metrics;
 use crate::request::{Accepts, Input, parse};
-use crate::worker::{Job, Loaded, Submitter, Worker};
+use crate::worker::{Health, Job, Liveness, Loaded, Submitter, Worker};
 
 /// The page served at `/`.
 const PAGE: &str = include_str!("page.html");
@@ -46,6 +46,7 @@ const ROUTES: &[&str] = &["/", "/predict", "/health", "/info", "/metrics"];
 
 struct AppState {
     submitter: Submitter,
+    liveness: Arc<Liveness>,
     loaded: Loaded,
     limits: Limits,
     info: Value,
@@ -87,6 +88,7 @@ impl Server {
         let listener = TcpListener::bind(addr).await?;
         let state = Arc::new(AppState {
             submitter: worker.submitter(),
+            liveness: worker.liveness(),
             info: info(spec, &loaded, &limits),
             loaded,
             limits,
@@ -258,8 +260,33 @@ async fn page() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response()
 }
 
-async fn health() -> Response {
-    json_response(&serde_json::json!({ "status": "ok" }))
+/// 200 while the model answers; 503 when its thread has ended or one batch has run longer
+/// than a request may wait (a load balancer should then route elsewhere).
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let health = state
+        .liveness
+        .check_at(Instant::now(), state.limits.timeout());
+    let (status, body) = match health {
+        Health::Ok { busy } => (
+            StatusCode::OK,
+            serde_json::json!({ "status": "ok", "batch_seconds": busy.as_secs_f64() }),
+        ),
+        Health::Stuck { busy } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({
+                "status": "stuck",
+                "batch_seconds": busy.as_secs_f64(),
+                "error": format!("the model has been on one batch for {:.1} s, longer than the {} ms request timeout", busy.as_secs_f64(), state.limits.timeout_ms),
+            }),
+        ),
+        Health::Down => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "down", "error": "the model thread has ended" }),
+        ),
+    };
+    let mut response = json_response(&body);
+    *response.status_mut() = status;
+    response
 }
 
 async fn info_route(State(state): State<Arc<AppState>>) -> Response {

@@ -12,9 +12,10 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use evaluate::{InferOptions, Predictor};
 use flowcore::TaskKind;
@@ -53,10 +54,89 @@ pub struct Loaded {
     pub thresholds: Option<Vec<f64>>,
     /// The out-of-scope rejection rule applied, if any.
     pub reject: Option<RejectRule>,
+    /// The binary cost threshold applied (the evaluation's `tune_cost_threshold`), if any.
+    pub cost: Option<metrics::CostThreshold>,
     /// Candidates can be ranked (two labels or a positive label given).
     pub ranking: bool,
     /// The encoder the model reads text with (to count a request's sub-words).
     pub encoder: Encoder,
+}
+
+/// What `/health` knows of the model thread: whether it still runs, and since when it has
+/// been on its current batch.
+#[derive(Debug)]
+pub struct Liveness {
+    epoch: Instant,
+    /// Milliseconds from `epoch` to the start of the batch being run, plus 1; 0 when idle.
+    busy_since: AtomicU64,
+    ended: AtomicBool,
+}
+
+/// The model thread's state as `/health` reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Health {
+    /// Waiting for requests, or on a batch for less than the request timeout.
+    Ok {
+        /// How long the current batch has run (zero when idle).
+        busy: Duration,
+    },
+    /// On one batch for longer than a request may wait: every queued request will time out.
+    Stuck {
+        /// How long the batch has run.
+        busy: Duration,
+    },
+    /// The model thread has ended: nothing will be answered.
+    Down,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            busy_since: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Liveness {
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn busy_from(&self, at: Instant) {
+        self.busy_since
+            .store(self.millis(at).saturating_add(1), Ordering::Relaxed);
+    }
+
+    fn idle(&self) {
+        self.busy_since.store(0, Ordering::Relaxed);
+    }
+
+    /// The state at `now`, a batch running longer than `timeout` counting as stuck.
+    pub fn check_at(&self, now: Instant, timeout: Duration) -> Health {
+        if self.ended.load(Ordering::Relaxed) {
+            return Health::Down;
+        }
+        let busy = match self.busy_since.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            since => Duration::from_millis(self.millis(now).saturating_sub(since - 1)),
+        };
+        if busy > timeout {
+            Health::Stuck { busy }
+        } else {
+            Health::Ok { busy }
+        }
+    }
+}
+
+/// Marks the model thread ended when it returns or unwinds.
+struct EndGuard(Arc<Liveness>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The handle of the running worker: submit jobs, then [`Worker::stop`] it.
@@ -66,6 +146,7 @@ pub struct Worker {
     thread: JoinHandle<()>,
     queue: usize,
     metrics: Arc<Metrics>,
+    liveness: Arc<Liveness>,
 }
 
 /// The sender side of the worker's queue, cloneable into request handlers.
@@ -102,9 +183,12 @@ impl Worker {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Loaded>>();
         let spec = spec.clone();
         let worker_metrics = Arc::clone(&metrics);
+        let liveness = Arc::new(Liveness::default());
+        let guard = EndGuard(Arc::clone(&liveness));
         let thread = std::thread::Builder::new()
             .name("model".into())
             .spawn(move || {
+                let guard = guard;
                 let predictor = match load(&spec) {
                     Ok((p, loaded)) => {
                         let _ = ready_tx.send(Ok(loaded));
@@ -115,7 +199,7 @@ impl Worker {
                         return;
                     }
                 };
-                run(&predictor, &rx, limits, &worker_metrics);
+                run(&predictor, &rx, limits, &worker_metrics, &guard.0);
                 tracing::debug!("model worker stopped");
             })?;
         let loaded = ready_rx
@@ -134,9 +218,15 @@ impl Worker {
                 thread,
                 queue: limits.queue.max(1),
                 metrics,
+                liveness,
             },
             loaded,
         ))
+    }
+
+    /// What `/health` reads of the model thread.
+    pub fn liveness(&self) -> Arc<Liveness> {
+        Arc::clone(&self.liveness)
     }
 
     /// A sender for request handlers.
@@ -165,73 +255,40 @@ fn load(spec: &ModelSpec) -> Result<(Predictor, Loaded)> {
         device: spec.device,
         progress: false,
     };
-    let mut predictor = Predictor::load(&spec.checkpoint, spec.max_length, opts)?
+    let predictor = Predictor::load(&spec.checkpoint, spec.max_length, opts)?
         .with_top_k(spec.top_k)
         .with_positive(spec.positive_label.clone())?;
+    let source = evaluate::predict::DecisionSource {
+        evaluation: spec.evaluation.clone(),
+        out_of_scope_label: spec.out_of_scope_label.clone(),
+        reject_below: spec.reject_below,
+    };
+    let (predictor, applied) = predictor
+        .with_decisions(&source)
+        .map_err(|e| ServeError::Config(format!("{}: {e}", spec.checkpoint.display())))?;
     let task = predictor.task();
-    let mut thresholds = None;
-    if task == TaskKind::Multilabel {
-        if spec.out_of_scope_label.is_some() || spec.reject_below.is_some() {
-            return Err(ServeError::Config(format!(
-                "--out-of-scope-label / --reject-below apply to single-label classifiers; {} is multi-label",
-                spec.checkpoint.display()
-            )));
-        }
-        let t = match &spec.evaluation {
-            Some(path) => evaluate::predict::recorded_thresholds(path)?,
-            None => vec![metrics::multilabel::DEFAULT_THRESHOLD; predictor.labels().len()],
-        };
-        predictor = predictor.with_thresholds(t.clone())?;
-        thresholds = Some(t);
-    }
-    let reject = reject_rule(spec, task)?;
-    if let Some(rule) = &reject {
-        predictor = predictor.with_reject(rule.clone())?;
-    }
     let labels = predictor.labels().to_vec();
     let ranking = task != TaskKind::Token && (spec.positive_label.is_some() || labels.len() == 2);
     let loaded = Loaded {
         task,
         labels,
-        thresholds,
-        reject,
+        thresholds: applied.thresholds,
+        reject: applied.reject,
+        cost: applied.cost,
         ranking,
         encoder: predictor.encoder().clone(),
     };
     Ok((predictor, loaded))
 }
 
-/// The rejection rule of `evaluate predict`: the evaluation's, or one from the flags.
-fn reject_rule(spec: &ModelSpec, task: TaskKind) -> Result<Option<RejectRule>> {
-    if task == TaskKind::Multilabel {
-        return Ok(None);
-    }
-    Ok(
-        match (
-            &spec.evaluation,
-            &spec.out_of_scope_label,
-            spec.reject_below,
-        ) {
-            (Some(path), None, None) => Some(evaluate::predict::recorded_reject_rule(path)?),
-            (Some(_), _, _) => {
-                return Err(ServeError::Config(
-                    "--evaluation applies the evaluation's rule; it cannot be combined with --out-of-scope-label / --reject-below".into(),
-                ));
-            }
-            (None, None, None) => None,
-            (None, label, threshold) => Some(RejectRule {
-                label: label
-                    .clone()
-                    .unwrap_or_else(|| evaluate::predict::OUT_OF_SCOPE.into()),
-                threshold: threshold.unwrap_or(0.0),
-                chosen: None,
-            }),
-        },
-    )
-}
-
 /// The worker loop: batches until the queue is closed and empty.
-fn run(predictor: &Predictor, rx: &Receiver<Job>, limits: Limits, metrics: &Metrics) {
+fn run(
+    predictor: &Predictor,
+    rx: &Receiver<Job>,
+    limits: Limits,
+    metrics: &Metrics,
+    liveness: &Liveness,
+) {
     let mut next: Option<Job> = None;
     loop {
         let first = match next.take() {
@@ -275,7 +332,9 @@ fn run(predictor: &Predictor, rx: &Receiver<Job>, limits: Limits, metrics: &Metr
         if batch.is_empty() {
             continue;
         }
+        liveness.busy_from(Instant::now());
         answer(predictor, batch, metrics);
+        liveness.idle();
     }
 }
 
@@ -361,4 +420,56 @@ fn predict(predictor: &Predictor, jobs: &[&[Input]]) -> Result<Vec<Vec<Value>>> 
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_ok_idle_or_briefly_busy_stuck_past_the_timeout_and_down_once_ended() {
+        let live = Arc::new(Liveness::default());
+        let t0 = live.epoch + Duration::from_secs(5);
+        let timeout = Duration::from_secs(30);
+        assert_eq!(
+            live.check_at(t0, timeout),
+            Health::Ok {
+                busy: Duration::ZERO
+            }
+        );
+        live.busy_from(t0);
+        assert_eq!(
+            live.check_at(t0 + Duration::from_secs(2), timeout),
+            Health::Ok {
+                busy: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(
+            live.check_at(t0 + Duration::from_secs(31), timeout),
+            Health::Stuck {
+                busy: Duration::from_secs(31)
+            }
+        );
+        live.idle();
+        assert_eq!(
+            live.check_at(t0 + Duration::from_secs(40), timeout),
+            Health::Ok {
+                busy: Duration::ZERO
+            }
+        );
+        drop(EndGuard(Arc::clone(&live)));
+        assert_eq!(live.check_at(t0, timeout), Health::Down);
+    }
+
+    #[test]
+    fn a_panicking_model_thread_reads_as_down() {
+        let live = Arc::new(Liveness::default());
+        let guard = EndGuard(Arc::clone(&live));
+        let thread = std::thread::spawn(move || {
+            let _guard = guard;
+            panic!("model thread failure");
+        });
+        assert!(thread.join().is_err());
+        assert_eq!(live.check_at(Instant::now(), Duration::MAX), Health::Down);
+    }
 }

@@ -204,6 +204,69 @@ mod equal_to_predict {
     }
 
     #[test]
+    fn binary_task_decided_by_the_evaluations_cost_threshold() {
+        let ck = checkpoint(TaskKind::Sequence, &sentiment_labels(), 3);
+        let texts = texts();
+        // A threshold on P(positive) between the tiny model's probabilities, so the rule
+        // decides some texts against their most probable label.
+        let plain = Predictor::load(&ck.dir, None, InferOptions::default()).unwrap();
+        let mut p: Vec<f64> = predict_lines(&plain, &texts.join("\n"))
+            .iter()
+            .filter_map(|l| l["probs"]["positive"].as_f64())
+            .collect();
+        p.sort_by(f64::total_cmp);
+        let threshold = (p[0] + p[p.len() - 1]) / 2.0;
+        let eval = evaluation(
+            &ck,
+            "evaluate",
+            json!({"cost_decision": {"positive": "positive", "negative": "negative",
+                "threshold": threshold, "tuned_on": "dev", "tuned_cost": 0.25,
+                "bayes_threshold": 0.2}}),
+        );
+        let rule = evaluate::predict::recorded_cost_decision(&eval)
+            .unwrap()
+            .unwrap();
+        let predictor = Predictor::load(&ck.dir, None, InferOptions::default())
+            .unwrap()
+            .with_cost_decision(rule)
+            .unwrap();
+        let (dir, e) = (ck.dir.to_str().unwrap(), eval.to_str().unwrap());
+        let args = ["--checkpoint", dir, "--evaluation", e];
+        let want = reference(&predictor, &texts.join("\n"), &args);
+        let decided: Vec<(&str, f64)> = want
+            .iter()
+            .filter_map(|l| Some((l["label"].as_str()?, l["probs"]["positive"].as_f64()?)))
+            .collect();
+        assert!(
+            decided
+                .iter()
+                .all(|(l, p)| (*l == "positive") == (*p >= threshold)),
+            "decisions follow the threshold {threshold}: {decided:?}"
+        );
+        assert!(
+            decided.iter().any(|(l, _)| *l == "positive")
+                && decided.iter().any(|(l, _)| *l == "negative"),
+            "the threshold must split the texts: {decided:?}"
+        );
+        let alone = &reference(&predictor, &texts[0], &args)[0];
+        let spec = ModelSpec {
+            evaluation: Some(eval),
+            ..ModelSpec::new(&ck.dir)
+        };
+        let server = start(&spec, Limits::default());
+        let info = request(server.addr, "GET", "/info", b"").json();
+        assert_eq!(info["cost_decision"]["threshold"], json!(threshold));
+        assert_eq!(info["reject"], Value::Null);
+        drop(server);
+        assert_served_equal(
+            &spec,
+            texts.iter().map(|t| json!(t)).collect(),
+            &want,
+            alone,
+        );
+    }
+
+    #[test]
     fn sentence_pairs_and_candidate_ranking_as_jsonl_predict() {
         let ck = checkpoint(TaskKind::Sequence, &sentiment_labels(), 11);
         let predictor = Predictor::load(&ck.dir, None, InferOptions::default())
@@ -444,7 +507,8 @@ fn info_names_the_artifacts_labels_rule_and_limits() {
     };
     let server = start(&spec, Limits::default());
     let health = request(server.addr, "GET", "/health", b"");
-    assert_eq!(health.json(), json!({"status": "ok"}));
+    assert_eq!(health.json()["status"], "ok");
+    assert_eq!(health.json()["batch_seconds"], 0.0);
     let info = request(server.addr, "GET", "/info", b"").json();
     let manifest = flowcore::Manifest::read(&ck.train).unwrap();
     assert_eq!(info["train_artifact"]["fingerprint"], manifest.fingerprint);

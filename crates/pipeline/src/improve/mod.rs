@@ -794,7 +794,18 @@ pub fn run_improve(
     let improved = if changes.is_empty() {
         None
     } else {
-        Some(recipe::write_improved(file, &changes, &recipe)?)
+        // The command line's --set overrides are part of the chosen runs: written too, so the
+        // file alone reproduces them.
+        let written: Vec<Change> = opts
+            .base
+            .iter()
+            .map(|set| Change {
+                set: set.clone(),
+                why: "--set on the improve command line".to_string(),
+            })
+            .chain(changes.iter().cloned())
+            .collect();
+        Some(recipe::write_improved(file, &written, &recipe)?)
     };
     // Every choice is made: test is read now, once, for the chosen recipe and the original.
     let original = rounds

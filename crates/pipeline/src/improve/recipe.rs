@@ -118,13 +118,15 @@ pub fn improved_text(file: &Path, changes: &[Change]) -> Result<String> {
             .trim()
             .split_once('.')
             .with_context(|| format!("override `{}`: expected stage.param=value", c.set))?;
-        set_in(
-            &mut lines,
-            &format!("stages.{stage}"),
-            param,
-            value.trim(),
-            &c.why,
-        );
+        // `pipeline.model=…` goes to the `[pipeline]` table, `train.epochs=…` to the stage's.
+        let table = if stage == "pipeline" {
+            stage.to_string()
+        } else {
+            format!("stages.{stage}")
+        };
+        // As `--set` reads it (a bare word is a string), written as TOML.
+        let value = crate::spec::override_value(value.trim()).to_string();
+        set_in(&mut lines, &table, param, &value, &c.why);
     }
     Ok(lines.join("\n") + "\n")
 }
