@@ -77,7 +77,12 @@ impl BertSelfOutput {
         Self {
             dense: linear(&(p / "dense"), h, h, config),
             layer_norm: layer_norm(&(p / "LayerNorm"), config),
-            dropout: config.hidden_dropout_prob,
+            // DistilBERT's `out_lin` has no dropout after it.
+            dropout: if config.family() == crate::config::Family::DistilBert {
+                0.0
+            } else {
+                config.hidden_dropout_prob
+            },
         }
     }
 

@@ -1,9 +1,10 @@
 //! Loading and saving Hugging Face model directories.
 //!
-//! Weights are matched by name: a checkpoint key is compared without its `bert.` prefix (so
-//! bare `BertModel` checkpoints such as all-MiniLM-L6-v2 and task checkpoints both load) and
-//! with old TF-style `LayerNorm.gamma`/`beta` read as `weight`/`bias`. Only the classifier
-//! head may be missing; it keeps its fresh HF-style initialisation.
+//! Weights are matched by name: a checkpoint key is compared without its `bert.` (`roberta.`,
+//! `distilbert.`) prefix (so bare `BertModel` checkpoints such as all-MiniLM-L6-v2 and task
+//! checkpoints both load), DistilBERT's layer names read as BERT's (and written back as its
+//! own by [`save`]), and old TF-style `LayerNorm.gamma`/`beta` read as `weight`/`bias`. Only
+//! the classifier head may be missing; it keeps its fresh HF-style initialisation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,8 +14,9 @@ use safetensors::{Dtype, SafeTensors};
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::config::BertConfig;
+use crate::config::Family;
 use crate::error::{BertError, Result};
-use crate::heads::{BertClassifier, HEAD_PREFIX};
+use crate::heads::{BertClassifier, is_head};
 use crate::model::BertModel;
 
 /// Name of the config file in a model directory.
@@ -23,12 +25,16 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// Name of the index of sharded weights.
 pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
-/// Tokenizer files copied next to saved weights, when the source has them.
-pub const TOKENIZER_FILES: [&str; 4] = [
+/// Tokenizer files copied next to saved weights, when the source has them (WordPiece's
+/// `vocab.txt`, byte-level BPE's `vocab.json` + `merges.txt`, SentencePiece's model).
+pub const TOKENIZER_FILES: [&str; 7] = [
     "tokenizer.json",
     "vocab.txt",
     "tokenizer_config.json",
     "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
 ];
 
 /// What loading a checkpoint did; log it, and check `new_head` when a head was expected.
@@ -70,6 +76,12 @@ impl ConfigOverrides {
         }
         if let Some(p) = self.classifier_dropout {
             config.classifier_dropout = Some(p);
+            if config.family() == Family::DistilBert {
+                // DistilBERT's sequence head reads its own key.
+                config
+                    .extra
+                    .insert("seq_classif_dropout".into(), serde_json::json!(p));
+            }
         }
     }
 }
@@ -134,7 +146,10 @@ pub fn load_encoder(
     let (model, vs) = {
         let _rng = crate::torch_rng_lock();
         let vs = nn::VarStore::new(device);
-        (BertModel::new(&vs.root(), &config, true), vs)
+        (
+            BertModel::new(&vs.root(), &config, config.family().has_pooler()),
+            vs,
+        )
     };
     let report = load_weights(&vs, model_dir, &files, false)?;
     log_report(model_dir, &report);
@@ -194,9 +209,70 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     })
 }
 
-/// The name both sides are compared by: no `bert.` prefix, `weight`/`bias` for LayerNorm.
+/// DistilBERT's names inside `transformer.layer.{i}.` and BERT's inside `encoder.layer.{i}.`,
+/// which this crate builds for every family. Order matters when mapping back: the attention
+/// output before the layer output.
+const DISTILBERT_LAYER_NAMES: [(&str, &str); 8] = [
+    ("attention.q_lin.", "attention.self.query."),
+    ("attention.k_lin.", "attention.self.key."),
+    ("attention.v_lin.", "attention.self.value."),
+    ("attention.out_lin.", "attention.output.dense."),
+    ("sa_layer_norm.", "attention.output.LayerNorm."),
+    ("ffn.lin1.", "intermediate.dense."),
+    ("ffn.lin2.", "output.dense."),
+    ("output_layer_norm.", "output.LayerNorm."),
+];
+
+/// Splits `…layer.{i}.rest` into (`…layer.{i}.`, `rest`) for the layer stack `stack`.
+fn split_layer<'a>(name: &'a str, stack: &str) -> Option<(&'a str, &'a str)> {
+    let start = name.find(stack)?;
+    let after = start + stack.len();
+    let dot = after + name[after..].find('.')? + 1;
+    Some((&name[..dot], &name[dot..]))
+}
+
+/// A DistilBERT checkpoint name as BERT's (`transformer.layer.0.attention.q_lin.weight` →
+/// `encoder.layer.0.attention.self.query.weight`); other names unchanged.
+fn from_distilbert(name: &str) -> String {
+    let Some((head, rest)) = split_layer(name, "transformer.layer.") else {
+        return name.to_string();
+    };
+    let head = head.replacen("transformer.layer.", "encoder.layer.", 1);
+    for (theirs, ours) in DISTILBERT_LAYER_NAMES {
+        if let Some(tail) = rest.strip_prefix(theirs) {
+            return format!("{head}{ours}{tail}");
+        }
+    }
+    format!("{head}{rest}")
+}
+
+/// The name transformers gives a var-store variable of a `family` model (this crate builds
+/// BERT's layout for every family).
+pub fn hf_name(family: Family, name: &str) -> String {
+    if family != Family::DistilBert {
+        return name.to_string();
+    }
+    let Some((head, rest)) = split_layer(name, "encoder.layer.") else {
+        return name.to_string();
+    };
+    let head = head.replacen("encoder.layer.", "transformer.layer.", 1);
+    for (theirs, ours) in DISTILBERT_LAYER_NAMES {
+        if let Some(tail) = rest.strip_prefix(ours) {
+            return format!("{head}{theirs}{tail}");
+        }
+    }
+    format!("{head}{rest}")
+}
+
+/// The name both sides are compared by: no `bert.` (`roberta.`, `distilbert.`, `electra.`)
+/// prefix, BERT's layer names for DistilBERT's, `weight`/`bias` for LayerNorm.
 fn canonical(name: &str) -> String {
-    let name = name.strip_prefix("bert.").unwrap_or(name);
+    let name = ["bert.", "roberta.", "distilbert.", "electra."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    let name = from_distilbert(name);
+    let name = name.as_str();
     if let Some(base) = name.strip_suffix("LayerNorm.gamma") {
         format!("{base}LayerNorm.weight")
     } else if let Some(base) = name.strip_suffix("LayerNorm.beta") {
@@ -238,7 +314,7 @@ fn load_weights(
             };
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             if shape != var.size() {
-                if allow_new_head && var_name.starts_with(HEAD_PREFIX) {
+                if allow_new_head && is_head(var_name) {
                     report
                         .mismatched_head
                         .push((name.to_string(), shape, var.size()));
@@ -282,7 +358,7 @@ fn load_weights(
     missing.sort();
     let (head, encoder): (Vec<String>, Vec<String>) = missing
         .into_iter()
-        .partition(|n| allow_new_head && n.starts_with(HEAD_PREFIX));
+        .partition(|n| allow_new_head && is_head(n));
     if !encoder.is_empty() {
         return Err(BertError::MissingWeights {
             dir: dir.to_path_buf(),
@@ -306,7 +382,7 @@ pub fn save(
 ) -> Result<()> {
     fs_err::create_dir_all(dir)?;
     let mut config = model.config().clone();
-    config.architectures = Some(vec![model.architecture().to_string()]);
+    config.architectures = Some(vec![model.architecture()]);
     if model.task() == crate::TaskKind::Multilabel {
         config.extra.insert(
             "problem_type".into(),
@@ -323,7 +399,8 @@ pub fn save(
     config.extra.remove("torch_dtype");
     config.extra.remove("dtype");
     config.to_file(&dir.join(CONFIG_FILE))?;
-    write_safetensors(vs, &dir.join(WEIGHTS_FILE))?;
+    let family = config.family();
+    write_safetensors_named(vs, &dir.join(WEIGHTS_FILE), |n| hf_name(family, n))?;
     if let Some(src) = tokenizer_from {
         copy_tokenizer(src, dir)?;
     }
@@ -333,7 +410,20 @@ pub fn save(
 /// Writes every variable of `vs` under its own name as contiguous fp32 (atomically: a
 /// temporary file renamed into place).
 pub fn write_safetensors(vs: &nn::VarStore, path: &Path) -> Result<()> {
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    write_safetensors_named(vs, path, str::to_string)
+}
+
+/// [`write_safetensors`] with each variable written under `name(its var-store name)`.
+pub fn write_safetensors_named(
+    vs: &nn::VarStore,
+    path: &Path,
+    name: impl Fn(&str) -> String,
+) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (name(&n), t))
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut buffers = Vec::with_capacity(named.len());
     for (name, t) in &named {

@@ -24,6 +24,86 @@ pub enum HiddenAct {
     Relu,
 }
 
+/// The model families this crate builds, by `config.json`'s `model_type`.
+///
+/// RoBERTa, XLM-RoBERTa and CamemBERT are BERT's encoder with three differences, all handled
+/// here: positions count from `pad_token_id + 1` and skip padding, there is one token type,
+/// and the sequence head is `classifier.dense` → tanh → `classifier.out_proj` on the first
+/// token instead of BERT's pooler. Their weights live under `roberta.` instead of `bert.`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `bert`.
+    Bert,
+    /// `roberta`, `xlm-roberta`, `camembert`.
+    Roberta,
+    /// `distilbert`: no token types, no pooler, its own config keys and weight names (mapped
+    /// to BERT's on load and back on save), and a `pre_classifier` → ReLU sequence head.
+    DistilBert,
+    /// `electra` (the discriminator): BERT's layers under `electra.`, embeddings of width
+    /// `embedding_size` projected to `hidden_size` by `embeddings_project` when the two
+    /// differ, no pooler, and RoBERTa's sequence head with GELU instead of tanh.
+    Electra,
+}
+
+/// `model_type` values that load, with their family and HF class-name stem.
+pub const MODEL_TYPES: [(&str, Family, &str); 6] = [
+    ("bert", Family::Bert, "Bert"),
+    ("roberta", Family::Roberta, "Roberta"),
+    ("xlm-roberta", Family::Roberta, "XLMRoberta"),
+    ("camembert", Family::Roberta, "Camembert"),
+    ("distilbert", Family::DistilBert, "DistilBert"),
+    ("electra", Family::Electra, "Electra"),
+];
+
+/// DistilBERT's `config.json` keys and the BERT keys they are read as.
+const DISTILBERT_KEYS: [(&str, &str); 7] = [
+    ("dim", "hidden_size"),
+    ("n_layers", "num_hidden_layers"),
+    ("n_heads", "num_attention_heads"),
+    ("hidden_dim", "intermediate_size"),
+    ("activation", "hidden_act"),
+    ("dropout", "hidden_dropout_prob"),
+    ("attention_dropout", "attention_probs_dropout_prob"),
+];
+
+/// BERT keys a DistilBERT config does not have (its values are fixed there): not written back.
+const DISTILBERT_ABSENT: [&str; 4] = [
+    "type_vocab_size",
+    "layer_norm_eps",
+    "position_embedding_type",
+    "classifier_dropout",
+];
+
+impl Family {
+    /// Var-store prefix of the encoder inside a head model (`bert`, `roberta`, `distilbert`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Bert => "bert",
+            Self::Roberta => "roberta",
+            Self::DistilBert => "distilbert",
+            Self::Electra => "electra",
+        }
+    }
+
+    /// Position ids start here (after the padding id for RoBERTa).
+    pub fn position_offset(self, pad_token_id: i64) -> Option<i64> {
+        match self {
+            Self::Bert | Self::DistilBert | Self::Electra => None,
+            Self::Roberta => Some(pad_token_id + 1),
+        }
+    }
+
+    /// Whether the encoder has token type (segment) embeddings.
+    pub fn has_token_types(self) -> bool {
+        self != Self::DistilBert
+    }
+
+    /// Whether the bare encoder has a pooler (`BertModel`, `RobertaModel`).
+    pub fn has_pooler(self) -> bool {
+        matches!(self, Self::Bert | Self::Roberta)
+    }
+}
+
 /// HF `BertConfig`, field names identical to `config.json`'s.
 ///
 /// Fields this crate does not interpret (`_name_or_path`, `transformers_version`, …) are kept
@@ -33,7 +113,8 @@ pub struct BertConfig {
     /// Model classes the checkpoint was saved from, e.g. `["BertForTokenClassification"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architectures: Option<Vec<String>>,
-    /// Always `bert` for this crate.
+    /// `bert`, `roberta`, `xlm-roberta`, `camembert`, `distilbert` or `electra` (see
+    /// [`MODEL_TYPES`]).
     #[serde(default = "default_model_type")]
     pub model_type: String,
     /// Size of the WordPiece vocabulary.
@@ -113,23 +194,49 @@ fn default_position_type() -> String {
 }
 
 impl BertConfig {
-    /// Reads and validates `config.json`.
+    /// Reads and validates `config.json` (a DistilBERT config's own keys read as BERT's).
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = fs_err::read_to_string(path)?;
-        let config: Self = serde_json::from_str(&text).map_err(|source| BertError::Json {
+        let json_err = |source| BertError::Json {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
+        if value.get("model_type").and_then(|t| t.as_str()) == Some("distilbert")
+            && let Some(map) = value.as_object_mut()
+        {
+            for (theirs, ours) in DISTILBERT_KEYS {
+                if let Some(v) = map.remove(theirs) {
+                    map.insert(ours.into(), v);
+                }
+            }
+            map.entry("type_vocab_size").or_insert(1.into());
+        }
+        let config: Self = serde_json::from_value(value).map_err(json_err)?;
         config.validate(path)?;
         Ok(config)
     }
 
-    /// Writes `config.json` (pretty, trailing newline).
+    /// Writes `config.json` (pretty, trailing newline), under the family's own keys.
     pub fn to_file(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|source| BertError::Json {
+        let json_err = |source| BertError::Json {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut value = serde_json::to_value(self).map_err(json_err)?;
+        if self.family() == Family::DistilBert
+            && let Some(map) = value.as_object_mut()
+        {
+            for key in DISTILBERT_ABSENT {
+                map.remove(key);
+            }
+            for (theirs, ours) in DISTILBERT_KEYS {
+                if let Some(v) = map.remove(ours) {
+                    map.insert(theirs.into(), v);
+                }
+            }
+        }
+        let text = serde_json::to_string_pretty(&value).map_err(json_err)?;
         fs_err::write(path, text + "\n")?;
         Ok(())
     }
@@ -169,10 +276,19 @@ impl BertConfig {
                 message,
             })
         };
-        if self.model_type != "bert" {
+        if !MODEL_TYPES.iter().any(|(t, _, _)| *t == self.model_type) {
             return fail(format!(
-                "model_type is `{}`; only `bert` is supported",
-                self.model_type
+                "model_type is `{}`; supported: {}",
+                self.model_type,
+                MODEL_TYPES.map(|(t, _, _)| t).join(", ")
+            ));
+        }
+        if let Some(offset) = self.family().position_offset(self.pad_token_id)
+            && self.max_position_embeddings <= offset
+        {
+            return fail(format!(
+                "max_position_embeddings {} leaves no position after the {offset} a {} model reserves",
+                self.max_position_embeddings, self.model_type
             ));
         }
         if self.position_embedding_type != "absolute" {
@@ -194,6 +310,12 @@ impl BertConfig {
             if value <= 0 {
                 return fail(format!("{name} is {value}; expected a positive integer"));
             }
+        }
+        if self.embedding_size() <= 0 {
+            return fail(format!(
+                "embedding_size is {}; expected a positive integer",
+                self.embedding_size()
+            ));
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             return fail(format!(
@@ -250,6 +372,54 @@ impl BertConfig {
         self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
     }
 
+    /// DistilBERT's dropout before its sequence head (`seq_classif_dropout`, HF default 0.2).
+    pub fn seq_classif_dropout(&self) -> f64 {
+        self.extra
+            .get("seq_classif_dropout")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.2)
+    }
+
+    /// The family `model_type` names (BERT for an unknown one; [`Self::validate`] refuses
+    /// those).
+    pub fn family(&self) -> Family {
+        MODEL_TYPES
+            .iter()
+            .find(|(t, _, _)| *t == self.model_type)
+            .map_or(Family::Bert, |(_, f, _)| *f)
+    }
+
+    /// HF class-name stem of `model_type` (`Bert`, `Roberta`, `XLMRoberta`, `Camembert`).
+    pub fn class_stem(&self) -> &'static str {
+        MODEL_TYPES
+            .iter()
+            .find(|(t, _, _)| *t == self.model_type)
+            .map_or("Bert", |(_, _, s)| s)
+    }
+
+    /// The longest input in sub-words, special tokens included: `max_position_embeddings`,
+    /// less the positions RoBERTa reserves below its first.
+    pub fn max_input_tokens(&self) -> i64 {
+        self.max_position_embeddings
+            - self
+                .family()
+                .position_offset(self.pad_token_id)
+                .unwrap_or(0)
+    }
+
+    /// Width of the embeddings: ELECTRA's `embedding_size` (projected to `hidden_size` by
+    /// `embeddings_project` when the two differ), `hidden_size` for the other families.
+    pub fn embedding_size(&self) -> i64 {
+        match self.family() {
+            Family::Electra => self
+                .extra
+                .get("embedding_size")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(self.hidden_size),
+            _ => self.hidden_size,
+        }
+    }
+
     /// Width of one attention head.
     pub fn head_dim(&self) -> i64 {
         self.hidden_size / self.num_attention_heads
@@ -289,6 +459,67 @@ mod tests {
         config.set_labels(&["O".into(), "B-LOC".into()]);
         assert_eq!(config.labels().unwrap(), vec!["O", "B-LOC"]);
         assert_eq!(config.label2id.as_ref().unwrap()["B-LOC"], 1);
+    }
+
+    #[test]
+    fn model_types_name_their_family_and_unknown_ones_list_the_supported() {
+        let mut config = BertConfig::tiny(10, 8, 1);
+        for (t, family, stem) in MODEL_TYPES {
+            config.model_type = t.into();
+            config.pad_token_id = 1;
+            assert_eq!((config.family(), config.class_stem()), (family, stem));
+            config.validate(Path::new("c.json")).unwrap();
+        }
+        config.model_type = "roberta".into();
+        assert_eq!(config.max_input_tokens(), 512 - 2);
+        config.model_type = "deberta-v2".into();
+        let err = config.validate(Path::new("m/config.json")).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "`deberta-v2`; supported: bert, roberta, xlm-roberta, camembert, distilbert"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn distilbert_configs_read_as_bert_keys_and_write_back_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let text = r#"{"model_type":"distilbert","architectures":["DistilBertForSequenceClassification"],
+            "vocab_size":100,"dim":32,"n_layers":2,"n_heads":4,"hidden_dim":64,"activation":"gelu",
+            "dropout":0.1,"attention_dropout":0.05,"seq_classif_dropout":0.3,"max_position_embeddings":64,
+            "sinusoidal_pos_embds":false,"pad_token_id":0}"#;
+        std::fs::write(&path, text).unwrap();
+        let config = BertConfig::from_file(&path).unwrap();
+        assert_eq!(config.family(), Family::DistilBert);
+        assert_eq!(
+            (
+                config.hidden_size,
+                config.num_hidden_layers,
+                config.intermediate_size
+            ),
+            (32, 2, 64)
+        );
+        assert_eq!(config.attention_probs_dropout_prob, 0.05);
+        assert_eq!(config.seq_classif_dropout(), 0.3);
+        config.to_file(&path).unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            (back["dim"].as_i64(), back["n_heads"].as_i64()),
+            (Some(32), Some(4))
+        );
+        assert_eq!(back["attention_dropout"], 0.05);
+        for bert_key in [
+            "hidden_size",
+            "type_vocab_size",
+            "layer_norm_eps",
+            "hidden_act",
+        ] {
+            assert!(back.get(bert_key).is_none(), "{bert_key} written: {back}");
+        }
+        assert_eq!(back["sinusoidal_pos_embds"], false);
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! Task heads: `BertForTokenClassification`, `BertForSequenceClassification`, and
-//! [`BertClassifier`], which holds either one, chosen by [`TaskKind`].
+//! [`BertClassifier`], which holds either one, chosen by [`TaskKind`]. The same structs serve
+//! the RoBERTa family (`RobertaFor…`, `XLMRobertaFor…`): the encoder sits under `roberta`, and
+//! the sequence head is RoBERTa's `classifier.dense` → tanh → `classifier.out_proj`; and
+//! DistilBERT (`distilbert`, sequence head `pre_classifier` → ReLU → `classifier`) and
+//! ELECTRA (`electra`, RoBERTa's sequence head with GELU).
 
 use flowcore::TaskKind;
 use tch::{Tensor, nn};
 
-use crate::config::BertConfig;
+use crate::config::{BertConfig, Family, MODEL_TYPES};
 use crate::error::Result;
 use crate::init::linear;
 use crate::model::{BertModel, Inputs};
@@ -31,7 +35,7 @@ impl BertForTokenClassification {
     /// Creates randomly initialised weights under `p` (the var-store root).
     pub fn new(p: &nn::Path, config: &BertConfig) -> Self {
         Self {
-            bert: BertModel::new(&(p / "bert"), config, false),
+            bert: BertModel::new(&(p / config.family().prefix()), config, false),
             classifier: linear(
                 &(p / "classifier"),
                 config.hidden_size,
@@ -57,38 +61,115 @@ impl BertForTokenClassification {
 }
 
 /// HF `BertForSequenceClassification`: `bert` with pooler (tanh(dense([CLS]))) → dropout →
-/// `classifier`.
+/// `classifier`; for the RoBERTa family HF's `RobertaClassificationHead`: `roberta` without
+/// pooler, first token → dropout → `classifier.dense` → tanh → dropout → `classifier.out_proj`.
 #[derive(Debug)]
 pub struct BertForSequenceClassification {
-    /// The encoder, at var-store path `bert`.
+    /// The encoder, at var-store path `bert` (`roberta`).
     pub bert: BertModel,
-    classifier: nn::Linear,
+    head: SequenceHead,
     dropout: f64,
+}
+
+#[derive(Debug)]
+enum SequenceHead {
+    /// BERT: the encoder's pooler, then `classifier`.
+    Pooled(nn::Linear),
+    /// RoBERTa: `classifier.dense`, tanh, `classifier.out_proj`; ELECTRA the same with GELU
+    /// (`gelu`) instead of tanh.
+    Roberta {
+        dense: nn::Linear,
+        out: nn::Linear,
+        gelu: bool,
+    },
+    /// DistilBERT: `pre_classifier`, ReLU, `classifier`.
+    Distil { pre: nn::Linear, out: nn::Linear },
 }
 
 impl BertForSequenceClassification {
     /// Creates randomly initialised weights under `p` (the var-store root).
     pub fn new(p: &nn::Path, config: &BertConfig) -> Self {
-        Self {
-            bert: BertModel::new(&(p / "bert"), config, true),
-            classifier: linear(
+        let family = config.family();
+        let head = match family {
+            Family::Bert => SequenceHead::Pooled(linear(
                 &(p / "classifier"),
                 config.hidden_size,
                 config.num_labels(),
                 config,
-            ),
-            dropout: config.effective_classifier_dropout(),
+            )),
+            Family::DistilBert => SequenceHead::Distil {
+                pre: linear(
+                    &(p / "pre_classifier"),
+                    config.hidden_size,
+                    config.hidden_size,
+                    config,
+                ),
+                out: linear(
+                    &(p / "classifier"),
+                    config.hidden_size,
+                    config.num_labels(),
+                    config,
+                ),
+            },
+            Family::Roberta | Family::Electra => SequenceHead::Roberta {
+                dense: linear(
+                    &(p / "classifier" / "dense"),
+                    config.hidden_size,
+                    config.hidden_size,
+                    config,
+                ),
+                out: linear(
+                    &(p / "classifier" / "out_proj"),
+                    config.hidden_size,
+                    config.num_labels(),
+                    config,
+                ),
+                gelu: family == Family::Electra,
+            },
+        };
+        Self {
+            bert: BertModel::new(&(p / family.prefix()), config, family == Family::Bert),
+            head,
+            dropout: match family {
+                Family::DistilBert => config.seq_classif_dropout(),
+                _ => config.effective_classifier_dropout(),
+            },
         }
     }
 
     /// Logits `(batch, num_labels)`; `train` switches dropout on.
     pub fn forward_t(&self, inputs: &Inputs, train: bool) -> Result<ClassifierOutput> {
         let out = self.bert.forward_t(inputs, train)?;
-        // The model was built with a pooler, so `pooler_output` is present.
-        let pooled = out
-            .pooler_output
-            .unwrap_or_else(|| out.last_hidden_state.select(1, 0));
-        let logits = pooled.dropout(self.dropout, train).apply(&self.classifier);
+        let logits = match &self.head {
+            SequenceHead::Pooled(classifier) => {
+                // The model was built with a pooler, so `pooler_output` is present.
+                let pooled = out
+                    .pooler_output
+                    .unwrap_or_else(|| out.last_hidden_state.select(1, 0));
+                pooled.dropout(self.dropout, train).apply(classifier)
+            }
+            SequenceHead::Roberta {
+                dense,
+                out: proj,
+                gelu,
+            } => {
+                let xs = out
+                    .last_hidden_state
+                    .select(1, 0)
+                    .dropout(self.dropout, train)
+                    .apply(dense);
+                // ELECTRA's `get_activation("gelu")` is the exact (erf) GELU.
+                let xs = if *gelu { xs.gelu("none") } else { xs.tanh() };
+                xs.dropout(self.dropout, train).apply(proj)
+            }
+            SequenceHead::Distil { pre, out: proj } => out
+                .last_hidden_state
+                .select(1, 0)
+                .apply(pre)
+                .relu()
+                .dropout(self.dropout, train)
+                .apply(proj),
+        };
         Ok(ClassifierOutput {
             logits,
             last_hidden_state: out.last_hidden_state,
@@ -152,18 +233,27 @@ impl BertClassifier {
         self.config.num_labels()
     }
 
-    /// HF class name written to `architectures`.
-    pub fn architecture(&self) -> &'static str {
-        architecture(self.task())
+    /// HF class name written to `architectures`, e.g. `RobertaForTokenClassification`.
+    pub fn architecture(&self) -> String {
+        architecture_of(&self.config, self.task())
     }
 }
 
-/// HF class name of the head for `task`.
+/// HF class name of BERT's head for `task`.
 pub fn architecture(task: TaskKind) -> &'static str {
     match task {
         TaskKind::Token => "BertForTokenClassification",
         TaskKind::Sequence | TaskKind::Multilabel => "BertForSequenceClassification",
     }
+}
+
+/// HF class name of the head for `task` in `config`'s family (`XLMRobertaForTokenClassification`).
+pub fn architecture_of(config: &BertConfig, task: TaskKind) -> String {
+    let head = match task {
+        TaskKind::Token => "ForTokenClassification",
+        TaskKind::Sequence | TaskKind::Multilabel => "ForSequenceClassification",
+    };
+    format!("{}{head}", config.class_stem())
 }
 
 /// HF's `problem_type` of a multi-label sequence classifier (`config.json`): with it,
@@ -172,24 +262,34 @@ pub const MULTI_LABEL_PROBLEM: &str = "multi_label_classification";
 
 /// The task of a config's `architectures`, when it names one of the two heads.
 pub fn task_from_config(config: &BertConfig) -> Option<TaskKind> {
-    config
-        .architectures
-        .as_ref()?
-        .iter()
-        .find_map(|a| match a.as_str() {
-            "BertForTokenClassification" => Some(TaskKind::Token),
-            "BertForSequenceClassification" => Some(
-                if config.extra.get("problem_type").and_then(|v| v.as_str())
-                    == Some(MULTI_LABEL_PROBLEM)
-                {
-                    TaskKind::Multilabel
-                } else {
-                    TaskKind::Sequence
-                },
-            ),
-            _ => None,
-        })
+    config.architectures.as_ref()?.iter().find_map(|a| {
+        let head = MODEL_TYPES
+            .iter()
+            .find_map(|(_, _, stem)| a.strip_prefix(stem))?;
+        task_of_head(head, config)
+    })
+}
+
+fn task_of_head(head: &str, config: &BertConfig) -> Option<TaskKind> {
+    match head {
+        "ForTokenClassification" => Some(TaskKind::Token),
+        "ForSequenceClassification" => Some(
+            if config.extra.get("problem_type").and_then(|v| v.as_str())
+                == Some(MULTI_LABEL_PROBLEM)
+            {
+                TaskKind::Multilabel
+            } else {
+                TaskKind::Sequence
+            },
+        ),
+        _ => None,
+    }
 }
 
 /// Var-store prefix of the head weights, the only ones a checkpoint may lack.
 pub const HEAD_PREFIX: &str = "classifier.";
+
+/// Whether a var-store name is a head weight (`classifier.…`, DistilBERT's `pre_classifier.…`).
+pub fn is_head(name: &str) -> bool {
+    name.starts_with(HEAD_PREFIX) || name.starts_with("pre_classifier.")
+}

@@ -52,9 +52,14 @@ pub(crate) fn embedding_weight(
 
 /// A LayerNorm over the hidden size with HF's parameter names `weight` and `bias`.
 pub(crate) fn layer_norm(p: &nn::Path, config: &BertConfig) -> nn::LayerNorm {
+    layer_norm_of(p, config.hidden_size, config)
+}
+
+/// [`layer_norm`] over `width` features (ELECTRA's embeddings are narrower than its layers).
+pub(crate) fn layer_norm_of(p: &nn::Path, width: i64, config: &BertConfig) -> nn::LayerNorm {
     nn::layer_norm(
         p.set_group(NO_DECAY_GROUP),
-        vec![config.hidden_size],
+        vec![width],
         nn::LayerNormConfig {
             eps: config.layer_norm_eps,
             ..Default::default()

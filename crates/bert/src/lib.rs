@@ -1,5 +1,6 @@
-//! BERT in `tch`: the encoder and two classification heads, numerically equal to Hugging Face
-//! `transformers`, loading and saving HF model directories by weight name.
+//! BERT and the encoders built like it (RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT, ELECTRA;
+//! see [`Family`]) in `tch`: the encoder and two classification heads, numerically equal to
+//! Hugging Face `transformers`, loading and saving HF model directories by weight name.
 //!
 //! - [`config`]: [`BertConfig`], a serde mirror of HF's `config.json`.
 //! - Blocks, bottom-up, each at its HF var-store path: [`embeddings`] → [`attention`] →
@@ -41,12 +42,12 @@ pub mod torch_ext;
 
 pub use autocast::Autocast;
 pub use checkpoint::{ConfigOverrides, LoadReport, load, load_encoder, load_with, save};
-pub use config::{BertConfig, HiddenAct};
+pub use config::{BertConfig, Family, HiddenAct, MODEL_TYPES};
 pub use error::{BertError, Result};
 pub use flowcore::TaskKind;
 pub use heads::{
     BertClassifier, BertForSequenceClassification, BertForTokenClassification, ClassifierOutput,
-    architecture, task_from_config,
+    architecture, architecture_of, task_from_config,
 };
 pub use init::NO_DECAY_GROUP;
 pub use model::{BertModel, EncoderOutput, Inputs};

@@ -123,6 +123,8 @@ impl BertPooler {
 #[derive(Debug)]
 pub struct BertModel {
     embeddings: BertEmbeddings,
+    /// ELECTRA's `embeddings_project` (`embedding_size` → `hidden_size`), when they differ.
+    embeddings_project: Option<nn::Linear>,
     encoder: BertEncoder,
     pooler: Option<BertPooler>,
 }
@@ -133,6 +135,14 @@ impl BertModel {
     pub fn new(p: &nn::Path, config: &BertConfig, add_pooling_layer: bool) -> Self {
         Self {
             embeddings: BertEmbeddings::new(&(p / "embeddings"), config),
+            embeddings_project: (config.embedding_size() != config.hidden_size).then(|| {
+                linear(
+                    &(p / "embeddings_project"),
+                    config.embedding_size(),
+                    config.hidden_size,
+                    config,
+                )
+            }),
             encoder: BertEncoder::new(&(p / "encoder"), config),
             pooler: add_pooling_layer.then(|| BertPooler::new(&(p / "pooler"), config)),
         }
@@ -141,9 +151,16 @@ impl BertModel {
     /// Runs the encoder; `train` switches dropout on.
     pub fn forward_t(&self, inputs: &Inputs, train: bool) -> Result<EncoderOutput> {
         inputs.shape()?;
-        let xs = self
-            .embeddings
-            .forward_t(&inputs.input_ids, &inputs.token_type_ids, train)?;
+        let xs = self.embeddings.forward_t(
+            &inputs.input_ids,
+            &inputs.attention_mask,
+            &inputs.token_type_ids,
+            train,
+        )?;
+        let xs = match &self.embeddings_project {
+            Some(project) => xs.apply(project),
+            None => xs,
+        };
         let mask = inputs.additive_mask();
         let last_hidden_state = self.encoder.forward_t(&xs, mask.as_ref(), train);
         let pooler_output = self.pooler.as_ref().map(|p| p.forward(&last_hidden_state));

@@ -59,10 +59,23 @@ impl Run {
 /// Runs `pipelines/<name>.toml` with a tiny model and `extra` overrides, checking that all six
 /// stages ran and left a manifest and a report.
 fn run_pipeline(name: &str, task: flowcore::TaskKind, extra: &[String]) -> Run {
+    run_pipeline_on(name, task, None, extra)
+}
+
+/// [`run_pipeline`] with the model directory given (default: a tiny random BERT).
+fn run_pipeline_on(
+    name: &str,
+    task: flowcore::TaskKind,
+    model: Option<&Path>,
+    extra: &[String],
+) -> Run {
     let root = project_root();
     std::env::set_current_dir(&root).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path(), task);
+    let model = match model {
+        Some(m) => m.to_path_buf(),
+        None => tiny_model(tmp.path(), task),
+    };
     let mut set = vec![
         format!("pipeline.model={:?}", model.display().to_string()),
         "train.epochs=1".to_string(),
@@ -470,6 +483,77 @@ fn weibo_ner_pipeline_runs() {
         f["action"].as_str().unwrap().contains("bert-base-chinese"),
         "{f}"
     );
+}
+
+/// A pretrained-style copy of a fixture model: no labels, and `architectures` naming the
+/// masked-LM class a base checkpoint (`roberta-base`, …) is published with, so train puts a
+/// fresh head of the pipeline's labels on the encoder.
+fn base_checkpoint(fixture: &Path, stem: &str, dest: &Path) -> PathBuf {
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(fixture).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dest.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut config = read_json(&dest.join("config.json"));
+    let map = config.as_object_mut().unwrap();
+    for key in ["id2label", "label2id", "problem_type"] {
+        map.remove(key);
+    }
+    map.insert(
+        "architectures".into(),
+        serde_json::json!([format!("{stem}ForMaskedLM")]),
+    );
+    std::fs::write(dest.join("config.json"), config.to_string()).unwrap();
+    dest.to_path_buf()
+}
+
+/// The model families beyond BERT run shipped pipelines with their tiny models (the
+/// transformers-made fixtures of the bert crate, as base checkpoints): RoBERTa's byte-level
+/// BPE, XLM-R's SentencePiece and DistilBERT's and ELECTRA's WordPiece tokenizers through
+/// tokenize, token, sequence and multi-label heads through train, evaluate and reflect, and
+/// the checkpoint saved under the family's own class names.
+#[test]
+fn model_families_beyond_bert_run_shipped_pipelines() {
+    use flowcore::TaskKind::{Multilabel, Sequence, Token};
+    let fixtures = project_root().join("crates/bert/tests/fixtures/families");
+    let tmp = tempfile::tempdir().unwrap();
+    for (family, stem, pipeline, task) in [
+        ("roberta", "Roberta", "weibo-ner", Token),
+        ("xlm-roberta", "XLMRoberta", "credit-risk", Sequence),
+        ("distilbert", "DistilBert", "goemotions", Multilabel),
+        ("electra", "Electra", "wnut17", Token),
+    ] {
+        let model = base_checkpoint(
+            &fixtures.join(family).join("sequence"),
+            stem,
+            &tmp.path().join(family),
+        );
+        // RoBERTa: 66 positions, 2 reserved; the others 64. Windows of at most 64 sub-words.
+        let run = run_pipeline_on(
+            pipeline,
+            task,
+            Some(&model),
+            &["tokenize.max_length=64".to_string()],
+        );
+        let best = run.stage("train").join("checkpoints/best");
+        let config = read_json(&best.join("config.json"));
+        assert_eq!(config["model_type"], family);
+        let class = match task {
+            Token => "ForTokenClassification",
+            _ => "ForSequenceClassification",
+        };
+        assert_eq!(
+            config["architectures"][0],
+            format!("{stem}{class}"),
+            "{family}"
+        );
+        if task == Multilabel {
+            assert_eq!(config["problem_type"], "multi_label_classification");
+        }
+        assert!(best.join("tokenizer.json").is_file());
+        let metrics = read_json(&run.stage("evaluate").join("metrics.json"));
+        assert!(metrics["test"].is_object(), "{family}: {metrics}");
+    }
 }
 
 /// The finding with this id in the reflect artifact (a panic listing the ids when absent).
@@ -1029,7 +1113,8 @@ fn module_circles_are_found() {
 }
 
 /// `pipeline improve` through the real stages (tiny model): German Credit cut at 32 sub-words
-/// makes reflect propose a longer `max_length`, which improve runs as a trial; every remedy
+/// makes reflect propose a longer `max_length`, which improve runs as a trial (the dearest, so
+/// `max_runs` leaves room for every proposal); every remedy
 /// the real findings propose names a real param (no trial fails), and the report is written.
 #[test]
 fn improve_runs_the_real_findings_remedies() {
@@ -1046,7 +1131,7 @@ fn improve_runs_the_real_findings_remedies() {
             "tokenize.max_length=32".to_string(),
         ],
         budget: None,
-        max_runs: 3,
+        max_runs: 8,
         rounds: 1,
         bootstrap: reflect::stats::bootstrap::Bootstrap {
             resamples: 100,

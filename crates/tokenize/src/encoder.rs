@@ -185,17 +185,80 @@ impl TokenizerSource {
     }
 }
 
-/// `max_position_embeddings` from the `config.json` in `dir`, when there is one.
+/// Model types whose positions start after the padding id (RoBERTa's
+/// `create_position_ids_from_input_ids`): `pad_token_id + 1` positions are never used.
+const OFFSET_POSITIONS: [&str; 3] = ["roberta", "xlm-roberta", "camembert"];
+
+/// The longest input (special tokens included) the model in `dir` takes, from its
+/// `config.json`: `max_position_embeddings`, less the `pad_token_id + 1` positions the
+/// RoBERTa family reserves (514 → 512); `None` without a config.
 pub fn max_position_embeddings(dir: &Path) -> Result<Option<usize>> {
     let path = dir.join(MODEL_CONFIG);
     if !path.is_file() {
         return Ok(None);
     }
     let value = read_json(&path)?;
+    let reserved = match value.get("model_type").and_then(serde_json::Value::as_str) {
+        Some(t) if OFFSET_POSITIONS.contains(&t) => value
+            .get("pad_token_id")
+            .and_then(serde_json::Value::as_u64)
+            .map_or(2, |p| p + 1),
+        _ => 0,
+    };
     Ok(value
         .get("max_position_embeddings")
         .and_then(serde_json::Value::as_u64)
-        .map(|n| n as usize))
+        .map(|n| n.saturating_sub(reserved) as usize))
+}
+
+/// The tokenizer pre-split words go through: a byte-level BPE one (RoBERTa, GPT-2) with
+/// `add_prefix_space` on, as `transformers` requires for `is_split_into_words` (each word is
+/// encoded as if a space preceded it, `Ġword`, the way it appears inside running text);
+/// others unchanged (WordPiece needs nothing; SentencePiece's Metaspace already marks each
+/// word).
+fn word_tokenizer(tokenizer: &Tokenizer, origin: &Path) -> Result<Tokenizer> {
+    fn set_prefix_space(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(o) => {
+                let mut changed = false;
+                if matches!(
+                    o.get("type").and_then(serde_json::Value::as_str),
+                    Some("ByteLevel" | "RobertaProcessing")
+                ) && o.get("add_prefix_space") == Some(&serde_json::Value::Bool(false))
+                {
+                    o.insert("add_prefix_space".into(), true.into());
+                    changed = true;
+                }
+                for child in o.values_mut() {
+                    changed |= set_prefix_space(child);
+                }
+                changed
+            }
+            serde_json::Value::Array(a) => a.iter_mut().fold(false, |c, x| set_prefix_space(x) | c),
+            _ => false,
+        }
+    }
+    let err = |source| TokenizeError::LoadTokenizer {
+        path: origin.to_path_buf(),
+        source,
+    };
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&tokenizer.to_string(false).map_err(err)?).map_err(|source| {
+            TokenizeError::Json {
+                path: origin.to_path_buf(),
+                source,
+            }
+        })?;
+    let mut changed = false;
+    for part in ["pre_tokenizer", "post_processor"] {
+        if let Some(v) = doc.get_mut(part) {
+            changed |= set_prefix_space(v);
+        }
+    }
+    if !changed {
+        return Ok(tokenizer.clone());
+    }
+    doc.to_string().parse::<Tokenizer>().map_err(err)
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -408,6 +471,8 @@ pub struct Encoder {
     unk_id: Option<u32>,
     /// Clone of `tokenizer` truncating `longest_first` at `max_length`, for long sequences.
     truncating: Tokenizer,
+    /// The tokenizer of pre-split words (token tasks): see [`word_tokenizer`].
+    words: Tokenizer,
 }
 
 impl Encoder {
@@ -479,12 +544,14 @@ impl Encoder {
             }))
             .map_err(load_err)?;
         let unk_id = unk_token(&tokenizer).and_then(|t| tokenizer.token_to_id(&t));
+        let words = word_tokenizer(&tokenizer, origin)?;
         Ok(Self {
             tokenizer,
             options,
             template,
             unk_id,
             truncating,
+            words,
         })
     }
 
@@ -497,7 +564,7 @@ impl Encoder {
     /// same ids, as with uncased BERT models. Then capitalisation never reaches the model.
     pub fn ignores_case(&self) -> bool {
         let ids = |w: &str| {
-            self.tokenizer
+            self.words
                 .encode(EncodeInput::Single(vec![w].as_slice().into()), false)
                 .map(|e| e.get_ids().to_vec())
                 .ok()
@@ -566,7 +633,7 @@ impl Encoder {
     ) -> Result<(Vec<Window>, WordStats)> {
         let refs: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
         let encoding = self
-            .tokenizer
+            .words
             .encode(EncodeInput::Single(refs.as_slice().into()), false)
             .map_err(|source| TokenizeError::Encode {
                 id: id.to_string(),

@@ -1,5 +1,6 @@
 //! Integration tests of the tokenize crate, one module per concern.
 
+mod families;
 mod parity;
 mod real_data;
 mod stage;
