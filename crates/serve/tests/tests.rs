@@ -533,7 +533,7 @@ fn info_names_the_artifacts_labels_rule_and_limits() {
 /// Clients that vanish mid-request, random bytes, a huge body, then a few thousand requests:
 /// the server stays up and answers each of them correctly.
 #[test]
-fn survives_misbehaving_clients_and_a_few_thousand_requests() {
+fn survives_misbehaving_clients_and_ten_thousand_requests() {
     let ck = checkpoint(TaskKind::Sequence, &intent_labels(), 3);
     let predictor = Predictor::load(&ck.dir, None, InferOptions::default()).unwrap();
     let limits = Limits {
@@ -608,13 +608,13 @@ fn survives_misbehaving_clients_and_a_few_thousand_requests() {
         assert!(sent < size, "the server read all {sent} bytes");
     }
 
-    // A few thousand requests from 8 clients; each answer is the right one.
+    // 10,000 requests from 8 clients in a bounded loop; each answer is the right one.
     let texts: Vec<String> = (0..50)
         .map(|i| format!("text number {i}, what is my balance"))
         .collect();
     let want: Arc<Vec<Value>> = Arc::new(predict_lines(&predictor, &texts.join("\n")));
     let texts = Arc::new(texts);
-    let per_client = 250;
+    let per_client = 1250;
     let clients: Vec<_> = (0..8)
         .map(|c| {
             let (texts, want) = (Arc::clone(&texts), Arc::clone(&want));
@@ -643,7 +643,7 @@ fn survives_misbehaving_clients_and_a_few_thousand_requests() {
                 .ok()
         })
         .unwrap();
-    assert!(ok >= 2000.0, "{ok} answered\n{text}");
+    assert!(ok >= 10_000.0, "{ok} answered\n{text}");
     eprintln!("robustness run: {:?}", t0.elapsed());
 }
 
