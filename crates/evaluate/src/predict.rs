@@ -108,7 +108,7 @@ pub fn recorded_cost_decision(path: &Path) -> Result<Option<metrics::CostThresho
 pub struct DecisionSource {
     /// An evaluate artifact (or its metrics.json) whose recorded rule is applied: a binary
     /// model's cost threshold, a multi-label model's per-label thresholds, or the out-of-scope
-    /// rejection rule.
+    /// rejection rule; one that recorded none (NER, plain classification) applies nothing.
     pub evaluation: Option<std::path::PathBuf>,
     /// Out-of-scope label of the checkpoint, without `evaluation`.
     pub out_of_scope_label: Option<String>,
@@ -414,7 +414,16 @@ impl Predictor {
                     applied.cost = Some(rule);
                     None
                 }
-                None => Some(recorded_reject_rule(path)?),
+                None => match recorded_reject_rule(path) {
+                    Ok(rule) => Some(rule),
+                    // An evaluation that decided by the most probable label (every NER
+                    // evaluation, a classifier without out-of-scope rejection): nothing to apply.
+                    Err(EvaluateError::Invalid(_)) => {
+                        tracing::info!(evaluation = %path.display(), "the evaluation records no decision rule: the most probable label decides");
+                        None
+                    }
+                    Err(e) => return Err(e),
+                },
             },
             (None, None, None) => None,
             (None, label, threshold) => Some(RejectRule {

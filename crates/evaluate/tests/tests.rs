@@ -730,6 +730,32 @@ mod out_of_scope {
             .unwrap_err()
             .to_string();
         assert!(err.contains("out_of_scope_label"), "{err}");
+        // Predicting with it (what `serve` and `pipeline serve` always do) applies nothing: the
+        // most probable label decides, as without an evaluation.
+        let source = evaluate::predict::DecisionSource {
+            evaluation: Some(plain.clone()),
+            ..Default::default()
+        };
+        let (plain_predictor, applied) = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            None,
+            InferOptions::default(),
+        )
+        .unwrap()
+        .with_decisions(&source)
+        .unwrap();
+        assert!(
+            applied.reject.is_none() && applied.cost.is_none(),
+            "{applied:?}"
+        );
+        let mut out = Vec::new();
+        plain_predictor
+            .run(input.as_bytes(), &mut out, "input")
+            .unwrap();
+        for line in String::from_utf8(out).unwrap().lines() {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(line.get("best").is_none(), "{line}");
+        }
     }
 }
 
