@@ -231,19 +231,35 @@ fn split_layer<'a>(name: &'a str, stack: &str) -> Option<(&'a str, &'a str)> {
     Some((&name[..dot], &name[dot..]))
 }
 
-/// A DistilBERT checkpoint name as BERT's (`transformer.layer.0.attention.q_lin.weight` →
-/// `encoder.layer.0.attention.self.query.weight`); other names unchanged.
-fn from_distilbert(name: &str) -> String {
-    let Some((head, rest)) = split_layer(name, "transformer.layer.") else {
+/// Renames a name inside the layer stack `from` to the stack `to`, its layer-relative part by
+/// the first of `pairs` (`(from, to)`) it starts with; names outside the stack unchanged.
+fn rename_layer<'a>(
+    name: &str,
+    from: &str,
+    to: &str,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let Some((head, rest)) = split_layer(name, from) else {
         return name.to_string();
     };
-    let head = head.replacen("transformer.layer.", "encoder.layer.", 1);
-    for (theirs, ours) in DISTILBERT_LAYER_NAMES {
+    let head = head.replacen(from, to, 1);
+    for (theirs, ours) in pairs {
         if let Some(tail) = rest.strip_prefix(theirs) {
             return format!("{head}{ours}{tail}");
         }
     }
     format!("{head}{rest}")
+}
+
+/// A DistilBERT checkpoint name as BERT's (`transformer.layer.0.attention.q_lin.weight` →
+/// `encoder.layer.0.attention.self.query.weight`); other names unchanged.
+fn from_distilbert(name: &str) -> String {
+    rename_layer(
+        name,
+        "transformer.layer.",
+        "encoder.layer.",
+        DISTILBERT_LAYER_NAMES.into_iter(),
+    )
 }
 
 /// The name transformers gives a var-store variable of a `family` model (this crate builds
@@ -252,16 +268,12 @@ pub fn hf_name(family: Family, name: &str) -> String {
     if family != Family::DistilBert {
         return name.to_string();
     }
-    let Some((head, rest)) = split_layer(name, "encoder.layer.") else {
-        return name.to_string();
-    };
-    let head = head.replacen("encoder.layer.", "transformer.layer.", 1);
-    for (theirs, ours) in DISTILBERT_LAYER_NAMES {
-        if let Some(tail) = rest.strip_prefix(ours) {
-            return format!("{head}{theirs}{tail}");
-        }
-    }
-    format!("{head}{rest}")
+    rename_layer(
+        name,
+        "encoder.layer.",
+        "transformer.layer.",
+        DISTILBERT_LAYER_NAMES.into_iter().map(|(d, b)| (b, d)),
+    )
 }
 
 /// The name both sides are compared by: no `bert.` (`roberta.`, `distilbert.`, `electra.`)
