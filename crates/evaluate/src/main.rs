@@ -325,6 +325,9 @@ fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     if let Some(t) = &applied.thresholds {
         tracing::info!(thresholds = ?t, "multi-label decision thresholds");
     }
+    if let Some(t) = &applied.temperature {
+        tracing::info!(t = t.t, fitted_on = %t.fitted_on, "probabilities scaled by the evaluation's temperature");
+    }
     if let Some(c) = &applied.cost {
         tracing::info!(positive = %c.positive, threshold = c.threshold, "deciding by the evaluation's cost threshold");
     }

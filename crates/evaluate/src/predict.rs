@@ -102,6 +102,18 @@ pub fn recorded_cost_decision(path: &Path) -> Result<Option<metrics::CostThresho
     }
 }
 
+/// The temperature an evaluation fitted on dev and applied (`temperature` of its splits in
+/// metrics.json, evaluate's `temperature = true`), or `None` when it applied none.
+pub fn recorded_temperature(
+    path: &Path,
+) -> Result<Option<metrics::calibration::TemperatureRecord>> {
+    match recorded(path, crate::stage::TEMPERATURE_KEY, None, "") {
+        Ok(t) => Ok(Some(t)),
+        Err(EvaluateError::Invalid(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Where a predictor's decision rule comes from: `evaluate predict`'s `--evaluation`,
 /// `--out-of-scope-label` and `--reject-below`, and `serve`'s flags of the same names.
 #[derive(Debug, Clone, Default)]
@@ -125,6 +137,8 @@ pub struct Decisions {
     pub reject: Option<RejectRule>,
     /// The binary cost threshold chosen on dev.
     pub cost: Option<metrics::CostThreshold>,
+    /// The temperature fitted on dev, applied to the probabilities before any rule.
+    pub temperature: Option<metrics::calibration::TemperatureRecord>,
 }
 
 /// Lines encoded and run together.
@@ -146,6 +160,7 @@ pub struct Predictor {
     reject: Option<RejectRule>,
     thresholds: Vec<f64>,
     cost_decision: Option<(usize, metrics::CostThreshold)>,
+    temperature: Option<f64>,
     input: InputFormat,
     positive: Option<String>,
 }
@@ -302,6 +317,7 @@ impl Predictor {
             reject: None,
             thresholds: vec![metrics::multilabel::DEFAULT_THRESHOLD; labels.len()],
             cost_decision: None,
+            temperature: None,
             labels,
             input: InputFormat::Text,
             positive: None,
@@ -375,6 +391,24 @@ impl Predictor {
         }
     }
 
+    /// Single-label models: divide the logits by `t` (an evaluation's recorded temperature,
+    /// [`recorded_temperature`]) before the probabilities are reported or decided on.
+    pub fn with_temperature(mut self, t: f64) -> Result<Self> {
+        if self.task == TaskKind::Multilabel {
+            return Err(EvaluateError::Invalid(
+                "a temperature applies to single-label classifiers; the checkpoint is multi-label"
+                    .into(),
+            ));
+        }
+        if !(t.is_finite() && t > 0.0) {
+            return Err(EvaluateError::Invalid(format!(
+                "temperature {t}: expected a positive number"
+            )));
+        }
+        self.temperature = Some(t);
+        Ok(self)
+    }
+
     /// Applies the decision rule `source` names, as `evaluate predict` and `serve` do: with an
     /// evaluation, a multi-label model takes its recorded thresholds, a binary model decided by
     /// a tuned cost threshold takes that threshold, and any other single-label model its
@@ -401,6 +435,12 @@ impl Predictor {
             self = self.with_thresholds(thresholds.clone())?;
             applied.thresholds = Some(thresholds);
             return Ok((self, applied));
+        }
+        if let Some(path) = &source.evaluation
+            && let Some(t) = recorded_temperature(path)?
+        {
+            self = self.with_temperature(t.t)?;
+            applied.temperature = Some(t);
         }
         let reject = match (
             &source.evaluation,
@@ -746,7 +786,15 @@ impl Predictor {
             return Ok(Vec::new());
         }
         let outputs = infer(&self.model, windows, &self.opts)?;
-        Ok(merge(self.task, windows, &outputs)?)
+        let mut merged = merge(self.task, windows, &outputs)?;
+        if let Some(t) = self.temperature {
+            for ex in &mut merged {
+                for p in &mut ex.probs {
+                    *p = metrics::calibration::scale_f32(p, t);
+                }
+            }
+        }
+        Ok(merged)
     }
 
     /// Reads lines from `input` (named `source` in errors) and writes one JSON line per input

@@ -152,6 +152,13 @@ pub struct EvaluateParams {
     /// (`cost_decision`) and applied to every split and by `predict --evaluation`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tune_cost_threshold: bool,
+    /// Single-label sequence and token tasks: fit a temperature on dev (least NLL of the
+    /// probabilities, Guo et al. 2017) and apply it to every split's probabilities before any
+    /// decision that reads them (rejection, cost threshold); recorded in metrics.json
+    /// (`temperature`) and applied by `predict --evaluation` and `serve`. The most probable
+    /// label never changes; confidences do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub temperature: bool,
 }
 
 fn is_default_ranking_k(k: &[usize]) -> bool {
@@ -193,6 +200,7 @@ impl Default for EvaluateParams {
             group_column: None,
             ranking_k: metrics::ranking::DEFAULT_K.to_vec(),
             tune_cost_threshold: false,
+            temperature: false,
         }
     }
 }
@@ -311,6 +319,15 @@ impl EvaluateParams {
                     ),
                 ));
             }
+        }
+        if self.temperature && !self.splits.iter().any(|s| s == THRESHOLD_SPLIT) {
+            return Err(err(
+                "temperature",
+                format!(
+                    "the temperature is fitted on `{THRESHOLD_SPLIT}`, which is not in `splits` ({:?})",
+                    self.splits
+                ),
+            ));
         }
         if let Some(k) = self.ranking_k.iter().find(|&&k| k == 0) {
             return Err(err("ranking_k", format!("{k}: every k must be at least 1")));
@@ -540,6 +557,8 @@ pub fn evaluate_dirs(
         )?;
         scored.push((split, preds, text));
     }
+    // Calibrated probabilities first: the rules below read them.
+    let temperature = temperature_of(params, &labels, &mut scored)?;
     let summary_opts = SummaryOptions {
         reject: reject_rule(params, labels.task, &scored)?,
         ..summary_opts
@@ -572,13 +591,21 @@ pub fn evaluate_dirs(
                 .report
                 .push_str(&d.to_text(&labels.labels, params.digits));
         }
+        if let Some(t) = &temperature {
+            summary.report.push('\n');
+            summary.report.push_str(&t.to_text(params.digits));
+        }
         let _ = writeln!(report, "=== {split} ===\n{}", summary.report);
         headline.insert(split.clone(), headline_of(&summary.metrics, params.mode));
-        all_metrics.insert(
-            split.clone(),
-            serde_json::to_value(&summary.metrics)
-                .map_err(|e| EvaluateError::Invalid(format!("metrics of `{split}`: {e}")))?,
-        );
+        let mut value = serde_json::to_value(&summary.metrics)
+            .map_err(|e| EvaluateError::Invalid(format!("metrics of `{split}`: {e}")))?;
+        if let (Some(t), Some(m)) = (&temperature, value.as_object_mut()) {
+            m.insert(
+                TEMPERATURE_KEY.into(),
+                serde_json::to_value(t).map_err(|e| EvaluateError::Invalid(e.to_string()))?,
+            );
+        }
+        all_metrics.insert(split.clone(), value);
         if split == "test" {
             test_predictions = Some((preds, text));
         }
@@ -602,9 +629,12 @@ pub fn evaluate_dirs(
                 };
                 let mut probe_rows = serde_json::Map::new();
                 for &probe in &params.probes {
-                    let Some(preds) = probes::run_probe(&ctx, probe)? else {
+                    let Some(mut preds) = probes::run_probe(&ctx, probe)? else {
                         continue;
                     };
+                    if let Some(t) = &temperature {
+                        scale_probs(&mut preds, t.t);
+                    }
                     let file = probes::file(probe, "test");
                     preds.write(&out_dir.join(&file))?;
                     probe_rows.insert(probe.name().into(), preds.rows.len().into());
@@ -752,6 +782,81 @@ fn multilabel_decision(
         }
     }
     Ok(Some(record))
+}
+
+/// The key of the temperature record in each split of `metrics.json`.
+pub const TEMPERATURE_KEY: &str = "temperature";
+
+/// Every row's probabilities divided through the temperature `t` (argmax unchanged).
+fn scale_probs(preds: &mut Predictions, t: f64) {
+    for row in &mut preds.rows {
+        if let Some(p) = &mut row.probs {
+            *p = metrics::calibration::scale_f32(p, t);
+        }
+    }
+}
+
+/// With `temperature`: the temperature of least NLL on dev (items whose gold label the model
+/// does not have, such as an unseen out-of-scope label, left out), applied to every split's
+/// probabilities; `None` otherwise.
+fn temperature_of(
+    params: &EvaluateParams,
+    labels: &LabelMap,
+    scored: &mut [(&String, Predictions, SplitText)],
+) -> Result<Option<metrics::calibration::TemperatureRecord>> {
+    if !params.temperature {
+        return Ok(None);
+    }
+    let invalid = |m: String| EvaluateError::Invalid(format!("temperature: {m}"));
+    if labels.task == TaskKind::Multilabel {
+        return Err(invalid(
+            "applies to single-label sequence and token tasks; a multi-label model's labels are separate sigmoids (tune their thresholds with tune_thresholds)".into(),
+        ));
+    }
+    let (_, dev, _) = scored
+        .iter()
+        .find(|(s, _, _)| s.as_str() == THRESHOLD_SPLIT)
+        .ok_or_else(|| {
+            invalid(format!(
+                "the temperature is fitted on `{THRESHOLD_SPLIT}`, which was not evaluated"
+            ))
+        })?;
+    let mut logits = Vec::with_capacity(dev.rows.len());
+    let mut gold = Vec::with_capacity(dev.rows.len());
+    for row in &dev.rows {
+        let (Some(p), Some(g)) = (&row.probs, labels.id(&row.gold)) else {
+            continue;
+        };
+        logits.push(
+            p.iter()
+                .map(|&x| f64::from(x).max(metrics::calibration::PROB_FLOOR).ln())
+                .collect::<Vec<_>>(),
+        );
+        gold.push(g);
+    }
+    if gold.is_empty() {
+        return Err(invalid(format!(
+            "no `{THRESHOLD_SPLIT}` item has probabilities and a gold label the model knows"
+        )));
+    }
+    let fit = metrics::calibration::fit_temperature(&logits, &gold);
+    tracing::info!(
+        t = fit.t,
+        nll_before = fit.nll_before,
+        nll_after = fit.nll_after,
+        items = gold.len(),
+        "temperature fitted on dev"
+    );
+    for (_, preds, _) in scored.iter_mut() {
+        scale_probs(preds, fit.t);
+    }
+    Ok(Some(metrics::calibration::TemperatureRecord {
+        t: fit.t,
+        fitted_on: THRESHOLD_SPLIT.to_string(),
+        items: gold.len(),
+        nll_before: fit.nll_before,
+        nll_after: fit.nll_after,
+    }))
 }
 
 /// With `tune_cost_threshold`: the threshold on P(positive) of least mean cost on dev, applied

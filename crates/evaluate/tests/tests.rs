@@ -1038,3 +1038,174 @@ mod multilabel {
         assert!(err.contains("multi-label tasks only"), "{err}");
     }
 }
+
+mod temperature {
+    use super::*;
+    use metrics::calibration::scale_f32;
+
+    fn metrics_json(dir: &std::path::Path) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
+    }
+
+    /// Mean NLL of the gold labels the model knows.
+    fn nll(p: &Predictions, t: f64) -> f64 {
+        let mut total = 0.0;
+        let mut n = 0;
+        for r in &p.rows {
+            let Some(g) = p.labels.iter().position(|l| *l == r.gold) else {
+                continue;
+            };
+            let q = scale_f32(r.probs.as_ref().unwrap(), t);
+            total -= f64::from(q[g]).max(1e-12).ln();
+            n += 1;
+        }
+        total / f64::from(n)
+    }
+
+    /// The temperature is fitted on dev (the NLL there is least at it), applied to every
+    /// split's and probe's probabilities without changing a decision, recorded in metrics.json
+    /// and applied by `predict --evaluation` to the same probabilities.
+    #[test]
+    fn fitted_on_dev_applied_everywhere_and_by_predict() {
+        let a = ner_artifacts(&ner_labels());
+        let plain = run_evaluate(&a, serde_json::json!({}), "plain").unwrap();
+        let scaled = run_evaluate(&a, serde_json::json!({"temperature": true}), "scaled").unwrap();
+        let m = metrics_json(&scaled);
+        let t = m["dev"]["temperature"]["t"].as_f64().unwrap();
+        assert_eq!(m["test"]["temperature"], m["dev"]["temperature"]);
+        assert_eq!(m["dev"]["temperature"]["fitted_on"], "dev");
+        assert!(metrics_json(&plain)["dev"].get("temperature").is_none());
+        assert!(
+            (t - 1.0).abs() > 1e-3,
+            "a random model is not calibrated: T = {t}"
+        );
+        let dev = read_preds(&plain, "predictions-dev.parquet");
+        let at = nll(&dev, t);
+        assert!(at <= nll(&dev, 1.0), "T = {t} does not lower the dev NLL");
+        // (A tiny random model may be worse than uniform: T then stops at its bound, 1000.)
+        assert!(
+            at <= nll(&dev, t * 1.1) + 1e-6 && at <= nll(&dev, t / 1.1) + 1e-6,
+            "T = {t} is not the least dev NLL"
+        );
+        let recorded = m["dev"]["temperature"]["nll_after"].as_f64().unwrap();
+        assert!((recorded - at).abs() < 1e-5, "{recorded} vs {at}");
+        let mut files = vec![
+            "predictions-dev.parquet".to_string(),
+            "predictions-test.parquet".into(),
+        ];
+        files.extend(
+            Probe::ALL
+                .iter()
+                .map(|&p| evaluate::probes::file(p, "test")),
+        );
+        for file in &files {
+            let (before, after) = (read_preds(&plain, file), read_preds(&scaled, file));
+            assert_eq!(before.pred(), after.pred(), "{file}: a decision changed");
+            for (b, c) in before.rows.iter().zip(&after.rows) {
+                let want = scale_f32(b.probs.as_ref().unwrap(), t);
+                let got = c.probs.as_ref().unwrap();
+                for (x, y) in want.iter().zip(got) {
+                    assert!((x - y).abs() < 1e-6, "{file} {}: {want:?} vs {got:?}", b.id);
+                }
+            }
+        }
+        // The entity-level report is the same: only confidences moved.
+        assert_eq!(
+            m["test"]["overall"],
+            metrics_json(&plain)["test"]["overall"]
+        );
+
+        // predict with the evaluation: entity scores are the scaled word probabilities.
+        let load = || {
+            Predictor::load(
+                &a.train.join("checkpoints/best"),
+                None,
+                InferOptions::default(),
+            )
+            .unwrap()
+        };
+        let source = evaluate::predict::DecisionSource {
+            evaluation: Some(scaled.clone()),
+            ..Default::default()
+        };
+        let (with_t, applied) = load().with_decisions(&source).unwrap();
+        assert_eq!(applied.temperature.as_ref().map(|r| r.t), Some(t));
+        let (without, _) = load()
+            .with_decisions(&evaluate::predict::DecisionSource {
+                evaluation: Some(plain.clone()),
+                ..Default::default()
+            })
+            .unwrap();
+        let line = "Alice met Bob in Paris and Berlin";
+        let run = |p: &Predictor| {
+            let mut out = Vec::new();
+            p.run(line.as_bytes(), &mut out, "input").unwrap();
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+        };
+        let (a_line, b_line) = (run(&with_t), run(&without));
+        let (ea, eb) = (
+            a_line["entities"].as_array().unwrap(),
+            b_line["entities"].as_array().unwrap(),
+        );
+        assert_eq!(ea.len(), eb.len());
+        for (x, y) in ea.iter().zip(eb) {
+            assert_eq!(x["text"], y["text"]);
+            if t > 1.0 {
+                assert!(x["score"].as_f64() <= y["score"].as_f64(), "{x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn sequence_probabilities_from_predict_equal_the_evaluation() {
+        let a = sentiment_artifacts();
+        let scaled = run_evaluate(&a, serde_json::json!({"temperature": true}), "scaled").unwrap();
+        let test = read_preds(&scaled, "predictions-test.parquet");
+        let source = evaluate::predict::DecisionSource {
+            evaluation: Some(scaled.clone()),
+            ..Default::default()
+        };
+        let (p, _) = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            None,
+            InferOptions::default(),
+        )
+        .unwrap()
+        .with_decisions(&source)
+        .unwrap();
+        let input: Vec<&str> = test
+            .rows
+            .iter()
+            .map(|r| r.token.as_deref().unwrap())
+            .collect();
+        let mut out = Vec::new();
+        p.run(input.join("\n").as_bytes(), &mut out, "input")
+            .unwrap();
+        for (line, row) in String::from_utf8(out).unwrap().lines().zip(&test.rows) {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            for (label, prob) in test.labels.iter().zip(row.probs.as_ref().unwrap()) {
+                let got = line["probs"][label].as_f64().unwrap();
+                assert!((got - f64::from(*prob)).abs() < 1e-5, "{line} vs {row:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn multi_label_and_no_dev_are_refused_by_name() {
+        let e = run_evaluate(
+            &emotion_artifacts(),
+            serde_json::json!({"temperature": true, "probes": []}),
+            "e",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("multi-label"), "{e:#}");
+        let e = run_evaluate(
+            &sentiment_artifacts(),
+            serde_json::json!({"temperature": true, "splits": ["test"]}),
+            "e",
+        )
+        .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("temperature") && e.contains("dev"), "{e}");
+    }
+}

@@ -12,10 +12,12 @@
 //!   Hamming loss, subset accuracy, per-label ROC-AUC and AP, thresholds tuned per label.
 //! - [`open_set`]: top-k accuracy, most-confused pairs, out-of-scope rejection (CLINC150's
 //!   metrics), thresholds chosen on dev, the risk–coverage sweep.
+//! - [`calibration`]: temperature scaling — fitted on dev, applied to probabilities.
 //! - [`compare`]: differences between two metric sets, like `dvc metrics diff`.
 //! - [`numpy`]: sums and formatting in NumPy's and Python's exact order, so our numbers and
 //!   reports equal the reference libraries' bit for bit.
 
+pub mod calibration;
 pub mod classification;
 pub mod compare;
 pub mod entity;

@@ -57,13 +57,26 @@ const TRAIN_INPUT: [InputSpec; 1] = [InputSpec {
     required: true,
 }];
 
-/// Writes dev and test predictions (400 balanced examples) right at the train's rates.
+/// Writes dev and test predictions (400 balanced examples) right at the train's rates, with
+/// confidence 0.8 (0.97 for a `miscalibrated` train); `temperature = true` makes it the rate
+/// itself (calibrated), and, for a train with `flips = 1`, also gets 10 points fewer right.
 fn evaluate_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
     let train = ctx.input("train")?;
     let q: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(train.file("quality.json")?)?)?;
+    let tp = &train.manifest.params;
+    let temperature = ctx.params.get("temperature").and_then(|v| v.as_bool()) == Some(true);
+    let confident = if tp["miscalibrated"].as_f64() == Some(1.0) {
+        0.97
+    } else {
+        0.8
+    };
     for split in ["dev", "test"] {
-        let rate = q[split].as_f64().unwrap_or(0.0);
+        let mut rate = q[split].as_f64().unwrap_or(0.0);
+        if temperature && tp["flips"].as_f64() == Some(1.0) {
+            rate -= 0.1;
+        }
+        let confident = if temperature { rate } else { confident };
         let labels = vec!["neg".to_string(), "pos".to_string()];
         let mut p = Predictions::new(TaskKind::Sequence, labels.clone());
         let n = 400;
@@ -72,14 +85,18 @@ fn evaluate_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
             // Spread the errors evenly over both classes.
             let right = ((i / 2) as f64) < rate * (n / 2) as f64;
             let pred = if right { gold } else { &labels[1 - i % 2] };
-            let p_pos = if pred == "pos" { 0.8 } else { 0.2 };
+            let p_pos = if pred == "pos" {
+                confident
+            } else {
+                1.0 - confident
+            };
             p.rows.push(PredictionRow {
                 id: format!("{split}-{i}"),
                 word: None,
                 token: None,
                 gold: gold.clone(),
                 pred: pred.clone(),
-                probs: Some(vec![1.0 - p_pos, p_pos]),
+                probs: Some(vec![(1.0 - p_pos) as f32, p_pos as f32]),
             });
         }
         p.write(&ctx.out_dir.join(format!("predictions-{split}.parquet")))?;
@@ -102,9 +119,15 @@ fn reflect_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
     } else {
         serde_json::json!([])
     };
+    // A miscalibrated train's calibration finding proposes the temperature.
+    let calibration = if train.manifest.params["miscalibrated"].as_f64() == Some(1.0) {
+        serde_json::json!([{"name": "temperature fitted on dev", "set": {"evaluate.temperature": true}}])
+    } else {
+        serde_json::json!([])
+    };
     let found = serde_json::json!([
         {"rank": 1, "id": "training.underfit", "severity": "high", "title": format!("dev {dev}"), "remedies": remedies},
-        {"rank": 2, "id": "calibration.example", "severity": "low", "title": "no remedy here"},
+        {"rank": 2, "id": "calibration.word", "severity": "low", "title": "overconfident", "remedies": calibration},
     ]);
     std::fs::write(ctx.out_dir.join("findings.json"), found.to_string())?;
     std::fs::write(ctx.out_dir.join("report.md"), "# report\n")?;
@@ -331,4 +354,91 @@ fn on_a_small_dev_set_a_gain_must_hold_on_a_second_seed() {
         "{}",
         report.end
     );
+}
+
+/// A calibration remedy changes no decision: it is judged by dev NLL, adopted when it lowers it
+/// beyond the noise with the decision measure kept, written to the improved file, and its test
+/// NLL read once; one that lowers the decision measure is not adopted.
+#[test]
+fn a_temperature_is_judged_by_dev_nll_and_adopted_only_when_decisions_hold() {
+    let (dir, file) = setup();
+    let artifacts = dir.path().join("artifacts");
+    let mut opts = options(3);
+    opts.base = vec!["train.dev=0.9".into(), "train.miscalibrated=1".into()];
+    let report = run_improve(&file, &registry(), &artifacts, &opts).unwrap();
+    let r = &report.rounds[0];
+    assert!(r.trials.is_empty(), "dev 0.9: no decision remedy");
+    let c = r.calibration.as_ref().expect("a calibration step");
+    assert_eq!(c.trials.len(), 1);
+    assert_eq!(c.trials[0].overrides, ["evaluate.temperature=true"]);
+    assert_eq!(c.decisions_kept, [true]);
+    let (before, after) = (
+        c.reference_nll.estimate,
+        c.nll[0].as_ref().unwrap().estimate,
+    );
+    assert!(after < before, "{after} vs {before}");
+    assert!(c.choice.adopt, "{:?}", c.choice);
+    assert_eq!(report.rounds.len(), 1, "{}", report.end);
+    assert!(report.end.contains("calibration remedy"), "{}", report.end);
+    assert_eq!(
+        report.recipe,
+        [
+            "train.dev=0.9",
+            "train.miscalibrated=1",
+            "evaluate.temperature=true"
+        ]
+    );
+    let (t_chosen, t_orig) = (
+        report.test_nll_chosen.as_ref().unwrap().estimate,
+        report.test_nll_original.as_ref().unwrap().estimate,
+    );
+    assert!(t_chosen < t_orig, "{t_chosen} vs {t_orig}");
+    let text = std::fs::read_to_string(report.improved_file.as_ref().unwrap()).unwrap();
+    assert!(
+        text.contains("temperature = true  # improve: calibration.word"),
+        "{text}"
+    );
+    let md = report.markdown();
+    assert!(
+        md.contains("dev NLL") && md.contains("Test mean NLL"),
+        "{md}"
+    );
+
+    // The same remedy when it also costs decisions: lower NLL, but not adopted.
+    opts.base.push("train.flips=1".into());
+    let report = run_improve(&file, &registry(), &artifacts, &opts).unwrap();
+    let c = report.rounds[0].calibration.as_ref().unwrap();
+    assert_eq!(c.decisions_kept, [false]);
+    assert!(!c.choice.adopt);
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert!(report.markdown().contains("lowered the decision measure"));
+}
+
+/// Under a cost matrix trials are compared by cost, which train's dev curve does not report:
+/// halving is off and the trailing trial runs to the end.
+#[test]
+fn halving_is_off_when_trials_are_compared_by_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credit.toml");
+    std::fs::write(
+        &file,
+        FILE.replace(
+            "[stages.evaluate]\n",
+            "[stages.evaluate]\ncost_matrix = { pos = { neg = 5.0 }, neg = { pos = 1.0 } }\n",
+        ),
+    )
+    .unwrap();
+    let report = run_improve(&file, &registry(), &dir.path().join("a"), &options(1)).unwrap();
+    assert!(!report.halving);
+    assert!(report.metric.contains("cost"), "{}", report.metric);
+    let trails = report.rounds[0]
+        .trials
+        .iter()
+        .find(|t| t.name == "trails")
+        .unwrap();
+    assert!(
+        matches!(trails.outcome, Outcome::Completed { .. }),
+        "{trails:?}"
+    );
+    assert!(report.markdown().contains("halving was off"));
 }

@@ -1181,8 +1181,98 @@ fn improve_runs_the_real_findings_remedies() {
         "a longer max_length re-tokenizes and reuses ingest: {:?}",
         longer.ran
     );
+    // A calibration remedy, when the tiny model's findings propose one, runs evaluate only.
+    for t in round.calibration.iter().flat_map(|c| &c.trials) {
+        assert!(
+            matches!(t.outcome, pipeline::improve::Outcome::Completed { .. }),
+            "{t:?}"
+        );
+        assert_eq!(t.ran, ["evaluate"], "{t:?}");
+    }
     assert!(report.test_chosen.is_some());
     let out = pipeline::improve::write_report(&report, &artifacts).unwrap();
     let md = std::fs::read_to_string(out.join("improve.md")).unwrap();
     assert!(md.contains("tokenize.max_length=64"), "{md}");
+}
+
+/// A case-blind tokenizer on capitalised entities (WNUT-17) with a cased model installed
+/// beside the current one: reflect proposes it (tokenizer and weights), and improve trains it
+/// as a trial that re-tokenizes and retrains.
+#[test]
+fn improve_tries_a_cased_model_installed_beside_a_case_blind_one() {
+    let root = project_root();
+    std::env::set_current_dir(&root).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    let uncased = models.join("tiny-uncased");
+    let cased = models.join("tiny-cased");
+    for dir in [&uncased, &cased] {
+        bert::write_tiny_random(
+            dir,
+            &common::pretrained(),
+            flowcore::TaskKind::Token,
+            &[],
+            7,
+        )
+        .unwrap();
+    }
+    let tokenizer = cased.join("tokenizer.json");
+    let mut t = read_json(&tokenizer);
+    t["normalizer"]["lowercase"] = Value::Bool(false);
+    std::fs::write(&tokenizer, t.to_string()).unwrap();
+    let opts = pipeline::improve::ImproveOptions {
+        base: vec![
+            format!("pipeline.model={:?}", uncased.display().to_string()),
+            "train.epochs=1".to_string(),
+            "train.max_steps=2".to_string(),
+            "reflect.resamples=100".to_string(),
+            "tokenize.max_length=32".to_string(),
+            "evaluate.probes=[]".to_string(),
+        ],
+        budget: None,
+        max_runs: 8,
+        rounds: 1,
+        bootstrap: reflect::stats::bootstrap::Bootstrap {
+            resamples: 100,
+            seed: 0,
+            level: 0.95,
+        },
+        halving: pipeline::improve::halving::Halving::default(),
+        confirm_below: 0,
+    };
+    let file = tmp.path().join("wnut17.toml");
+    std::fs::copy(root.join("pipelines/wnut17.toml"), &file).unwrap();
+    let artifacts = tmp.path().join("artifacts");
+    let report =
+        pipeline::improve::run_improve(&file, &default_registry(), &artifacts, &opts).unwrap();
+    let round = &report.rounds[0];
+    let found: Value = read_json(&round.reflect_dir.join("findings.json"));
+    let case = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "model.lowercasing")
+        .unwrap_or_else(|| panic!("no lowercasing finding: {found}"));
+    let path = Value::String(cased.display().to_string());
+    assert_eq!(
+        case["remedies"][0]["name"], "cased model tiny-cased",
+        "{case}"
+    );
+    assert_eq!(case["remedies"][0]["set"]["train.model"], path, "{case}");
+    assert_eq!(
+        case["remedies"][0]["set"]["tokenize.tokenizer"], path,
+        "{case}"
+    );
+    let trial = round
+        .trials
+        .iter()
+        .find(|t| t.name == "cased model tiny-cased")
+        .unwrap_or_else(|| panic!("the cased model was not tried: {:?}", round.trials));
+    assert!(
+        matches!(trial.outcome, pipeline::improve::Outcome::Completed { .. }),
+        "{trial:?}"
+    );
+    for stage in ["tokenize", "train", "evaluate"] {
+        assert!(trial.ran.iter().any(|s| s == stage), "{:?}", trial.ran);
+    }
 }

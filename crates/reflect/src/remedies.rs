@@ -15,12 +15,14 @@
 //! | `model.truncation` | a longer `max_length` |
 //! | `slice.label.*` (a weak class) and multi-label `recall.*`, when the training classes are imbalanced (largest ≥ 3× smallest) | balanced class weights |
 //! | multi-label `threshold.*`, `recall.*`, `precision.*` | thresholds tuned per label on dev |
+//! | `calibration.*` where a temperature fitted on dev measurably lowers ECE (single-label) | the temperature applied by evaluate (no retraining) |
+//! | `model.lowercasing` (a case-blind tokenizer on capitalised entities) | each cased model installed beside the current one (`models/`), else the action says none is |
 //!
 //! A remedy is left out when the recipe already has it (dropout already 0, weights already
-//! balanced). Causes whose remedy is not a pipeline override are said in the finding's action
-//! instead: a case-blind tokenizer needs a cased model, which no override can conjure.
+//! balanced, the temperature already applied).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use flowcore::TaskKind;
 use serde_json::{Value, json};
@@ -53,6 +55,70 @@ pub struct Recipe {
     pub evaluate: Option<Value>,
     /// Training examples per class (sequence tasks), when the ingest artifact was read.
     pub train_support: BTreeMap<String, usize>,
+    /// Model directories installed beside the recipe's model whose tokenizers keep case
+    /// ([`cased_models_beside`]).
+    pub cased_models: Vec<PathBuf>,
+}
+
+/// The model directories next to `model` (siblings in its parent folder, e.g. `models/`) that
+/// hold a checkpoint (`config.json` and `model.safetensors`) and a tokenizer that keeps case,
+/// sorted by name.
+pub fn cased_models_beside(model: &Path) -> Vec<PathBuf> {
+    let Some(parent) = model.parent().filter(|p| p.is_dir()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let same = |d: &Path| d.canonicalize().ok() == model.canonicalize().ok();
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|d| {
+            d.join("config.json").is_file()
+                && d.join("model.safetensors").is_file()
+                && !same(d)
+                && lowercases(d) == Some(false)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Whether the tokenizer of model directory `dir` lowercases its input: from `tokenizer.json`'s
+/// normalizer (a `BertNormalizer` with `lowercase`, or a `Lowercase` step), else
+/// `tokenizer_config.json`'s `do_lower_case` (a `vocab.txt` WordPiece lowercases unless it
+/// says not to); `None` without a tokenizer.
+pub fn lowercases(dir: &Path) -> Option<bool> {
+    fn any_lowercase(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => {
+                let ty = m.get("type").and_then(Value::as_str);
+                ty == Some("Lowercase")
+                    || (ty == Some("BertNormalizer")
+                        && m.get("lowercase").and_then(Value::as_bool).unwrap_or(true))
+                    || m.values().any(any_lowercase)
+            }
+            Value::Array(items) => items.iter().any(any_lowercase),
+            _ => false,
+        }
+    }
+    let read = |name: &str| -> Option<Value> {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).ok()?).ok()
+    };
+    if let Some(t) = read("tokenizer.json") {
+        return Some(t.get("normalizer").is_some_and(any_lowercase));
+    }
+    if dir.join("vocab.txt").is_file() {
+        let config = read("tokenizer_config.json");
+        return Some(
+            config
+                .as_ref()
+                .and_then(|c| c.get("do_lower_case"))
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        );
+    }
+    None
 }
 
 /// Largest over smallest class in training below which class weights change little.
@@ -67,6 +133,20 @@ const MAX_POSITIONS: u64 = 512;
 impl Recipe {
     fn train_f64(&self, key: &str) -> Option<f64> {
         self.train.as_ref()?.get(key)?.as_f64()
+    }
+
+    /// Fills `cased_models` from the folder of the recipe's model.
+    fn with_installed_models(mut self) -> Self {
+        self.cased_models = self
+            .model()
+            .map(|m| cased_models_beside(&m))
+            .unwrap_or_default();
+        self
+    }
+
+    /// The model directory the recipe fine-tuned.
+    pub fn model(&self) -> Option<PathBuf> {
+        Some(PathBuf::from(self.train.as_ref()?.get("model")?.as_str()?))
     }
 
     fn epochs(&self) -> f64 {
@@ -153,6 +233,56 @@ impl Recipe {
         )]
     }
 
+    /// The temperature fitted on dev, applied by evaluate, when the finding shows it lowers
+    /// ECE measurably (a `T` away from 1 whose ECE falls below the current ECE's interval) and
+    /// the recipe does not apply one yet. Multi-label labels are separate sigmoids: none.
+    fn temperature(&self, f: &Finding) -> Vec<Remedy> {
+        let applied = self
+            .evaluate
+            .as_ref()
+            .and_then(|e| e.get("temperature"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let (Some(t), Some(after), Some([lo, _])) = (
+            f.numbers.get("temperature"),
+            f.numbers.get("ece_after_temperature"),
+            f.ci,
+        ) else {
+            return Vec::new();
+        };
+        if applied
+            || self.task == Some(TaskKind::Multilabel)
+            || f.severity == Severity::Info
+            || (t - 1.0).abs() < 0.05
+            || *after >= lo
+        {
+            return Vec::new();
+        }
+        vec![Remedy::new(
+            "temperature fitted on dev",
+            &[("evaluate.temperature", json!(true))],
+        )]
+    }
+
+    /// Each cased model installed beside the current one, for the tokenizer and the weights.
+    fn cased(&self) -> Vec<Remedy> {
+        self.cased_models
+            .iter()
+            .take(3)
+            .map(|m| {
+                let path = json!(m.display().to_string());
+                let name = m.file_name().map_or_else(
+                    || m.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                Remedy::new(
+                    &format!("cased model {name}"),
+                    &[("train.model", path.clone()), ("tokenize.tokenizer", path)],
+                )
+            })
+            .collect()
+    }
+
     fn longer_inputs(&self, max_length: Option<u64>) -> Vec<Remedy> {
         let current = max_length.or_else(|| {
             self.tokenize
@@ -176,6 +306,18 @@ pub fn attach(found: &mut [Finding], recipe: &Recipe) {
     for f in found {
         f.remedies = remedies_for(f, recipe);
         if f.remedies.is_empty() {
+            if f.id == "model.lowercasing"
+                && let Some(model) = recipe.model()
+            {
+                let folder = model
+                    .parent()
+                    .map_or_else(|| ".".into(), |p| p.display().to_string());
+                f.action = format!(
+                    "{} No cased model is installed beside `{}` (none in `{folder}` keeps case): put one there (an HF directory, e.g. bert-base-cased) and `pipeline improve` tries it.",
+                    f.action.trim_end(),
+                    model.display()
+                );
+            }
             continue;
         }
         let tries: Vec<String> = f
@@ -208,7 +350,9 @@ impl Recipe {
             tokenize: tokenize.map(|a| a.manifest.params.clone()),
             evaluate: Some(evaluate.manifest.params.clone()),
             train_support: BTreeMap::new(),
+            cased_models: Vec::new(),
         }
+        .with_installed_models()
     }
 }
 
@@ -227,6 +371,8 @@ pub fn remedies_for(f: &Finding, recipe: &Recipe) -> Vec<Remedy> {
             out
         }
         "decisions.cost" if f.severity != Severity::Info => recipe.cost_threshold(),
+        _ if id.starts_with("calibration.") => recipe.temperature(f),
+        "model.lowercasing" => recipe.cased(),
         "model.truncation" => recipe.longer_inputs(f.numbers.get("max_length").map(|l| *l as u64)),
         _ if id.starts_with("slice.label.") && recipe.task == Some(TaskKind::Sequence) => {
             recipe.balanced()
@@ -388,5 +534,128 @@ mod tests {
             ..costed
         };
         assert!(remedies_for(&cheaper, &three).is_empty());
+    }
+
+    #[test]
+    fn a_measurable_temperature_gain_proposes_the_temperature_once() {
+        let seq = Recipe {
+            task: Some(TaskKind::Sequence),
+            evaluate: Some(json!({})),
+            ..Recipe::default()
+        };
+        let cal = |t: f64, after: f64| {
+            let mut c = f("calibration.word", "example-level ECE is 0.080");
+            c.ci = Some([0.06, 0.10]);
+            c.numbers.insert("temperature".into(), t);
+            c.numbers.insert("ece_after_temperature".into(), after);
+            c
+        };
+        let r = remedies_for(&cal(1.6, 0.02), &seq);
+        assert_eq!(names(&r), ["temperature fitted on dev"]);
+        assert_eq!(r[0].set["evaluate.temperature"], json!(true));
+        // Inside the interval, T about 1, already applied, multi-label, no fit: nothing.
+        assert!(remedies_for(&cal(1.6, 0.07), &seq).is_empty());
+        assert!(remedies_for(&cal(1.02, 0.01), &seq).is_empty());
+        let applied = Recipe {
+            evaluate: Some(json!({"temperature": true})),
+            ..seq.clone()
+        };
+        assert!(remedies_for(&cal(1.6, 0.02), &applied).is_empty());
+        let ml = Recipe {
+            task: Some(TaskKind::Multilabel),
+            ..seq.clone()
+        };
+        assert!(remedies_for(&cal(1.6, 0.02), &ml).is_empty());
+        assert!(remedies_for(&f("calibration.word", "x"), &seq).is_empty());
+    }
+
+    fn model_dir(
+        root: &Path,
+        name: &str,
+        tokenizer: Option<Value>,
+        config: Option<Value>,
+    ) -> PathBuf {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("config.json"), "{}").unwrap();
+        std::fs::write(d.join("model.safetensors"), "").unwrap();
+        match tokenizer {
+            Some(t) => std::fs::write(d.join("tokenizer.json"), t.to_string()).unwrap(),
+            None => std::fs::write(d.join("vocab.txt"), "[PAD]\n").unwrap(),
+        }
+        if let Some(c) = config {
+            std::fs::write(d.join("tokenizer_config.json"), c.to_string()).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn a_case_blind_tokenizer_proposes_the_cased_models_installed_beside_it() {
+        let root = tempfile::tempdir().unwrap();
+        let bert =
+            |lower: bool| json!({"normalizer": {"type": "BertNormalizer", "lowercase": lower}});
+        let current = model_dir(root.path(), "minilm", Some(bert(true)), None);
+        let recipe = |cased: Vec<PathBuf>| Recipe {
+            task: Some(TaskKind::Token),
+            train: Some(json!({"model": current.display().to_string()})),
+            cased_models: cased,
+            ..Recipe::default()
+        };
+        // Nothing cased installed: no remedy, and the action says so.
+        let empty = recipe(Vec::new()).with_installed_models();
+        assert!(empty.cased_models.is_empty());
+        let mut found = vec![f("model.lowercasing", "case")];
+        attach(&mut found, &empty);
+        assert!(found[0].remedies.is_empty());
+        assert!(
+            found[0].action.contains("No cased model is installed"),
+            "{}",
+            found[0].action
+        );
+        // A sequence normalizer with a Lowercase step is case-blind too; byte-level BPE (no
+        // normalizer) and a vocab.txt with do_lower_case = false keep case; a folder without
+        // weights is no model.
+        model_dir(
+            root.path(),
+            "lower-seq",
+            Some(
+                json!({"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFD"}, {"type": "Lowercase"}]}}),
+            ),
+            None,
+        );
+        let cased = model_dir(root.path(), "bert-cased", Some(bert(false)), None);
+        let roberta = model_dir(
+            root.path(),
+            "roberta",
+            Some(json!({"normalizer": null})),
+            None,
+        );
+        let wordpiece = model_dir(
+            root.path(),
+            "wp-cased",
+            None,
+            Some(json!({"do_lower_case": false})),
+        );
+        model_dir(root.path(), "wp-uncased", None, None);
+        let no_weights = model_dir(root.path(), "no-weights", Some(bert(false)), None);
+        std::fs::remove_file(no_weights.join("model.safetensors")).unwrap();
+        assert_eq!(lowercases(&current), Some(true));
+        assert_eq!(lowercases(&root.path().join("lower-seq")), Some(true));
+        assert_eq!(lowercases(&root.path().join("wp-uncased")), Some(true));
+        assert_eq!(lowercases(&root.path().join("nothing")), None);
+        let installed = recipe(Vec::new()).with_installed_models();
+        assert_eq!(installed.cased_models, [cased.clone(), roberta, wordpiece]);
+        let r = remedies_for(&f("model.lowercasing", "case"), &installed);
+        assert_eq!(
+            names(&r),
+            [
+                "cased model bert-cased",
+                "cased model roberta",
+                "cased model wp-cased"
+            ]
+        );
+        let path = json!(cased.display().to_string());
+        assert_eq!(r[0].set["train.model"], path);
+        assert_eq!(r[0].set["tokenize.tokenizer"], path);
     }
 }

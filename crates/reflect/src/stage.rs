@@ -55,9 +55,10 @@ impl Stage for ReflectStage {
         "reflect"
     }
 
-    /// 2: findings carry the cost-threshold remedy and judge a tuned threshold's decisions.
+    /// 2: findings carry the cost-threshold remedy and judge a tuned threshold's decisions;
+    /// 3: the temperature and cased-model remedies.
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn inputs(&self) -> &'static [InputSpec] {

@@ -67,6 +67,7 @@ pub fn info(spec: &ModelSpec, loaded: &Loaded, limits: &Limits) -> Value {
         "thresholds": loaded.thresholds,
         "reject": loaded.reject,
         "cost_decision": loaded.cost,
+        "temperature": loaded.temperature,
         "top_k": spec.top_k,
         "ranking": loaded.ranking,
         "positive_label": spec.positive_label,

@@ -56,6 +56,8 @@ pub struct Loaded {
     pub reject: Option<RejectRule>,
     /// The binary cost threshold applied (the evaluation's `tune_cost_threshold`), if any.
     pub cost: Option<metrics::CostThreshold>,
+    /// The temperature applied to the probabilities (the evaluation's `temperature`), if any.
+    pub temperature: Option<metrics::calibration::TemperatureRecord>,
     /// Candidates can be ranked (two labels or a positive label given).
     pub ranking: bool,
     /// The encoder the model reads text with (to count a request's sub-words).
@@ -275,6 +277,7 @@ fn load(spec: &ModelSpec) -> Result<(Predictor, Loaded)> {
         thresholds: applied.thresholds,
         reject: applied.reject,
         cost: applied.cost,
+        temperature: applied.temperature,
         ranking,
         encoder: predictor.encoder().clone(),
     };

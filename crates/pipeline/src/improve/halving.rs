@@ -60,6 +60,19 @@ fn ordinal(k: usize) -> String {
 }
 
 impl Halving {
+    /// A rule that never stops a trial.
+    pub fn off() -> Self {
+        Self {
+            min_progress: f64::INFINITY,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the rule can stop a trial.
+    pub fn is_on(&self) -> bool {
+        self.min_progress <= 1.0
+    }
+
     /// The verdict for a trial at `point`, given the earlier trials' curves.
     pub fn judge(&self, earlier: &[Curve], point: &EvalPoint) -> Verdict {
         if (point.step as f64) < self.min_progress * point.total_steps as f64 {

@@ -97,6 +97,47 @@ impl Measure {
     }
 }
 
+/// The units of mean negative log-likelihood per item of `split` in the evaluate artifact
+/// `dir`, one unit per example (a token task's words summed within their sentence):
+/// `[Σ −ln p(gold), items]`. Items whose gold label the model does not have are left out.
+/// What a calibration remedy (a temperature) is judged by: it changes no decision, so the
+/// decision metrics cannot see it.
+pub(crate) fn nll_units(dir: &Path, split: &str) -> Result<Units> {
+    let path = dir.join(flowcore::schema::predictions::file(split));
+    let preds = metrics::Predictions::read(&path)
+        .with_context(|| format!("{}: no {split} predictions", dir.display()))?;
+    if preds.task == TaskKind::Multilabel {
+        bail!(
+            "{}: the NLL of a single label applies to single-label predictions; these are multi-label",
+            path.display()
+        );
+    }
+    let mut by_example: Vec<(String, f64, f64)> = Vec::new();
+    for r in &preds.rows {
+        let (Some(g), Some(p)) = (preds.labels.iter().position(|l| *l == r.gold), &r.probs) else {
+            continue;
+        };
+        let loss = -f64::from(p[g]).max(metrics::calibration::PROB_FLOOR).ln();
+        match by_example.last_mut() {
+            Some((id, sum, n)) if *id == r.id => {
+                *sum += loss;
+                *n += 1.0;
+            }
+            _ => by_example.push((r.id.clone(), loss, 1.0)),
+        }
+    }
+    let mut units = Units::new(2);
+    for (_, sum, n) in by_example {
+        units.push(&[sum, n]);
+    }
+    Ok(units)
+}
+
+/// Mean NLL of summed [`nll_units`].
+pub(crate) fn nll_value(s: &[f64]) -> f64 {
+    ratio(s[0], s[1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +173,9 @@ mod tests {
         // Without costs: macro F1 (good 0.5, bad 0), and a gain is the metric itself.
         assert!((plain.value(&pu.total()) - 0.25).abs() < 1e-12);
         assert_eq!(plain.gain(&pu.total()), plain.value(&pu.total()));
+        // NLL: one unit per example, the gold label's probability.
+        let n = nll_units(dir.path(), "dev").unwrap();
+        assert_eq!(n.len(), 3);
+        assert!((nll_value(&n.total()) - 2.0f64.ln()).abs() < 1e-6);
     }
 }

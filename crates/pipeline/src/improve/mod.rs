@@ -301,8 +301,44 @@ pub struct Round {
     pub trials: Vec<Trial>,
     /// The choice on dev.
     pub choice: Choice,
+    /// The calibration remedies, judged by dev NLL (`None`: none proposed).
+    pub calibration: Option<CalibrationStep>,
     /// The reflect artifact of the reference (its findings proposed the trials).
     pub reflect_dir: PathBuf,
+}
+
+/// The calibration remedies of a round (a temperature fitted on dev): they change no decision,
+/// so they are judged by the mean NLL of the gold label on dev, and adopted when the paired
+/// bootstrap CI of the NLL saved excludes 0 and the round's decision measure is not lower.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrationStep {
+    /// Dev mean NLL of the reference.
+    pub reference_nll: Interval,
+    /// The trials (on the round's reference model; only evaluate runs).
+    pub trials: Vec<Trial>,
+    /// Dev mean NLL of each trial, when it completed.
+    pub nll: Vec<Option<Interval>>,
+    /// Whether each trial kept the decision measure at least the reference's on dev.
+    pub decisions_kept: Vec<bool>,
+    /// The choice: gain = NLL saved per item.
+    pub choice: Choice,
+}
+
+/// Override keys of the evaluate stage that change probabilities but no decision learnt from
+/// data: remedies made only of them are calibration remedies.
+const CALIBRATION_PARAMS: &[&str] = &["temperature"];
+
+/// Whether every override of `p` sets a calibration param of an evaluate stage.
+fn calibration_only(spec: &PipelineSpec, p: &Proposal) -> bool {
+    !p.overrides.is_empty()
+        && p.overrides.iter().all(|o| {
+            o.split_once('=')
+                .and_then(|(k, _)| k.split_once('.'))
+                .is_some_and(|(stage, param)| {
+                    spec.stage(stage).is_some_and(|s| s.kind == "evaluate")
+                        && CALIBRATION_PARAMS.contains(&param)
+                })
+        })
 }
 
 /// The stage instances improve needs.
@@ -614,13 +650,25 @@ pub fn run_improve(
     let started = Instant::now();
     let deadline = opts.budget.map(|b| started + b);
     let spec = PipelineSpec::load(file, &opts.base)?;
+    let costs = Measure::costs_of(&spec)?;
+    // Halving reads train's dev curve, which reports train's metric: under a cost matrix the
+    // trials are compared by cost, which that curve does not show, so it would stop trials on a
+    // proxy that may disagree (a remedy that lowers cost and F1 both).
+    let halving = if costs.is_some() {
+        tracing::info!(
+            "successive halving is off: trials are compared by cost, which train's dev curve does not report"
+        );
+        Halving::off()
+    } else {
+        opts.halving
+    };
     let runner = Runner {
         file,
         registry,
         artifacts,
         names: Names::of(&spec)?,
-        monitor: Arc::new(HalvingMonitor::new(opts.halving, deadline)),
-        costs: Measure::costs_of(&spec)?,
+        monitor: Arc::new(HalvingMonitor::new(halving, deadline)),
+        costs,
     };
     let mut recipe = opts.base.clone();
     let mut changes: Vec<Change> = Vec::new();
@@ -661,19 +709,25 @@ pub fn run_improve(
             seen.push(o);
             new
         });
+        // Calibration remedies change no decision: they are judged apart, by dev NLL.
+        let (calibration, mut proposals): (Vec<Proposal>, Vec<Proposal>) = proposals
+            .into_iter()
+            .partition(|p| calibration_only(&current, p));
         // Cheapest first, so a budget that runs out cuts the dearest trials.
         proposals.sort_by(|a, b| cost(&current, a).total_cmp(&cost(&current, b)));
         let mut trials = Vec::new();
         let mut units = Vec::new();
-        for p in &proposals {
-            let skip = if trials_left == 0 {
+        let skip_reason = |trials_left: usize| {
+            if trials_left == 0 {
                 Some(format!("--max-runs {} reached", opts.max_runs))
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
                 Some("the budget ran out before it started".to_string())
             } else {
                 None
-            };
-            if let Some(reason) = skip {
+            }
+        };
+        for p in &proposals {
+            if let Some(reason) = skip_reason(trials_left) {
                 trials.push(Trial::of(Some(p), Outcome::Skipped { reason }));
                 units.push(None);
                 continue;
@@ -712,11 +766,68 @@ pub fn run_improve(
             choice.confirmation = Some(c);
         }
         let adopted = choice.adopt.then_some(choice.best).flatten();
+        let calibration = if calibration.is_empty() {
+            None
+        } else {
+            let reference_nll = measure::nll_units(&eval_dir, "dev")?;
+            let mut step = CalibrationStep {
+                reference_nll: opts.bootstrap.ci(&reference_nll, measure::nll_value),
+                trials: Vec::new(),
+                nll: Vec::new(),
+                decisions_kept: Vec::new(),
+                choice: choose(
+                    &reference_nll,
+                    &[],
+                    |x| -measure::nll_value(x),
+                    opts.bootstrap,
+                ),
+            };
+            let mut nll_units = Vec::new();
+            for p in &calibration {
+                if let Some(reason) = skip_reason(trials_left) {
+                    step.trials
+                        .push(Trial::of(Some(p), Outcome::Skipped { reason }));
+                    step.nll.push(None);
+                    step.decisions_kept.push(false);
+                    nll_units.push(None);
+                    continue;
+                }
+                trials_left -= 1;
+                let sets = merged(&recipe, &p.overrides);
+                tried.push(sets.clone());
+                let (t, u, _) = runner.trial(&sets, Some(p), false, opts.bootstrap)?;
+                let nll = match &t.evaluate_dir {
+                    Some(dir) => Some(measure::nll_units(dir, "dev")?),
+                    None => None,
+                };
+                step.nll.push(
+                    nll.as_ref()
+                        .map(|u| opts.bootstrap.ci(u, measure::nll_value)),
+                );
+                step.decisions_kept.push(u.as_ref().is_some_and(|u| {
+                    measure.gain(&u.total()) >= measure.gain(&ref_units.total()) - 1e-12
+                }));
+                nll_units.push(nll);
+                step.trials.push(t);
+            }
+            step.choice = choose(
+                &reference_nll,
+                &nll_units,
+                |x| -measure::nll_value(x),
+                opts.bootstrap,
+            );
+            step.choice.adopt &= step.choice.best.is_some_and(|b| step.decisions_kept[b]);
+            Some(step)
+        };
+        let calibrated = calibration
+            .as_ref()
+            .and_then(|c| c.choice.adopt.then_some(c.choice.best).flatten());
         rounds.push(Round {
             recipe: recipe.clone(),
             reference,
             trials,
             choice,
+            calibration,
             reflect_dir: reflect_dir.clone(),
         });
         last_reference = Some(ran);
@@ -725,8 +836,40 @@ pub fn run_improve(
                 .iter()
                 .all(|t| matches!(t.outcome, Outcome::Skipped { .. }))
         });
+        if let Some(b) = calibrated {
+            let r = rounds.last().context("a round")?;
+            let c = r.calibration.as_ref().context("a calibration step")?;
+            let t = &c.trials[b];
+            let gain = c.choice.vs_reference.as_ref().map(|p| p.diff.display(4));
+            for o in &t.overrides {
+                changes.retain(|c| {
+                    c.set.split_once('=').map(|x| x.0) != o.split_once('=').map(|x| x.0)
+                });
+                changes.push(Change {
+                    set: o.clone(),
+                    why: format!(
+                        "{} ({}; round {}: dev NLL per item {} saved, no decision changed)",
+                        t.finding,
+                        t.name,
+                        round + 1,
+                        gain.clone().unwrap_or_default()
+                    ),
+                });
+            }
+            recipe = merged(&recipe, &t.overrides);
+        }
         let Some(best) = adopted else {
-            stop_note = if proposals.is_empty() {
+            let calibrated_note = if calibrated.is_some() {
+                " The calibration remedy lowered dev NLL beyond the noise without changing a decision and was adopted."
+            } else {
+                ""
+            };
+            stop_note = if proposals.is_empty() && calibrated.is_some() {
+                format!(
+                    "Round {}: the findings proposed no remedy that changes decisions.{calibrated_note} The loop ends.",
+                    round + 1
+                )
+            } else if proposals.is_empty() {
                 format!(
                     "Round {}: the findings proposed no remedy that was not already the recipe or tried; the loop ends.",
                     round + 1
@@ -750,8 +893,13 @@ pub fn run_improve(
                 )
             } else {
                 format!(
-                    "Round {}: no remedy beat the current recipe on dev beyond the noise (paired bootstrap CI of the gain includes 0); the current recipe is kept and the loop ends.",
-                    round + 1
+                    "Round {}: no remedy beat the current recipe on dev beyond the noise (paired bootstrap CI of the gain includes 0); {}",
+                    round + 1,
+                    if calibrated.is_some() {
+                        "its decisions are kept.".to_string() + calibrated_note + " The loop ends."
+                    } else {
+                        "the current recipe is kept and the loop ends.".to_string()
+                    }
                 )
             };
             break;
@@ -816,10 +964,24 @@ pub fn run_improve(
         let (m, u) = Measure::read(dir, "test", runner.costs.as_ref())?;
         Ok(Some(opts.bootstrap.ci(&u, |x| m.value(x))))
     };
+    // Calibration was judged by NLL: its test NLL is read once too.
+    let calibration_judged = rounds.iter().any(|r| r.calibration.is_some());
+    let test_nll = |dir: &Option<PathBuf>| -> Result<Option<Interval>> {
+        match dir {
+            Some(dir) if calibration_judged => {
+                let u = measure::nll_units(dir, "test")?;
+                Ok(Some(opts.bootstrap.ci(&u, measure::nll_value)))
+            }
+            _ => Ok(None),
+        }
+    };
     Ok(ImproveReport {
+        test_nll_chosen: test_nll(&chosen_dir)?,
+        test_nll_original: test_nll(&original)?,
         file: file.to_path_buf(),
         metric,
         budget_minutes: opts.budget.map(|b| b.as_secs_f64() / 60.0),
+        halving: halving.is_on(),
         max_runs: opts.max_runs,
         seconds: started.elapsed().as_secs_f64(),
         rounds,

@@ -21,6 +21,8 @@ pub struct ImproveReport {
     pub budget_minutes: Option<f64>,
     /// `--max-runs`.
     pub max_runs: usize,
+    /// Whether successive halving could stop trials (off when trials are compared by cost).
+    pub halving: bool,
     /// Wall-clock seconds of the whole loop.
     pub seconds: f64,
     /// Every round.
@@ -37,6 +39,10 @@ pub struct ImproveReport {
     pub test_chosen: Option<Interval>,
     /// Test metric of the original recipe, for the record.
     pub test_original: Option<Interval>,
+    /// Test mean NLL of the chosen recipe, when a round judged calibration remedies.
+    pub test_nll_chosen: Option<Interval>,
+    /// Test mean NLL of the original recipe, likewise.
+    pub test_nll_original: Option<Interval>,
     /// The chosen recipe's reflect artifact.
     pub final_reflect: Option<PathBuf>,
 }
@@ -59,7 +65,11 @@ impl ImproveReport {
     pub fn trials_run(&self) -> usize {
         self.rounds
             .iter()
-            .flat_map(|r| &r.trials)
+            .flat_map(|r| {
+                r.trials
+                    .iter()
+                    .chain(r.calibration.iter().flat_map(|c| &c.trials))
+            })
             .filter(|t| !matches!(t.outcome, Outcome::Skipped { .. }))
             .count()
     }
@@ -69,7 +79,7 @@ impl ImproveReport {
         let m = &self.metric;
         let mut o = format!("# Improve: {}\n\n", self.file.display());
         o.push_str(&format!(
-            "{} round(s), {} trial(s) run in {:.1} min{}; at most {} trial(s). Each trial is the current recipe plus the remedy a finding proposed, run up to evaluate; successive halving stopped trials that trailed the earlier ones at the same step. Choice on dev {m} only: a remedy is adopted when the paired bootstrap 95 % CI of its dev gain over the current recipe excludes 0.\n",
+            "{} round(s), {} trial(s) run in {:.1} min{}; at most {} trial(s). Each trial is the current recipe plus the remedy a finding proposed, run up to evaluate; {} Choice on dev {m} only: a remedy is adopted when the paired bootstrap 95 % CI of its dev gain over the current recipe excludes 0.\n",
             self.rounds.len(),
             self.trials_run(),
             self.seconds / 60.0,
@@ -77,6 +87,11 @@ impl ImproveReport {
                 .map(|b| format!(" (budget {b:.0} min)"))
                 .unwrap_or_default(),
             self.max_runs,
+            if self.halving {
+                "successive halving stopped trials that trailed the earlier ones at the same step."
+            } else {
+                "successive halving was off (train's dev curve reports its metric, not the cost trials are compared by), so every trial ran to the end."
+            }
         ));
         for (i, r) in self.rounds.iter().enumerate() {
             o.push_str(&format!(
@@ -116,7 +131,53 @@ impl ImproveReport {
                         (None, false) => "within the noise, not adopted",
                     }
                 )),
+                _ if r.trials.is_empty() => {
+                    o.push_str("\nThe findings proposed no remedy that changes decisions.\n");
+                }
                 _ => o.push_str("\nNo trial completed: nothing to compare.\n"),
+            }
+            if let Some(c) = &r.calibration {
+                o.push_str(&format!(
+                    "\nCalibration remedies change no decision; they are judged by the dev mean NLL of the gold label per item (lower is better; reference {}), and adopted when the NLL saved has a CI that excludes 0 and dev {m} is not lower.\n\n| run | finding | overrides | outcome | dev {m} | dev NLL [95 % CI] | min |\n|---|---|---|---|---:|---:|---:|\n",
+                    c.reference_nll.display(4)
+                ));
+                for (k, t) in c.trials.iter().enumerate() {
+                    let (outcome, dev) = outcome_cells(t);
+                    let chosen = c.choice.adopt && c.choice.best == Some(k);
+                    o.push_str(&format!(
+                        "| {}{} | {} | {} | {} | {}{} | {} | {:.1} |\n",
+                        cell(&t.name),
+                        if chosen { " **(adopted)**" } else { "" },
+                        cell(&t.finding),
+                        cell(&t.overrides.join(" ")),
+                        cell(&outcome),
+                        dev,
+                        if c.decisions_kept.get(k) == Some(&false)
+                            && matches!(t.outcome, Outcome::Completed { .. })
+                        {
+                            " (lower)"
+                        } else {
+                            ""
+                        },
+                        c.nll[k].as_ref().map_or("–".into(), |i| i.display(4)),
+                        t.seconds / 60.0
+                    ));
+                }
+                if let (Some(b), Some(p)) = (c.choice.best, &c.choice.vs_reference) {
+                    o.push_str(&format!(
+                        "\nBest calibration remedy: **{}**, NLL saved per item {} (p = {:.4}): {}.\n",
+                        c.trials[b].name,
+                        p.diff.display(4),
+                        p.p_value,
+                        if c.choice.adopt {
+                            "adopted"
+                        } else if !c.decisions_kept[b] {
+                            "not adopted (it lowered the decision measure)"
+                        } else {
+                            "within the noise, not adopted"
+                        }
+                    ));
+                }
             }
             if let Some(c) = &r.choice.confirmation {
                 let ci = |i: &Option<Interval>| i.as_ref().map_or("-".into(), |i| i.display(4));
@@ -170,6 +231,18 @@ impl ImproveReport {
                     "; original recipe, for the record: {}.\n",
                     orig.display(4)
                 )),
+                _ => o.push_str(".\n"),
+            }
+        }
+        if let Some(t) = &self.test_nll_chosen {
+            o.push_str(&format!(
+                "\nTest mean NLL per item, chosen recipe: **{}**",
+                t.display(4)
+            ));
+            match &self.test_nll_original {
+                Some(orig) if !self.changes.is_empty() => {
+                    o.push_str(&format!("; original recipe: {}.\n", orig.display(4)));
+                }
                 _ => o.push_str(".\n"),
             }
         }

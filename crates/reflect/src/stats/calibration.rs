@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Probabilities are clamped to this before taking logs, so a hard zero is a large but finite
-/// loss (and a finite logit) instead of infinity.
-pub const PROB_FLOOR: f64 = 1e-12;
+pub use metrics::calibration::{
+    PROB_FLOOR, Temperature, apply_temperature, fit_temperature, logits, softmax_t,
+};
 
 /// How confidence bins are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,110 +201,6 @@ pub fn nll(probs: &[Vec<f64>], gold: &[usize]) -> f64 {
         .map(|(p, &g)| -p.get(g).copied().unwrap_or(0.0).max(PROB_FLOOR).ln())
         .sum();
     total / probs.len() as f64
-}
-
-/// Log-probabilities used as logits: softmax of them gives the probabilities back, so
-/// temperature scaling can be fitted on probabilities alone.
-pub fn logits(probs: &[f64]) -> Vec<f64> {
-    probs.iter().map(|p| p.max(PROB_FLOOR).ln()).collect()
-}
-
-/// Softmax of `logits / t`.
-pub fn softmax_t(logits: &[f64], t: f64) -> Vec<f64> {
-    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let exp: Vec<f64> = logits.iter().map(|z| ((z - max) / t).exp()).collect();
-    let sum: f64 = exp.iter().sum();
-    exp.into_iter().map(|e| e / sum).collect()
-}
-
-/// Rescale probability vectors by temperature `t` (through their logs).
-pub fn apply_temperature(probs: &[Vec<f64>], t: f64) -> Vec<Vec<f64>> {
-    probs.iter().map(|p| softmax_t(&logits(p), t)).collect()
-}
-
-/// A fitted temperature.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Temperature {
-    /// The temperature `T` (divide logits by it); above 1 means the model was overconfident.
-    pub t: f64,
-    /// Mean NLL of the fitting items at `T = 1`.
-    pub nll_before: f64,
-    /// Mean NLL of the fitting items at the fitted `T`.
-    pub nll_after: f64,
-    /// Newton iterations used.
-    pub iterations: usize,
-}
-
-/// Fit a temperature on `logits` (one vector per item) and gold label ids by minimising the
-/// mean NLL of `softmax(logits / T)`.
-///
-/// The NLL is convex in `beta = 1/T` (a log-sum-exp of functions linear in `beta` minus a linear
-/// term), so a safeguarded Newton iteration on `beta` finds the global minimum: gradient
-/// `E_p[z] - z_gold`, second derivative `Var_p[z]`. `beta` is kept in `[1e-3, 1e3]`.
-pub fn fit_temperature(logits: &[Vec<f64>], gold: &[usize]) -> Temperature {
-    const LO: f64 = 1e-3;
-    const HI: f64 = 1e3;
-    let eval = |beta: f64| -> (f64, f64, f64) {
-        let (mut f, mut g, mut h) = (0.0, 0.0, 0.0);
-        for (z, &y) in logits.iter().zip(gold) {
-            let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let w: Vec<f64> = z.iter().map(|zk| (beta * (zk - max)).exp()).collect();
-            let s: f64 = w.iter().sum();
-            let mean: f64 = w.iter().zip(z).map(|(wk, zk)| wk * zk).sum::<f64>() / s;
-            let second: f64 = w.iter().zip(z).map(|(wk, zk)| wk * zk * zk).sum::<f64>() / s;
-            let zy = z.get(y).copied().unwrap_or(max);
-            f += s.ln() + beta * max - beta * zy;
-            g += mean - zy;
-            h += (second - mean * mean).max(0.0);
-        }
-        let n = logits.len().max(1) as f64;
-        (f / n, g / n, h / n)
-    };
-    let (nll_before, _, _) = eval(1.0);
-    if logits.is_empty() {
-        return Temperature {
-            t: 1.0,
-            nll_before,
-            nll_after: nll_before,
-            iterations: 0,
-        };
-    }
-    // Bracket the root of the (monotone) gradient, then Newton steps that fall back to
-    // bisection whenever they would leave the bracket.
-    let (mut lo, mut hi) = (LO, HI);
-    let mut beta = 1.0;
-    let mut iterations = 0;
-    for _ in 0..100 {
-        iterations += 1;
-        let (_, g, h) = eval(beta);
-        if g.abs() < 1e-12 {
-            break;
-        }
-        if g > 0.0 {
-            hi = beta;
-        } else {
-            lo = beta;
-        }
-        let newton = if h > 0.0 { beta - g / h } else { f64::NAN };
-        let next = if newton.is_finite() && newton > lo && newton < hi {
-            newton
-        } else {
-            // Bisect in log space: the bracket spans six orders of magnitude.
-            (lo * hi).sqrt()
-        };
-        if (next - beta).abs() <= 1e-12 * beta {
-            beta = next;
-            break;
-        }
-        beta = next;
-    }
-    let (nll_after, _, _) = eval(beta);
-    Temperature {
-        t: 1.0 / beta,
-        nll_before,
-        nll_after,
-        iterations,
-    }
 }
 
 #[cfg(test)]
