@@ -279,7 +279,7 @@ pub fn hf_name(family: Family, name: &str) -> String {
 /// The name both sides are compared by: no `bert.` (`roberta.`, `distilbert.`, `electra.`)
 /// prefix, BERT's layer names for DistilBERT's, `weight`/`bias` for LayerNorm.
 fn canonical(name: &str) -> String {
-    let name = ["bert.", "roberta.", "distilbert.", "electra."]
+    let name = ["bert.", "roberta.", "distilbert.", "electra.", "deberta."]
         .iter()
         .find_map(|p| name.strip_prefix(p))
         .unwrap_or(name);

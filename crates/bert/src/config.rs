@@ -43,16 +43,21 @@ pub enum Family {
     /// `embedding_size` projected to `hidden_size` by `embeddings_project` when the two
     /// differ, no pooler, and RoBERTa's sequence head with GELU instead of tanh.
     Electra,
+    /// `deberta-v2` (DeBERTa-v2 and v3): disentangled attention over relative positions (see
+    /// [`crate::deberta`]) under `deberta.`, transformers' names kept; sequence head
+    /// `pooler.dense` → `pooler_hidden_act` → `classifier`.
+    Deberta,
 }
 
 /// `model_type` values that load, with their family and HF class-name stem.
-pub const MODEL_TYPES: [(&str, Family, &str); 6] = [
+pub const MODEL_TYPES: [(&str, Family, &str); 7] = [
     ("bert", Family::Bert, "Bert"),
     ("roberta", Family::Roberta, "Roberta"),
     ("xlm-roberta", Family::Roberta, "XLMRoberta"),
     ("camembert", Family::Roberta, "Camembert"),
     ("distilbert", Family::DistilBert, "DistilBert"),
     ("electra", Family::Electra, "Electra"),
+    ("deberta-v2", Family::Deberta, "DebertaV2"),
 ];
 
 /// DistilBERT's `config.json` keys and the BERT keys they are read as.
@@ -82,13 +87,14 @@ impl Family {
             Self::Roberta => "roberta",
             Self::DistilBert => "distilbert",
             Self::Electra => "electra",
+            Self::Deberta => "deberta",
         }
     }
 
     /// Position ids start here (after the padding id for RoBERTa).
     pub fn position_offset(self, pad_token_id: i64) -> Option<i64> {
         match self {
-            Self::Bert | Self::DistilBert | Self::Electra => None,
+            Self::Bert | Self::DistilBert | Self::Electra | Self::Deberta => None,
             Self::Roberta => Some(pad_token_id + 1),
         }
     }
@@ -307,9 +313,16 @@ impl BertConfig {
             ("type_vocab_size", self.type_vocab_size),
         ];
         for (name, value) in sizes {
-            if value <= 0 {
-                return fail(format!("{name} is {value}; expected a positive integer"));
+            // DeBERTa-v3 has no token types (type_vocab_size 0).
+            let floor = i64::from(!(name == "type_vocab_size" && self.family() == Family::Deberta));
+            if value < floor {
+                return fail(format!(
+                    "{name} is {value}; expected an integer of at least {floor}"
+                ));
             }
+        }
+        if self.family() == Family::Deberta {
+            self.validate_deberta().map_or(Ok(()), fail)?;
         }
         if self.embedding_size() <= 0 {
             return fail(format!(
@@ -411,13 +424,53 @@ impl BertConfig {
     /// `embeddings_project` when the two differ), `hidden_size` for the other families.
     pub fn embedding_size(&self) -> i64 {
         match self.family() {
-            Family::Electra => self
+            Family::Electra | Family::Deberta => self
                 .extra
                 .get("embedding_size")
                 .and_then(serde_json::Value::as_i64)
                 .unwrap_or(self.hidden_size),
             _ => self.hidden_size,
         }
+    }
+
+    /// What this crate's DeBERTa cannot build, as a message (`None`: it can).
+    fn validate_deberta(&self) -> Option<String> {
+        let s = crate::deberta::DebertaSettings::of(self);
+        let int = |k: &str| self.extra.get(k).and_then(serde_json::Value::as_i64);
+        for key in ["pooler_hidden_act", "conv_act"] {
+            if let Some(act) = self.extra.get(key).and_then(serde_json::Value::as_str)
+                && !crate::deberta::known_activation(act)
+            {
+                return Some(format!(
+                    "{key} is `{act}`; supported: gelu, gelu_new, gelu_pytorch_tanh, tanh, relu"
+                ));
+            }
+        }
+        if let Some(size) = int("attention_head_size").filter(|&d| d != self.head_dim()) {
+            return Some(format!(
+                "attention_head_size {size} differs from hidden_size / num_attention_heads = {}; not supported",
+                self.head_dim()
+            ));
+        }
+        if let Some(size) = int("pooler_hidden_size").filter(|&d| d != self.hidden_size) {
+            return Some(format!(
+                "pooler_hidden_size {size} differs from hidden_size {}; not supported",
+                self.hidden_size
+            ));
+        }
+        if s.relative_attention && s.span() < 1 {
+            return Some(
+                "relative_attention without a positive position_buckets or max_relative_positions"
+                    .into(),
+            );
+        }
+        if s.conv_kernel_size > 0 && self.hidden_size % s.conv_groups.max(1) != 0 {
+            return Some(format!(
+                "hidden_size {} is not a multiple of conv_groups {}",
+                self.hidden_size, s.conv_groups
+            ));
+        }
+        None
     }
 
     /// Width of one attention head.
@@ -472,14 +525,36 @@ mod tests {
         }
         config.model_type = "roberta".into();
         assert_eq!(config.max_input_tokens(), 512 - 2);
-        config.model_type = "deberta-v2".into();
+        config.model_type = "modernbert".into();
         let err = config.validate(Path::new("m/config.json")).unwrap_err();
         assert!(
             err.to_string().contains(
-                "`deberta-v2`; supported: bert, roberta, xlm-roberta, camembert, distilbert"
+                "`modernbert`; supported: bert, roberta, xlm-roberta, camembert, distilbert, electra, deberta-v2"
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn deberta_settings_are_checked_by_name() {
+        let mut config = BertConfig::tiny(10, 8, 1);
+        config.model_type = "deberta-v2".into();
+        config.type_vocab_size = 0;
+        config.validate(Path::new("c.json")).unwrap();
+        for (key, value, says) in [
+            ("pooler_hidden_act", serde_json::json!("swish"), "pooler_hidden_act is `swish`"),
+            ("attention_head_size", serde_json::json!(3), "attention_head_size 3"),
+            ("pooler_hidden_size", serde_json::json!(16), "pooler_hidden_size 16"),
+        ] {
+            let mut c = config.clone();
+            c.extra.insert(key.into(), value);
+            let err = c.validate(Path::new("c.json")).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
+        // Token types: 0 is DeBERTa-v3's; BERT needs one.
+        config.model_type = "bert".into();
+        let err = config.validate(Path::new("c.json")).unwrap_err().to_string();
+        assert!(err.contains("type_vocab_size is 0"), "{err}");
     }
 
     #[test]

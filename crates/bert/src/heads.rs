@@ -42,7 +42,11 @@ impl BertForTokenClassification {
                 config.num_labels(),
                 config,
             ),
-            dropout: config.effective_classifier_dropout(),
+            // DeBERTa's token head reads `hidden_dropout_prob`.
+            dropout: match config.family() {
+                Family::Deberta => config.hidden_dropout_prob,
+                _ => config.effective_classifier_dropout(),
+            },
         }
     }
 
@@ -84,6 +88,14 @@ enum SequenceHead {
     },
     /// DistilBERT: `pre_classifier`, ReLU, `classifier`.
     Distil { pre: nn::Linear, out: nn::Linear },
+    /// DeBERTa: transformers' `ContextPooler` (dropout `pooler_dropout`, `pooler.dense`,
+    /// `pooler_hidden_act`), then dropout and `classifier`.
+    Context {
+        dense: nn::Linear,
+        out: nn::Linear,
+        act: String,
+        pooler_dropout: f64,
+    },
 }
 
 impl BertForSequenceClassification {
@@ -111,6 +123,26 @@ impl BertForSequenceClassification {
                     config,
                 ),
             },
+            Family::Deberta => SequenceHead::Context {
+                dense: linear(
+                    &(p / "pooler" / "dense"),
+                    config.hidden_size,
+                    config.hidden_size,
+                    config,
+                ),
+                out: linear(
+                    &(p / "classifier"),
+                    config.hidden_size,
+                    config.num_labels(),
+                    config,
+                ),
+                act: crate::deberta::pooler_act(config),
+                pooler_dropout: config
+                    .extra
+                    .get("pooler_dropout")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(0.0),
+            },
             Family::Roberta | Family::Electra => SequenceHead::Roberta {
                 dense: linear(
                     &(p / "classifier" / "dense"),
@@ -132,6 +164,12 @@ impl BertForSequenceClassification {
             head,
             dropout: match family {
                 Family::DistilBert => config.seq_classif_dropout(),
+                // `cls_dropout`, else `hidden_dropout_prob`.
+                Family::Deberta => config
+                    .extra
+                    .get("cls_dropout")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(config.hidden_dropout_prob),
                 _ => config.effective_classifier_dropout(),
             },
         }
@@ -162,6 +200,20 @@ impl BertForSequenceClassification {
                 let xs = if *gelu { xs.gelu("none") } else { xs.tanh() };
                 xs.dropout(self.dropout, train).apply(proj)
             }
+            SequenceHead::Context {
+                dense,
+                out: proj,
+                act,
+                pooler_dropout,
+            } => crate::deberta::activation(
+                &out.last_hidden_state
+                    .select(1, 0)
+                    .dropout(*pooler_dropout, train)
+                    .apply(dense),
+                act,
+            )?
+            .dropout(self.dropout, train)
+            .apply(proj),
             SequenceHead::Distil { pre, out: proj } => out
                 .last_hidden_state
                 .select(1, 0)
@@ -291,5 +343,7 @@ pub const HEAD_PREFIX: &str = "classifier.";
 
 /// Whether a var-store name is a head weight (`classifier.…`, DistilBERT's `pre_classifier.…`).
 pub fn is_head(name: &str) -> bool {
-    name.starts_with(HEAD_PREFIX) || name.starts_with("pre_classifier.")
+    name.starts_with(HEAD_PREFIX)
+        || name.starts_with("pre_classifier.")
+        || name.starts_with("pooler.")
 }

@@ -1,5 +1,5 @@
-//! BERT and the encoders built like it (RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT, ELECTRA;
-//! see [`Family`]) in `tch`: the encoder and two classification heads, numerically equal to
+//! BERT and the encoders built like it (RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT, ELECTRA,
+//! DeBERTa-v2/v3 with its disentangled attention in [`deberta`]; see [`Family`]) in `tch`: the encoder and two classification heads, numerically equal to
 //! Hugging Face `transformers`, loading and saving HF model directories by weight name.
 //!
 //! - [`config`]: [`BertConfig`], a serde mirror of HF's `config.json`.
@@ -31,6 +31,7 @@ pub mod attention;
 pub mod autocast;
 pub mod checkpoint;
 pub mod config;
+pub mod deberta;
 pub mod embeddings;
 pub mod error;
 pub mod heads;

@@ -2,7 +2,8 @@
 
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::config::BertConfig;
+use crate::config::{BertConfig, Family};
+use crate::deberta::DebertaModel;
 use crate::embeddings::BertEmbeddings;
 use crate::error::{BertError, Result};
 use crate::init::linear;
@@ -119,51 +120,91 @@ impl BertPooler {
     }
 }
 
-/// HF `BertModel`: the encoder without a task head.
+/// HF `BertModel`: the encoder without a task head (for DeBERTa, `DebertaV2Model`).
 #[derive(Debug)]
 pub struct BertModel {
-    embeddings: BertEmbeddings,
-    /// ELECTRA's `embeddings_project` (`embedding_size` → `hidden_size`), when they differ.
-    embeddings_project: Option<nn::Linear>,
-    encoder: BertEncoder,
-    pooler: Option<BertPooler>,
+    inner: Encoder,
+}
+
+// One per model: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Encoder {
+    /// BERT's layout (BERT, RoBERTa, DistilBERT, ELECTRA).
+    Bert {
+        embeddings: BertEmbeddings,
+        /// ELECTRA's `embeddings_project` (`embedding_size` → `hidden_size`), when they differ.
+        embeddings_project: Option<nn::Linear>,
+        encoder: BertEncoder,
+        pooler: Option<BertPooler>,
+    },
+    /// DeBERTa-v2/v3.
+    Deberta(DebertaModel),
 }
 
 impl BertModel {
     /// Creates randomly initialised weights under `p` (the root for a bare `BertModel`,
-    /// `bert` inside a head). HF's token classifier has no pooler (`add_pooling_layer=False`).
+    /// `bert` inside a head). HF's token classifier has no pooler (`add_pooling_layer=False`);
+    /// DeBERTa has none (its sequence head pools).
     pub fn new(p: &nn::Path, config: &BertConfig, add_pooling_layer: bool) -> Self {
+        if config.family() == Family::Deberta {
+            return Self {
+                inner: Encoder::Deberta(DebertaModel::new(p, config)),
+            };
+        }
         Self {
-            embeddings: BertEmbeddings::new(&(p / "embeddings"), config),
-            embeddings_project: (config.embedding_size() != config.hidden_size).then(|| {
-                linear(
-                    &(p / "embeddings_project"),
-                    config.embedding_size(),
-                    config.hidden_size,
-                    config,
-                )
-            }),
-            encoder: BertEncoder::new(&(p / "encoder"), config),
-            pooler: add_pooling_layer.then(|| BertPooler::new(&(p / "pooler"), config)),
+            inner: Encoder::Bert {
+                embeddings: BertEmbeddings::new(&(p / "embeddings"), config),
+                embeddings_project: (config.embedding_size() != config.hidden_size).then(|| {
+                    linear(
+                        &(p / "embeddings_project"),
+                        config.embedding_size(),
+                        config.hidden_size,
+                        config,
+                    )
+                }),
+                encoder: BertEncoder::new(&(p / "encoder"), config),
+                pooler: add_pooling_layer.then(|| BertPooler::new(&(p / "pooler"), config)),
+            },
         }
     }
 
     /// Runs the encoder; `train` switches dropout on.
     pub fn forward_t(&self, inputs: &Inputs, train: bool) -> Result<EncoderOutput> {
         inputs.shape()?;
-        let xs = self.embeddings.forward_t(
+        let (embeddings, embeddings_project, encoder, pooler) = match &self.inner {
+            Encoder::Deberta(model) => {
+                let last_hidden_state = model.forward_t(
+                    &inputs.input_ids,
+                    &inputs.attention_mask,
+                    &inputs.token_type_ids,
+                    train,
+                )?;
+                return Ok(EncoderOutput {
+                    last_hidden_state,
+                    pooler_output: None,
+                });
+            }
+            Encoder::Bert {
+                embeddings,
+                embeddings_project,
+                encoder,
+                pooler,
+            } => (embeddings, embeddings_project, encoder, pooler),
+        };
+        let xs = embeddings.forward_t(
             &inputs.input_ids,
             &inputs.attention_mask,
             &inputs.token_type_ids,
             train,
         )?;
-        let xs = match &self.embeddings_project {
+        let xs = match embeddings_project {
             Some(project) => xs.apply(project),
             None => xs,
         };
         let mask = inputs.additive_mask();
-        let last_hidden_state = self.encoder.forward_t(&xs, mask.as_ref(), train);
-        let pooler_output = self.pooler.as_ref().map(|p| p.forward(&last_hidden_state));
+        let last_hidden_state = encoder.forward_t(&xs, mask.as_ref(), train);
+        let pooler_output = pooler.as_ref().map(|p| p.forward(&last_hidden_state));
         Ok(EncoderOutput {
             last_hidden_state,
             pooler_output,

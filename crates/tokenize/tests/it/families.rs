@@ -29,7 +29,13 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 
 #[test]
 fn words_texts_and_pairs_encode_as_transformers_fast_tokenizers() {
-    for family in ["roberta", "xlm-roberta", "distilbert", "electra"] {
+    for family in [
+        "roberta",
+        "xlm-roberta",
+        "distilbert",
+        "electra",
+        "deberta-v2",
+    ] {
         let expected = fixture(family);
         let encoder =
             Encoder::from_model_dir(&family_dir(family).join("token"), EncodeOptions::new(64))
