@@ -68,11 +68,23 @@ pub struct ConfigOverrides {
 
 impl ConfigOverrides {
     fn apply(&self, config: &mut BertConfig) {
+        let modern = config.family() == Family::ModernBert;
         if let Some(p) = self.hidden_dropout_prob {
             config.hidden_dropout_prob = p;
+            if modern {
+                // ModernBERT's dropouts have their own keys.
+                for key in ["embedding_dropout", "mlp_dropout"] {
+                    config.extra.insert(key.into(), serde_json::json!(p));
+                }
+            }
         }
         if let Some(p) = self.attention_probs_dropout_prob {
             config.attention_probs_dropout_prob = p;
+            if modern {
+                config
+                    .extra
+                    .insert("attention_dropout".into(), serde_json::json!(p));
+            }
         }
         if let Some(p) = self.classifier_dropout {
             config.classifier_dropout = Some(p);
@@ -279,10 +291,17 @@ pub fn hf_name(family: Family, name: &str) -> String {
 /// The name both sides are compared by: no `bert.` (`roberta.`, `distilbert.`, `electra.`)
 /// prefix, BERT's layer names for DistilBERT's, `weight`/`bias` for LayerNorm.
 fn canonical(name: &str) -> String {
-    let name = ["bert.", "roberta.", "distilbert.", "electra.", "deberta."]
-        .iter()
-        .find_map(|p| name.strip_prefix(p))
-        .unwrap_or(name);
+    let name = [
+        "bert.",
+        "roberta.",
+        "distilbert.",
+        "electra.",
+        "deberta.",
+        "model.",
+    ]
+    .iter()
+    .find_map(|p| name.strip_prefix(p))
+    .unwrap_or(name);
     let name = from_distilbert(name);
     let name = name.as_str();
     if let Some(base) = name.strip_suffix("LayerNorm.gamma") {

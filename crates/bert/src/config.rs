@@ -47,10 +47,15 @@ pub enum Family {
     /// [`crate::deberta`]) under `deberta.`, transformers' names kept; sequence head
     /// `pooler.dense` → `pooler_hidden_act` → `classifier`.
     Deberta,
+    /// `modernbert`: rotary positions, GeGLU, alternating global and sliding-window attention,
+    /// pre-norm layers (see [`crate::modernbert`]) under `model.`, its own config keys
+    /// (`hidden_activation`, `norm_eps`; mapped on load and back on save); heads with
+    /// transformers' `ModernBertPredictionHead` before `classifier`.
+    ModernBert,
 }
 
 /// `model_type` values that load, with their family and HF class-name stem.
-pub const MODEL_TYPES: [(&str, Family, &str); 7] = [
+pub const MODEL_TYPES: [(&str, Family, &str); 8] = [
     ("bert", Family::Bert, "Bert"),
     ("roberta", Family::Roberta, "Roberta"),
     ("xlm-roberta", Family::Roberta, "XLMRoberta"),
@@ -58,6 +63,21 @@ pub const MODEL_TYPES: [(&str, Family, &str); 7] = [
     ("distilbert", Family::DistilBert, "DistilBert"),
     ("electra", Family::Electra, "Electra"),
     ("deberta-v2", Family::Deberta, "DebertaV2"),
+    ("modernbert", Family::ModernBert, "ModernBert"),
+];
+
+/// ModernBERT's `config.json` keys and the BERT keys they are read as.
+const MODERNBERT_KEYS: [(&str, &str); 2] = [
+    ("hidden_activation", "hidden_act"),
+    ("norm_eps", "layer_norm_eps"),
+];
+
+/// BERT keys a ModernBERT config does not have: not written back.
+const MODERNBERT_ABSENT: [&str; 4] = [
+    "type_vocab_size",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "position_embedding_type",
 ];
 
 /// DistilBERT's `config.json` keys and the BERT keys they are read as.
@@ -88,20 +108,23 @@ impl Family {
             Self::DistilBert => "distilbert",
             Self::Electra => "electra",
             Self::Deberta => "deberta",
+            Self::ModernBert => "model",
         }
     }
 
     /// Position ids start here (after the padding id for RoBERTa).
     pub fn position_offset(self, pad_token_id: i64) -> Option<i64> {
         match self {
-            Self::Bert | Self::DistilBert | Self::Electra | Self::Deberta => None,
+            Self::Bert | Self::DistilBert | Self::Electra | Self::Deberta | Self::ModernBert => {
+                None
+            }
             Self::Roberta => Some(pad_token_id + 1),
         }
     }
 
     /// Whether the encoder has token type (segment) embeddings.
     pub fn has_token_types(self) -> bool {
-        self != Self::DistilBert
+        !matches!(self, Self::DistilBert | Self::ModernBert)
     }
 
     /// Whether the bare encoder has a pooler (`BertModel`, `RobertaModel`).
@@ -218,6 +241,19 @@ impl BertConfig {
             }
             map.entry("type_vocab_size").or_insert(1.into());
         }
+        if value.get("model_type").and_then(|t| t.as_str()) == Some("modernbert")
+            && let Some(map) = value.as_object_mut()
+        {
+            for (theirs, ours) in MODERNBERT_KEYS {
+                if let Some(v) = map.remove(theirs) {
+                    map.insert(ours.into(), v);
+                }
+            }
+            map.entry("type_vocab_size").or_insert(1.into());
+            // transformers' defaults where BERT's differ.
+            map.entry("layer_norm_eps").or_insert(1e-5.into());
+            map.entry("classifier_dropout").or_insert(0.0.into());
+        }
         let config: Self = serde_json::from_value(value).map_err(json_err)?;
         config.validate(path)?;
         Ok(config)
@@ -237,6 +273,18 @@ impl BertConfig {
                 map.remove(key);
             }
             for (theirs, ours) in DISTILBERT_KEYS {
+                if let Some(v) = map.remove(ours) {
+                    map.insert(theirs.into(), v);
+                }
+            }
+        }
+        if self.family() == Family::ModernBert
+            && let Some(map) = value.as_object_mut()
+        {
+            for key in MODERNBERT_ABSENT {
+                map.remove(key);
+            }
+            for (theirs, ours) in MODERNBERT_KEYS {
                 if let Some(v) = map.remove(ours) {
                     map.insert(theirs.into(), v);
                 }
@@ -323,6 +371,20 @@ impl BertConfig {
         }
         if self.family() == Family::Deberta {
             self.validate_deberta().map_or(Ok(()), fail)?;
+        }
+        if self.family() == Family::ModernBert {
+            let act = crate::modernbert::ModernSettings::of(self).classifier_activation;
+            if !crate::deberta::known_activation(&act) {
+                return fail(format!(
+                    "classifier_activation is `{act}`; supported: gelu, gelu_new, gelu_pytorch_tanh, tanh, relu"
+                ));
+            }
+            if self.head_dim() % 2 != 0 {
+                return fail(format!(
+                    "head size {} is odd; rotary positions rotate pairs of dimensions",
+                    self.head_dim()
+                ));
+            }
         }
         if self.embedding_size() <= 0 {
             return fail(format!(
@@ -525,11 +587,11 @@ mod tests {
         }
         config.model_type = "roberta".into();
         assert_eq!(config.max_input_tokens(), 512 - 2);
-        config.model_type = "modernbert".into();
+        config.model_type = "albert".into();
         let err = config.validate(Path::new("m/config.json")).unwrap_err();
         assert!(
             err.to_string().contains(
-                "`modernbert`; supported: bert, roberta, xlm-roberta, camembert, distilbert, electra, deberta-v2"
+                "`albert`; supported: bert, roberta, xlm-roberta, camembert, distilbert, electra, deberta-v2, modernbert"
             ),
             "{err}"
         );
@@ -542,9 +604,21 @@ mod tests {
         config.type_vocab_size = 0;
         config.validate(Path::new("c.json")).unwrap();
         for (key, value, says) in [
-            ("pooler_hidden_act", serde_json::json!("swish"), "pooler_hidden_act is `swish`"),
-            ("attention_head_size", serde_json::json!(3), "attention_head_size 3"),
-            ("pooler_hidden_size", serde_json::json!(16), "pooler_hidden_size 16"),
+            (
+                "pooler_hidden_act",
+                serde_json::json!("swish"),
+                "pooler_hidden_act is `swish`",
+            ),
+            (
+                "attention_head_size",
+                serde_json::json!(3),
+                "attention_head_size 3",
+            ),
+            (
+                "pooler_hidden_size",
+                serde_json::json!(16),
+                "pooler_hidden_size 16",
+            ),
         ] {
             let mut c = config.clone();
             c.extra.insert(key.into(), value);
@@ -553,7 +627,10 @@ mod tests {
         }
         // Token types: 0 is DeBERTa-v3's; BERT needs one.
         config.model_type = "bert".into();
-        let err = config.validate(Path::new("c.json")).unwrap_err().to_string();
+        let err = config
+            .validate(Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("type_vocab_size is 0"), "{err}");
     }
 

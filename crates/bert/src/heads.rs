@@ -27,6 +27,8 @@ pub struct ClassifierOutput {
 pub struct BertForTokenClassification {
     /// The encoder, at var-store path `bert`.
     pub bert: BertModel,
+    /// ModernBERT's prediction head (`head.`) before the classifier.
+    modern_head: Option<crate::modernbert::PredictionHead>,
     classifier: nn::Linear,
     dropout: f64,
 }
@@ -36,6 +38,8 @@ impl BertForTokenClassification {
     pub fn new(p: &nn::Path, config: &BertConfig) -> Self {
         Self {
             bert: BertModel::new(&(p / config.family().prefix()), config, false),
+            modern_head: (config.family() == Family::ModernBert)
+                .then(|| crate::modernbert::PredictionHead::new(&(p / "head"), config)),
             classifier: linear(
                 &(p / "classifier"),
                 config.hidden_size,
@@ -53,10 +57,11 @@ impl BertForTokenClassification {
     /// Logits `(batch, seq_len, num_labels)`; `train` switches dropout on.
     pub fn forward_t(&self, inputs: &Inputs, train: bool) -> Result<ClassifierOutput> {
         let out = self.bert.forward_t(inputs, train)?;
-        let logits = out
-            .last_hidden_state
-            .dropout(self.dropout, train)
-            .apply(&self.classifier);
+        let hidden = match &self.modern_head {
+            Some(head) => head.forward(&out.last_hidden_state)?,
+            None => out.last_hidden_state.shallow_clone(),
+        };
+        let logits = hidden.dropout(self.dropout, train).apply(&self.classifier);
         Ok(ClassifierOutput {
             logits,
             last_hidden_state: out.last_hidden_state,
@@ -88,6 +93,13 @@ enum SequenceHead {
     },
     /// DistilBERT: `pre_classifier`, ReLU, `classifier`.
     Distil { pre: nn::Linear, out: nn::Linear },
+    /// ModernBERT: first token or mean pooling, `head` (dense, activation, norm), dropout,
+    /// `classifier`.
+    Modern {
+        head: crate::modernbert::PredictionHead,
+        out: nn::Linear,
+        mean: bool,
+    },
     /// DeBERTa: transformers' `ContextPooler` (dropout `pooler_dropout`, `pooler.dense`,
     /// `pooler_hidden_act`), then dropout and `classifier`.
     Context {
@@ -122,6 +134,16 @@ impl BertForSequenceClassification {
                     config.num_labels(),
                     config,
                 ),
+            },
+            Family::ModernBert => SequenceHead::Modern {
+                head: crate::modernbert::PredictionHead::new(&(p / "head"), config),
+                out: linear(
+                    &(p / "classifier"),
+                    config.hidden_size,
+                    config.num_labels(),
+                    config,
+                ),
+                mean: crate::modernbert::ModernSettings::of(config).mean_pooling,
             },
             Family::Deberta => SequenceHead::Context {
                 dense: linear(
@@ -200,6 +222,18 @@ impl BertForSequenceClassification {
                 let xs = if *gelu { xs.gelu("none") } else { xs.tanh() };
                 xs.dropout(self.dropout, train).apply(proj)
             }
+            SequenceHead::Modern {
+                head,
+                out: proj,
+                mean,
+            } => head
+                .forward(&crate::modernbert::pool(
+                    &out.last_hidden_state,
+                    &inputs.attention_mask,
+                    *mean,
+                ))?
+                .dropout(self.dropout, train)
+                .apply(proj),
             SequenceHead::Context {
                 dense,
                 out: proj,
@@ -346,4 +380,5 @@ pub fn is_head(name: &str) -> bool {
     name.starts_with(HEAD_PREFIX)
         || name.starts_with("pre_classifier.")
         || name.starts_with("pooler.")
+        || name.starts_with("head.")
 }

@@ -1,5 +1,6 @@
 //! BERT and the encoders built like it (RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT, ELECTRA,
-//! DeBERTa-v2/v3 with its disentangled attention in [`deberta`]; see [`Family`]) in `tch`: the encoder and two classification heads, numerically equal to
+//! DeBERTa-v2/v3 with its disentangled attention in [`deberta`], ModernBERT with rotary positions,
+//! GeGLU and local/global attention in [`modernbert`]; see [`Family`]) in `tch`: the encoder and two classification heads, numerically equal to
 //! Hugging Face `transformers`, loading and saving HF model directories by weight name.
 //!
 //! - [`config`]: [`BertConfig`], a serde mirror of HF's `config.json`.
@@ -38,6 +39,7 @@ pub mod heads;
 mod init;
 pub mod layer;
 pub mod model;
+pub mod modernbert;
 pub mod tiny;
 pub mod torch_ext;
 

@@ -8,6 +8,7 @@ use crate::embeddings::BertEmbeddings;
 use crate::error::{BertError, Result};
 use crate::init::linear;
 use crate::layer::BertEncoder;
+use crate::modernbert::ModernBertModel;
 
 /// One batch of model inputs, all `(batch, seq_len)` int64 tensors on the model's device.
 #[derive(Debug)]
@@ -140,6 +141,8 @@ enum Encoder {
     },
     /// DeBERTa-v2/v3.
     Deberta(DebertaModel),
+    /// ModernBERT.
+    ModernBert(ModernBertModel),
 }
 
 impl BertModel {
@@ -147,10 +150,18 @@ impl BertModel {
     /// `bert` inside a head). HF's token classifier has no pooler (`add_pooling_layer=False`);
     /// DeBERTa has none (its sequence head pools).
     pub fn new(p: &nn::Path, config: &BertConfig, add_pooling_layer: bool) -> Self {
-        if config.family() == Family::Deberta {
-            return Self {
-                inner: Encoder::Deberta(DebertaModel::new(p, config)),
-            };
+        match config.family() {
+            Family::Deberta => {
+                return Self {
+                    inner: Encoder::Deberta(DebertaModel::new(p, config)),
+                };
+            }
+            Family::ModernBert => {
+                return Self {
+                    inner: Encoder::ModernBert(ModernBertModel::new(p, config)),
+                };
+            }
+            _ => {}
         }
         Self {
             inner: Encoder::Bert {
@@ -180,6 +191,14 @@ impl BertModel {
                     &inputs.token_type_ids,
                     train,
                 )?;
+                return Ok(EncoderOutput {
+                    last_hidden_state,
+                    pooler_output: None,
+                });
+            }
+            Encoder::ModernBert(model) => {
+                let last_hidden_state =
+                    model.forward_t(&inputs.input_ids, &inputs.attention_mask, train)?;
                 return Ok(EncoderOutput {
                     last_hidden_state,
                     pooler_output: None,

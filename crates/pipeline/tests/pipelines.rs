@@ -509,7 +509,7 @@ fn base_checkpoint(fixture: &Path, stem: &str, dest: &Path) -> PathBuf {
 
 /// The model families beyond BERT run shipped pipelines with their tiny models (the
 /// transformers-made fixtures of the bert crate, as base checkpoints): RoBERTa's byte-level
-/// BPE, XLM-R's and DeBERTa's SentencePiece and DistilBERT's and ELECTRA's WordPiece tokenizers through
+/// BPE (and ModernBERT's), XLM-R's and DeBERTa's SentencePiece and DistilBERT's and ELECTRA's WordPiece tokenizers through
 /// tokenize, token, sequence and multi-label heads through train, evaluate and reflect, and
 /// the checkpoint saved under the family's own class names.
 #[test]
@@ -523,6 +523,7 @@ fn model_families_beyond_bert_run_shipped_pipelines() {
         ("distilbert", "DistilBert", "goemotions", Multilabel),
         ("electra", "Electra", "wnut17", Token),
         ("deberta-v2", "DebertaV2", "demo-sentiment", Sequence),
+        ("modernbert", "ModernBert", "demo-template", Token),
     ] {
         let model = base_checkpoint(
             &fixtures.join(family).join("sequence"),

@@ -1,4 +1,5 @@
-//! The families beyond BERT (RoBERTa, XLM-RoBERTa, DistilBERT, ELECTRA, DeBERTa-v2) against `transformers`: fixtures
+//! The families beyond BERT (RoBERTa, XLM-RoBERTa, DistilBERT, ELECTRA, DeBERTa-v2,
+//! ModernBERT) against `transformers`: fixtures
 //! made with its own classes by `scripts/fixtures/bert/make_family_fixtures.py` (tiny random
 //! models, tokenizers trained there, a batch padded with the family's pad id).
 
@@ -10,12 +11,13 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::util::{fixtures, inputs, max_abs_diff, read_tensors, rel_diff};
 
-const FAMILIES: [&str; 5] = [
+const FAMILIES: [&str; 6] = [
     "roberta",
     "xlm-roberta",
     "distilbert",
     "electra",
     "deberta-v2",
+    "modernbert",
 ];
 const HEADS: [(&str, TaskKind); 3] = [
     ("token", TaskKind::Token),
