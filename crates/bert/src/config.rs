@@ -373,8 +373,9 @@ impl BertConfig {
             self.validate_deberta().map_or(Ok(()), fail)?;
         }
         if self.family() == Family::ModernBert {
-            let act = crate::modernbert::ModernSettings::of(self).classifier_activation;
-            if !crate::deberta::known_activation(&act) {
+            let act =
+                crate::settings::ModernSettings::from_extra(&self.extra).classifier_activation;
+            if !crate::settings::known_activation(&act) {
                 return fail(format!(
                     "classifier_activation is `{act}`; supported: gelu, gelu_new, gelu_pytorch_tanh, tanh, relu"
                 ));
@@ -497,11 +498,12 @@ impl BertConfig {
 
     /// What this crate's DeBERTa cannot build, as a message (`None`: it can).
     fn validate_deberta(&self) -> Option<String> {
-        let s = crate::deberta::DebertaSettings::of(self);
+        let s =
+            crate::settings::DebertaSettings::from_extra(&self.extra, self.max_position_embeddings);
         let int = |k: &str| self.extra.get(k).and_then(serde_json::Value::as_i64);
         for key in ["pooler_hidden_act", "conv_act"] {
             if let Some(act) = self.extra.get(key).and_then(serde_json::Value::as_str)
-                && !crate::deberta::known_activation(act)
+                && !crate::settings::known_activation(act)
             {
                 return Some(format!(
                     "{key} is `{act}`; supported: gelu, gelu_new, gelu_pytorch_tanh, tanh, relu"

@@ -42,90 +42,12 @@ pub(crate) fn activation(xs: &Tensor, name: &str) -> Result<Tensor> {
     })
 }
 
-/// The DeBERTa settings of a config (`extra` keys, transformers' defaults).
-#[derive(Debug, Clone)]
-pub struct DebertaSettings {
-    /// `relative_attention`.
-    pub relative_attention: bool,
-    /// `position_buckets` (≤ 0: none).
-    pub position_buckets: i64,
-    /// `max_relative_positions` (< 1: `max_position_embeddings`).
-    pub max_relative_positions: i64,
-    /// `pos_att_type` has `c2p`.
-    pub c2p: bool,
-    /// `pos_att_type` has `p2c`.
-    pub p2c: bool,
-    /// `share_att_key`.
-    pub share_att_key: bool,
-    /// `norm_rel_ebd` has `layer_norm`.
-    pub norm_rel_ebd: bool,
-    /// `position_biased_input`.
-    pub position_biased_input: bool,
-    /// `conv_kernel_size` (0: no convolution).
-    pub conv_kernel_size: i64,
-    /// `conv_groups`.
-    pub conv_groups: i64,
-    /// `conv_act`.
-    pub conv_act: String,
-}
+pub use crate::settings::DebertaSettings;
 
 impl DebertaSettings {
     /// Reads the settings from `config.extra`.
     pub fn of(config: &BertConfig) -> Self {
-        let get = |k: &str| config.extra.get(k);
-        let bool_of = |k: &str, d: bool| get(k).and_then(serde_json::Value::as_bool).unwrap_or(d);
-        let int_of = |k: &str, d: i64| get(k).and_then(serde_json::Value::as_i64).unwrap_or(d);
-        let types: Vec<String> = match get("pos_att_type") {
-            Some(serde_json::Value::String(s)) => s
-                .to_lowercase()
-                .split('|')
-                .map(|x| x.trim().to_string())
-                .collect(),
-            Some(serde_json::Value::Array(items)) => items
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_lowercase))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let norm = get("norm_rel_ebd")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("none")
-            .to_lowercase();
-        let max_rel = int_of("max_relative_positions", -1);
-        Self {
-            relative_attention: bool_of("relative_attention", false),
-            position_buckets: int_of("position_buckets", -1),
-            max_relative_positions: if max_rel < 1 {
-                config.max_position_embeddings
-            } else {
-                max_rel
-            },
-            c2p: types.iter().any(|t| t == "c2p"),
-            p2c: types.iter().any(|t| t == "p2c"),
-            share_att_key: bool_of("share_att_key", false),
-            norm_rel_ebd: norm.split('|').any(|x| x.trim() == "layer_norm"),
-            position_biased_input: bool_of("position_biased_input", true),
-            conv_kernel_size: int_of("conv_kernel_size", 0),
-            conv_groups: int_of("conv_groups", 1),
-            conv_act: get("conv_act")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("tanh")
-                .to_string(),
-        }
-    }
-
-    /// Rows of the relative-position table used on each side of 0 (`att_span`).
-    pub fn span(&self) -> i64 {
-        if self.position_buckets > 0 {
-            self.position_buckets
-        } else {
-            self.max_relative_positions
-        }
-    }
-
-    /// `1 + #disentangled terms`: the factor under the square root of the score scale.
-    fn scale_factor(&self) -> i64 {
-        1 + i64::from(self.c2p) + i64::from(self.p2c)
+        Self::from_extra(&config.extra, config.max_position_embeddings)
     }
 }
 
@@ -583,14 +505,6 @@ impl DebertaModel {
         }
         Ok(xs)
     }
-}
-
-/// Whether `act` names an activation [`activation`] knows (checked at config load).
-pub(crate) fn known_activation(act: &str) -> bool {
-    matches!(
-        act,
-        "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "tanh" | "relu"
-    )
 }
 
 /// The sequence head's activation of a DeBERTa config (`pooler_hidden_act`, default `gelu`).

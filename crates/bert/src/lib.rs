@@ -40,6 +40,7 @@ mod init;
 pub mod layer;
 pub mod model;
 pub mod modernbert;
+pub mod settings;
 pub mod tiny;
 pub mod torch_ext;
 

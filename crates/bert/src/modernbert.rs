@@ -23,74 +23,12 @@ use crate::config::{BertConfig, HiddenAct};
 use crate::error::{BertError, Result};
 use crate::init::{NO_DECAY_GROUP, embedding_weight};
 
-/// The ModernBERT settings of a config (`extra` keys, transformers' defaults).
-#[derive(Debug, Clone)]
-pub struct ModernSettings {
-    /// `norm_bias`.
-    pub norm_bias: bool,
-    /// `attention_bias`.
-    pub attention_bias: bool,
-    /// `mlp_bias`.
-    pub mlp_bias: bool,
-    /// `classifier_bias`.
-    pub classifier_bias: bool,
-    /// `global_attn_every_n_layers`.
-    pub global_every: i64,
-    /// `local_attention` (window width; keys within half of it on each side).
-    pub local_attention: i64,
-    /// `global_rope_theta`.
-    pub global_theta: f64,
-    /// `local_rope_theta` (else the global one).
-    pub local_theta: f64,
-    /// `embedding_dropout`.
-    pub embedding_dropout: f64,
-    /// `mlp_dropout`.
-    pub mlp_dropout: f64,
-    /// `attention_dropout`.
-    pub attention_dropout: f64,
-    /// `classifier_activation`.
-    pub classifier_activation: String,
-    /// `classifier_pooling` is `mean` (else `cls`).
-    pub mean_pooling: bool,
-}
+pub use crate::settings::ModernSettings;
 
 impl ModernSettings {
     /// Reads the settings from `config.extra`.
     pub fn of(config: &BertConfig) -> Self {
-        let get = |k: &str| config.extra.get(k);
-        let b = |k: &str, d: bool| get(k).and_then(serde_json::Value::as_bool).unwrap_or(d);
-        let f = |k: &str, d: f64| get(k).and_then(serde_json::Value::as_f64).unwrap_or(d);
-        let global_theta = f("global_rope_theta", 160_000.0);
-        Self {
-            norm_bias: b("norm_bias", false),
-            attention_bias: b("attention_bias", false),
-            mlp_bias: b("mlp_bias", false),
-            classifier_bias: b("classifier_bias", false),
-            global_every: get("global_attn_every_n_layers")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(3),
-            local_attention: get("local_attention")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(128),
-            global_theta,
-            local_theta: get("local_rope_theta")
-                .and_then(serde_json::Value::as_f64)
-                .unwrap_or(global_theta),
-            embedding_dropout: f("embedding_dropout", 0.0),
-            mlp_dropout: f("mlp_dropout", 0.0),
-            attention_dropout: f("attention_dropout", 0.0),
-            classifier_activation: get("classifier_activation")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("gelu")
-                .to_string(),
-            mean_pooling: get("classifier_pooling").and_then(serde_json::Value::as_str)
-                == Some("mean"),
-        }
-    }
-
-    /// Whether layer `i` attends globally.
-    fn is_global(&self, i: i64) -> bool {
-        self.global_every <= 1 || i % self.global_every == 0
+        Self::from_extra(&config.extra)
     }
 }
 

@@ -160,7 +160,8 @@ pub struct Predictor {
     reject: Option<RejectRule>,
     thresholds: Vec<f64>,
     cost_decision: Option<(usize, metrics::CostThreshold)>,
-    temperature: Option<f64>,
+    /// Single-label: one temperature; multi-label: one per label.
+    temperature: Option<Vec<f64>>,
     input: InputFormat,
     positive: Option<String>,
 }
@@ -393,20 +394,57 @@ impl Predictor {
 
     /// Single-label models: divide the logits by `t` (an evaluation's recorded temperature,
     /// [`recorded_temperature`]) before the probabilities are reported or decided on.
-    pub fn with_temperature(mut self, t: f64) -> Result<Self> {
+    pub fn with_temperature(self, t: f64) -> Result<Self> {
         if self.task == TaskKind::Multilabel {
+            return Err(EvaluateError::Invalid(format!(
+                "one temperature applies to single-label classifiers; the checkpoint is multi-label, with one temperature per label ({} labels)",
+                self.labels.len()
+            )));
+        }
+        self.with_temperatures(vec![t])
+    }
+
+    /// Multi-label models: divide each label's logit by its own temperature (an evaluation's
+    /// recorded `per_label`) before the probabilities are reported or thresholded.
+    pub fn with_label_temperatures(self, per_label: Vec<f64>) -> Result<Self> {
+        if self.task != TaskKind::Multilabel {
             return Err(EvaluateError::Invalid(
-                "a temperature applies to single-label classifiers; the checkpoint is multi-label"
-                    .into(),
+                "per-label temperatures apply to multi-label classifiers; this checkpoint is single-label".into(),
             ));
         }
-        if !(t.is_finite() && t > 0.0) {
+        if per_label.len() != self.labels.len() {
+            return Err(EvaluateError::Invalid(format!(
+                "{} per-label temperatures for the checkpoint's {} labels",
+                per_label.len(),
+                self.labels.len()
+            )));
+        }
+        self.with_temperatures(per_label)
+    }
+
+    fn with_temperatures(mut self, ts: Vec<f64>) -> Result<Self> {
+        if let Some(t) = ts.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
             return Err(EvaluateError::Invalid(format!(
                 "temperature {t}: expected a positive number"
             )));
         }
-        self.temperature = Some(t);
+        self.temperature = Some(ts);
         Ok(self)
+    }
+
+    /// The evaluation's recorded temperature (if any) applied: one for a single-label model,
+    /// one per label for a multi-label one (a record of the other kind is an error).
+    fn with_recorded_temperature(self, path: &Path, applied: &mut Decisions) -> Result<Self> {
+        let Some(t) = recorded_temperature(path)? else {
+            return Ok(self);
+        };
+        let this = if t.per_label.is_empty() {
+            self.with_temperature(t.t)?
+        } else {
+            self.with_label_temperatures(t.per_label.clone())?
+        };
+        applied.temperature = Some(t);
+        Ok(this)
     }
 
     /// Applies the decision rule `source` names, as `evaluate predict` and `serve` do: with an
@@ -428,6 +466,9 @@ impl Predictor {
                     "--out-of-scope-label / --reject-below apply to single-label classifiers; the checkpoint is multi-label".into(),
                 ));
             }
+            if let Some(path) = &source.evaluation {
+                self = self.with_recorded_temperature(path, &mut applied)?;
+            }
             let thresholds = match &source.evaluation {
                 Some(path) => recorded_thresholds(path)?,
                 None => vec![metrics::multilabel::DEFAULT_THRESHOLD; self.labels.len()],
@@ -436,11 +477,8 @@ impl Predictor {
             applied.thresholds = Some(thresholds);
             return Ok((self, applied));
         }
-        if let Some(path) = &source.evaluation
-            && let Some(t) = recorded_temperature(path)?
-        {
-            self = self.with_temperature(t.t)?;
-            applied.temperature = Some(t);
+        if let Some(path) = &source.evaluation {
+            self = self.with_recorded_temperature(path, &mut applied)?;
         }
         let reject = match (
             &source.evaluation,
@@ -787,10 +825,16 @@ impl Predictor {
         }
         let outputs = infer(&self.model, windows, &self.opts)?;
         let mut merged = merge(self.task, windows, &outputs)?;
-        if let Some(t) = self.temperature {
+        if let Some(ts) = &self.temperature {
             for ex in &mut merged {
                 for p in &mut ex.probs {
-                    *p = metrics::calibration::scale_f32(p, t);
+                    *p = match (self.task, ts.as_slice()) {
+                        (TaskKind::Multilabel, _) => {
+                            metrics::calibration::scale_sigmoids_f32(p, ts)
+                        }
+                        (_, [t]) => metrics::calibration::scale_f32(p, *t),
+                        _ => unreachable!("a single-label predictor holds one temperature"),
+                    };
                 }
             }
         }

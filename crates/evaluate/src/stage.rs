@@ -152,11 +152,12 @@ pub struct EvaluateParams {
     /// (`cost_decision`) and applied to every split and by `predict --evaluation`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tune_cost_threshold: bool,
-    /// Single-label sequence and token tasks: fit a temperature on dev (least NLL of the
-    /// probabilities, Guo et al. 2017) and apply it to every split's probabilities before any
-    /// decision that reads them (rejection, cost threshold); recorded in metrics.json
-    /// (`temperature`) and applied by `predict --evaluation` and `serve`. The most probable
-    /// label never changes; confidences do.
+    /// Fit a temperature on dev (least NLL of the probabilities, Guo et al. 2017) and apply
+    /// it to every split's probabilities before any decision that reads them (rejection, cost
+    /// threshold, multi-label thresholds, which are then tuned on the scaled probabilities);
+    /// recorded in metrics.json (`temperature`) and applied by `predict --evaluation` and
+    /// `serve`. Single-label tasks: one `T` for the softmax, so the most probable label never
+    /// changes; multi-label: one `T` per label's sigmoid (`per_label`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub temperature: bool,
 }
@@ -633,7 +634,7 @@ pub fn evaluate_dirs(
                         continue;
                     };
                     if let Some(t) = &temperature {
-                        scale_probs(&mut preds, t.t);
+                        apply_temperature(&mut preds, t);
                     }
                     let file = probes::file(probe, "test");
                     preds.write(&out_dir.join(&file))?;
@@ -787,11 +788,16 @@ fn multilabel_decision(
 /// The key of the temperature record in each split of `metrics.json`.
 pub const TEMPERATURE_KEY: &str = "temperature";
 
-/// Every row's probabilities divided through the temperature `t` (argmax unchanged).
-fn scale_probs(preds: &mut Predictions, t: f64) {
+/// Every row's probabilities rescaled by a fitted temperature: softmax(logits / T) (argmax
+/// unchanged), or each label's sigmoid(logit / T) of a multi-label record.
+fn apply_temperature(preds: &mut Predictions, t: &metrics::calibration::TemperatureRecord) {
     for row in &mut preds.rows {
         if let Some(p) = &mut row.probs {
-            *p = metrics::calibration::scale_f32(p, t);
+            *p = if t.per_label.is_empty() {
+                metrics::calibration::scale_f32(p, t.t)
+            } else {
+                metrics::calibration::scale_sigmoids_f32(p, &t.per_label)
+            };
         }
     }
 }
@@ -808,11 +814,6 @@ fn temperature_of(
         return Ok(None);
     }
     let invalid = |m: String| EvaluateError::Invalid(format!("temperature: {m}"));
-    if labels.task == TaskKind::Multilabel {
-        return Err(invalid(
-            "applies to single-label sequence and token tasks; a multi-label model's labels are separate sigmoids (tune their thresholds with tune_thresholds)".into(),
-        ));
-    }
     let (_, dev, _) = scored
         .iter()
         .find(|(s, _, _)| s.as_str() == THRESHOLD_SPLIT)
@@ -821,6 +822,13 @@ fn temperature_of(
                 "the temperature is fitted on `{THRESHOLD_SPLIT}`, which was not evaluated"
             ))
         })?;
+    if labels.task == TaskKind::Multilabel {
+        let record = label_temperatures(labels, dev)?;
+        for (_, preds, _) in scored.iter_mut() {
+            apply_temperature(preds, &record);
+        }
+        return Ok(Some(record));
+    }
     let mut logits = Vec::with_capacity(dev.rows.len());
     let mut gold = Vec::with_capacity(dev.rows.len());
     for row in &dev.rows {
@@ -847,16 +855,76 @@ fn temperature_of(
         items = gold.len(),
         "temperature fitted on dev"
     );
-    for (_, preds, _) in scored.iter_mut() {
-        scale_probs(preds, fit.t);
-    }
-    Ok(Some(metrics::calibration::TemperatureRecord {
+    let record = metrics::calibration::TemperatureRecord {
         t: fit.t,
         fitted_on: THRESHOLD_SPLIT.to_string(),
         items: gold.len(),
         nll_before: fit.nll_before,
         nll_after: fit.nll_after,
-    }))
+        per_label: Vec::new(),
+    };
+    for (_, preds, _) in scored.iter_mut() {
+        apply_temperature(preds, &record);
+    }
+    Ok(Some(record))
+}
+
+/// Multi-label: one temperature per label, each fitted on dev's sigmoid probabilities of that
+/// label against whether it is in the gold set (least binary NLL); the caller applies them to
+/// every split before the thresholds are tuned or applied. A label never (or always) present on dev still
+/// gets a fit, which only sharpens its probabilities towards 0 (or 1).
+fn label_temperatures(
+    labels: &LabelMap,
+    dev: &Predictions,
+) -> Result<metrics::calibration::TemperatureRecord> {
+    let k = labels.len();
+    let mut probs: Vec<Vec<f64>> = vec![Vec::new(); k];
+    let mut gold: Vec<Vec<bool>> = vec![Vec::new(); k];
+    for (row, present) in dev.rows.iter().zip(dev.indicators(true)?) {
+        let Some(p) = &row.probs else { continue };
+        if p.len() != k || present.len() != k {
+            return Err(EvaluateError::Invalid(format!(
+                "temperature: `{}` of `{THRESHOLD_SPLIT}` has {} probabilities for {k} labels",
+                row.id,
+                p.len()
+            )));
+        }
+        for j in 0..k {
+            probs[j].push(f64::from(p[j]));
+            gold[j].push(present[j]);
+        }
+    }
+    let examples = probs.first().map_or(0, Vec::len);
+    if examples == 0 {
+        return Err(EvaluateError::Invalid(format!(
+            "temperature: no `{THRESHOLD_SPLIT}` example has probabilities"
+        )));
+    }
+    let fits: Vec<_> = probs
+        .iter()
+        .zip(&gold)
+        .map(|(p, g)| metrics::calibration::fit_binary_temperature(p, g))
+        .collect();
+    let per_label: Vec<f64> = fits.iter().map(|f| f.t).collect();
+    let mean = |v: &mut dyn Iterator<Item = f64>| v.sum::<f64>() / k as f64;
+    let nll_before = mean(&mut fits.iter().map(|f| f.nll_before));
+    let nll_after = mean(&mut fits.iter().map(|f| f.nll_after));
+    let t = mean(&mut per_label.iter().map(|t| t.ln())).exp();
+    tracing::info!(
+        t_geometric_mean = t,
+        nll_before,
+        nll_after,
+        examples,
+        "per-label temperatures fitted on dev"
+    );
+    Ok(metrics::calibration::TemperatureRecord {
+        t,
+        fitted_on: THRESHOLD_SPLIT.to_string(),
+        items: examples * k,
+        nll_before,
+        nll_after,
+        per_label,
+    })
 }
 
 /// With `tune_cost_threshold`: the threshold on P(positive) of least mean cost on dev, applied

@@ -1190,15 +1190,123 @@ mod temperature {
         }
     }
 
+    /// Multi-label: one temperature per label, each the least binary NLL of its sigmoid on
+    /// dev, applied to every split before the thresholds are tuned (so they are tuned on the
+    /// scaled probabilities), and applied by `predict --evaluation` to the same numbers.
     #[test]
-    fn multi_label_and_no_dev_are_refused_by_name() {
-        let e = run_evaluate(
-            &emotion_artifacts(),
-            serde_json::json!({"temperature": true, "probes": []}),
-            "e",
+    fn multi_label_fits_one_temperature_per_label_before_the_thresholds() {
+        use metrics::calibration::{scale_sigmoid, scale_sigmoids_f32};
+        let a = emotion_artifacts();
+        let params =
+            |t: bool| serde_json::json!({"temperature": t, "tune_thresholds": true, "probes": []});
+        let plain = run_evaluate(&a, params(false), "plain").unwrap();
+        let scaled = run_evaluate(&a, params(true), "scaled").unwrap();
+        let m = metrics_json(&scaled);
+        let rec = &m["dev"]["temperature"];
+        assert_eq!(m["test"]["temperature"], *rec);
+        let per_label: Vec<f64> = rec["per_label"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect();
+        let dev = read_preds(&plain, "predictions-dev.parquet");
+        assert_eq!(per_label.len(), dev.labels.len());
+        assert_eq!(rec["items"], dev.rows.len() * dev.labels.len());
+        let gold = dev.indicators(true).unwrap();
+        // Each label's T is the least binary NLL of that label on dev.
+        let nll = |j: usize, t: f64| -> f64 {
+            dev.rows
+                .iter()
+                .zip(&gold)
+                .map(|(r, g)| {
+                    let p = scale_sigmoid(f64::from(r.probs.as_ref().unwrap()[j]), t);
+                    -(if g[j] { p } else { 1.0 - p }).max(1e-12).ln()
+                })
+                .sum::<f64>()
+                / dev.rows.len() as f64
+        };
+        let mut after = 0.0;
+        for (j, &t) in per_label.iter().enumerate() {
+            let at = nll(j, t);
+            assert!(at <= nll(j, 1.0) + 1e-9, "label {j}: T = {t}");
+            assert!(
+                at <= nll(j, t * 1.1) + 1e-6 && at <= nll(j, t / 1.1) + 1e-6,
+                "label {j}: T = {t} is not the least dev NLL"
+            );
+            after += at / per_label.len() as f64;
+        }
+        assert!((rec["nll_after"].as_f64().unwrap() - after).abs() < 1e-5);
+        assert!(
+            per_label.iter().any(|t| (t - 1.0).abs() > 1e-3),
+            "a random model is not calibrated: {per_label:?}"
+        );
+        // Every split's probabilities are the scaled ones; thresholds tuned on them.
+        for file in ["predictions-dev.parquet", "predictions-test.parquet"] {
+            let (before, after) = (read_preds(&plain, file), read_preds(&scaled, file));
+            for (b, c) in before.rows.iter().zip(&after.rows) {
+                let want = scale_sigmoids_f32(b.probs.as_ref().unwrap(), &per_label);
+                let got = c.probs.as_ref().unwrap();
+                for (x, y) in want.iter().zip(got) {
+                    assert!((x - y).abs() < 1e-6, "{file} {}: {want:?} vs {got:?}", b.id);
+                }
+            }
+        }
+        let thresholds: Vec<f64> = m["test"]["decision"]["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect();
+        let dev_scaled = read_preds(&scaled, "predictions-dev.parquet");
+        let probs: Vec<Vec<f32>> = dev_scaled
+            .rows
+            .iter()
+            .map(|r| r.probs.clone().unwrap())
+            .collect();
+        assert_eq!(
+            thresholds,
+            metrics::multilabel::tune_thresholds(&gold, &probs, 0.5)
+        );
+        // predict with the evaluation: the scaled probabilities and the tuned thresholds.
+        let test = read_preds(&scaled, "predictions-test.parquet");
+        let source = evaluate::predict::DecisionSource {
+            evaluation: Some(scaled.clone()),
+            ..Default::default()
+        };
+        let (p, applied) = Predictor::load(
+            &a.train.join("checkpoints/best"),
+            None,
+            InferOptions::default(),
         )
-        .unwrap_err();
-        assert!(format!("{e:#}").contains("multi-label"), "{e:#}");
+        .unwrap()
+        .with_decisions(&source)
+        .unwrap();
+        assert_eq!(
+            applied.temperature.map(|t| t.per_label),
+            Some(per_label.clone())
+        );
+        let input: Vec<&str> = test
+            .rows
+            .iter()
+            .map(|r| r.token.as_deref().unwrap())
+            .collect();
+        let mut out = Vec::new();
+        p.run(input.join("\n").as_bytes(), &mut out, "input")
+            .unwrap();
+        for (line, row) in String::from_utf8(out).unwrap().lines().zip(&test.rows) {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            for (label, prob) in test.labels.iter().zip(row.probs.as_ref().unwrap()) {
+                let got = line["probs"][label].as_f64().unwrap();
+                assert!((got - f64::from(*prob)).abs() < 1e-5, "{line} vs {row:?}");
+            }
+            let want: Vec<&str> = metrics::predictions::split_set(&row.pred).collect();
+            assert_eq!(line["labels"], serde_json::json!(want), "{line}");
+        }
+    }
+
+    #[test]
+    fn no_dev_is_refused_by_name() {
         let e = run_evaluate(
             &sentiment_artifacts(),
             serde_json::json!({"temperature": true, "splits": ["test"]}),

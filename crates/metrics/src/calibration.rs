@@ -128,25 +128,77 @@ pub fn scale_f32(probs: &[f32], t: f64) -> Vec<f32> {
         .collect()
 }
 
+/// The logit of a sigmoid probability, `ln(p / (1 - p))`, with both sides clamped to
+/// [`PROB_FLOOR`] so a hard 0 or 1 stays finite.
+pub fn sigmoid_logit(p: f64) -> f64 {
+    p.max(PROB_FLOOR).ln() - (1.0 - p).max(PROB_FLOOR).ln()
+}
+
+/// Fit one label's temperature on its sigmoid probabilities `probs` and whether the label is
+/// present (`gold`): the mean binary NLL of `sigmoid(logit / T)`. A sigmoid is a two-way
+/// softmax over logits `[0, z]`, so this is [`fit_temperature`] on those pairs.
+pub fn fit_binary_temperature(probs: &[f64], gold: &[bool]) -> Temperature {
+    let logits: Vec<Vec<f64>> = probs.iter().map(|&p| vec![0.0, sigmoid_logit(p)]).collect();
+    let gold: Vec<usize> = gold.iter().map(|&g| usize::from(g)).collect();
+    fit_temperature(&logits, &gold)
+}
+
+/// One sigmoid probability rescaled by temperature `t`: `sigmoid(logit(p) / t)`.
+pub fn scale_sigmoid(p: f64, t: f64) -> f64 {
+    1.0 / (1.0 + (-sigmoid_logit(p) / t).exp())
+}
+
+/// A multi-label probability vector (one sigmoid per label) rescaled by each label's
+/// temperature.
+pub fn scale_sigmoids_f32(probs: &[f32], per_label: &[f64]) -> Vec<f32> {
+    probs
+        .iter()
+        .zip(per_label)
+        .map(|(&p, &t)| scale_sigmoid(f64::from(p), t) as f32)
+        .collect()
+}
+
 /// The temperature an evaluation fitted and applied (`temperature` in each split of
 /// `metrics.json`), which `predict --evaluation` and `serve` apply too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemperatureRecord {
-    /// Divide logits by this (above 1: the model was overconfident).
+    /// Divide logits by this (above 1: the model was overconfident). A multi-label
+    /// evaluation divides each label's logit by its own temperature ([`Self::per_label`]);
+    /// `t` is then their geometric mean, for display only.
     pub t: f64,
     /// The split it was fitted on.
     pub fitted_on: String,
-    /// Items it was fitted on (examples, or words of a token task).
+    /// Items it was fitted on (examples, or words of a token task, or examples × labels of a
+    /// multi-label task).
     pub items: usize,
-    /// Mean NLL there before.
+    /// Mean NLL there before (multi-label: the mean binary NLL per example and label).
     pub nll_before: f64,
     /// Mean NLL there after.
     pub nll_after: f64,
+    /// Multi-label: each label's temperature, in label order (empty for single-label).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_label: Vec<f64>,
 }
 
 impl TemperatureRecord {
     /// The record as a report line.
     pub fn to_text(&self, digits: usize) -> String {
+        if !self.per_label.is_empty() {
+            let ts: Vec<String> = self
+                .per_label
+                .iter()
+                .map(|t| format!("{t:.d$}", d = digits))
+                .collect();
+            return format!(
+                "Temperatures per label: [{}] fitted on {} ({} example-label pairs; mean binary NLL {:.d$} -> {:.d$}); each probability is sigmoid(logit / T of its label)\n",
+                ts.join(", "),
+                self.fitted_on,
+                self.items,
+                self.nll_before,
+                self.nll_after,
+                d = digits
+            );
+        }
         format!(
             "Temperature: T = {:.d$} fitted on {} ({} items; mean NLL {:.d$} -> {:.d$}); the probabilities are softmax(logits / T)\n",
             self.t,
@@ -180,5 +232,36 @@ mod tests {
         assert!((f64::from(soft[0]) - f64::from(0.7f32).sqrt() / z).abs() < 1e-6);
         let sharp = scale_f32(&p, 0.5);
         assert!(sharp[0] > 0.7);
+    }
+
+    #[test]
+    fn a_sigmoid_temperature_is_the_binary_softmax_one_and_undoes_a_scaled_logit() {
+        // Probabilities that are sigmoid(2 z) of well-calibrated sigmoid(z) ones: the fit
+        // should find T close to 2 (labels drawn so that sigmoid(z) is their frequency).
+        let mut probs = Vec::new();
+        let mut gold = Vec::new();
+        for i in 0..400 {
+            let z = -3.0 + 6.0 * f64::from(i) / 399.0;
+            let q = 1.0 / (1.0 + (-z).exp());
+            // Deterministic labels at the calibrated rate: 20 copies, round(20 q) positive.
+            let pos = (20.0 * q).round() as usize;
+            for k in 0..20 {
+                probs.push(1.0 / (1.0 + (-2.0 * z).exp()));
+                gold.push(k < pos);
+            }
+        }
+        let fit = fit_binary_temperature(&probs, &gold);
+        assert!((fit.t - 2.0).abs() < 0.05, "{fit:?}");
+        assert!(fit.nll_after < fit.nll_before);
+        // Scaling keeps 0.5 and the order, and T = 1 is the identity.
+        assert!((scale_sigmoid(0.5, 3.0) - 0.5).abs() < 1e-12);
+        assert!((scale_sigmoid(0.8, 1.0) - 0.8).abs() < 1e-12);
+        let s = scale_sigmoids_f32(&[0.9, 0.1, 0.9], &[2.0, 2.0, 0.5]);
+        assert!(
+            s[0] < 0.9 && s[0] > 0.5 && s[1] > 0.1 && s[1] < 0.5 && s[2] > 0.9,
+            "{s:?}"
+        );
+        // sigmoid(logit(0.9) / 2) = 3 / (3 + 1) = 0.75: logit(0.9) = ln 9.
+        assert!((f64::from(s[0]) - 0.75).abs() < 1e-6);
     }
 }

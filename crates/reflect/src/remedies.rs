@@ -235,7 +235,8 @@ impl Recipe {
 
     /// The temperature fitted on dev, applied by evaluate, when the finding shows it lowers
     /// ECE measurably (a `T` away from 1 whose ECE falls below the current ECE's interval) and
-    /// the recipe does not apply one yet. Multi-label labels are separate sigmoids: none.
+    /// the recipe does not apply one yet. A multi-label `calibration.<label>` finding proposes
+    /// the same switch: evaluate then fits one temperature per label.
     fn temperature(&self, f: &Finding) -> Vec<Remedy> {
         let applied = self
             .evaluate
@@ -250,12 +251,7 @@ impl Recipe {
         ) else {
             return Vec::new();
         };
-        if applied
-            || self.task == Some(TaskKind::Multilabel)
-            || f.severity == Severity::Info
-            || (t - 1.0).abs() < 0.05
-            || *after >= lo
-        {
+        if applied || f.severity == Severity::Info || (t - 1.0).abs() < 0.05 || *after >= lo {
             return Vec::new();
         }
         vec![Remedy::new(
@@ -553,7 +549,7 @@ mod tests {
         let r = remedies_for(&cal(1.6, 0.02), &seq);
         assert_eq!(names(&r), ["temperature fitted on dev"]);
         assert_eq!(r[0].set["evaluate.temperature"], json!(true));
-        // Inside the interval, T about 1, already applied, multi-label, no fit: nothing.
+        // Inside the interval, T about 1, already applied, no fit: nothing.
         assert!(remedies_for(&cal(1.6, 0.07), &seq).is_empty());
         assert!(remedies_for(&cal(1.02, 0.01), &seq).is_empty());
         let applied = Recipe {
@@ -561,11 +557,17 @@ mod tests {
             ..seq.clone()
         };
         assert!(remedies_for(&cal(1.6, 0.02), &applied).is_empty());
+        // A multi-label label's finding proposes it too (evaluate fits one T per label).
         let ml = Recipe {
             task: Some(TaskKind::Multilabel),
             ..seq.clone()
         };
-        assert!(remedies_for(&cal(1.6, 0.02), &ml).is_empty());
+        let mut joy = cal(1.6, 0.02);
+        joy.id = "calibration.joy".into();
+        assert_eq!(
+            names(&remedies_for(&joy, &ml)),
+            ["temperature fitted on dev"]
+        );
         assert!(remedies_for(&f("calibration.word", "x"), &seq).is_empty());
     }
 

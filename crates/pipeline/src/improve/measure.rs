@@ -100,6 +100,7 @@ impl Measure {
 /// The units of mean negative log-likelihood per item of `split` in the evaluate artifact
 /// `dir`, one unit per example (a token task's words summed within their sentence):
 /// `[Σ −ln p(gold), items]`. Items whose gold label the model does not have are left out.
+/// Multi-label: `[Σ over labels of the binary NLL, labels]` per example.
 /// What a calibration remedy (a temperature) is judged by: it changes no decision, so the
 /// decision metrics cannot see it.
 pub(crate) fn nll_units(dir: &Path, split: &str) -> Result<Units> {
@@ -107,10 +108,25 @@ pub(crate) fn nll_units(dir: &Path, split: &str) -> Result<Units> {
     let preds = metrics::Predictions::read(&path)
         .with_context(|| format!("{}: no {split} predictions", dir.display()))?;
     if preds.task == TaskKind::Multilabel {
-        bail!(
-            "{}: the NLL of a single label applies to single-label predictions; these are multi-label",
-            path.display()
-        );
+        // One unit per example: the binary NLL of each label's sigmoid against whether the
+        // label is in the gold set, summed, and the number of labels.
+        let gold = preds
+            .indicators(true)
+            .with_context(|| format!("{}: gold label sets", path.display()))?;
+        let mut units = Units::new(2);
+        for (r, g) in preds.rows.iter().zip(gold) {
+            let Some(p) = &r.probs else { continue };
+            let loss: f64 = p
+                .iter()
+                .zip(&g)
+                .map(|(&p, &on)| {
+                    let q = if on { f64::from(p) } else { 1.0 - f64::from(p) };
+                    -q.max(metrics::calibration::PROB_FLOOR).ln()
+                })
+                .sum();
+            units.push(&[loss, p.len() as f64]);
+        }
+        return Ok(units);
     }
     let mut by_example: Vec<(String, f64, f64)> = Vec::new();
     for r in &preds.rows {
@@ -177,5 +193,33 @@ mod tests {
         let n = nll_units(dir.path(), "dev").unwrap();
         assert_eq!(n.len(), 3);
         assert!((nll_value(&n.total()) - 2.0f64.ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn multilabel_nll_units_are_binary_losses_per_example_and_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = vec!["joy".to_string(), "anger".to_string()];
+        let mut p = metrics::Predictions::new(TaskKind::Multilabel, labels);
+        for (id, gold, probs) in [("a", "joy", [0.8f32, 0.1]), ("b", "", [0.5, 0.5])] {
+            p.rows.push(metrics::PredictionRow {
+                id: id.into(),
+                word: None,
+                token: None,
+                gold: gold.into(),
+                pred: String::new(),
+                probs: Some(probs.to_vec()),
+            });
+        }
+        p.write(&dir.path().join(flowcore::schema::predictions::file("dev")))
+            .unwrap();
+        let n = nll_units(dir.path(), "dev").unwrap();
+        assert_eq!(n.len(), 2);
+        // (-ln 0.8 - ln 0.9 - 2 ln 0.5) / 4 pairs.
+        let want = -(0.8f64.ln() + 0.9f64.ln() + 2.0 * 0.5f64.ln()) / 4.0;
+        assert!(
+            (nll_value(&n.total()) - want).abs() < 1e-6,
+            "{}",
+            nll_value(&n.total())
+        );
     }
 }

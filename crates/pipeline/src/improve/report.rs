@@ -138,7 +138,7 @@ impl ImproveReport {
             }
             if let Some(c) = &r.calibration {
                 o.push_str(&format!(
-                    "\nCalibration remedies change no decision; they are judged by the dev mean NLL of the gold label per item (lower is better; reference {}), and adopted when the NLL saved has a CI that excludes 0 and dev {m} is not lower.\n\n| run | finding | overrides | outcome | dev {m} | dev NLL [95 % CI] | min |\n|---|---|---|---|---:|---:|---:|\n",
+                    "\nCalibration remedies change no decision; they are judged by the dev mean NLL of the gold label per item (multi-label: of each label's presence; lower is better; reference {}), and adopted when the NLL saved has a CI that excludes 0 and dev {m} is not lower.\n\n| run | finding | overrides | outcome | dev {m} | dev NLL [95 % CI] | min |\n|---|---|---|---|---:|---:|---:|\n",
                     c.reference_nll.display(4)
                 ));
                 for (k, t) in c.trials.iter().enumerate() {
