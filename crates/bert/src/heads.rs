@@ -40,12 +40,15 @@ impl BertForTokenClassification {
             bert: BertModel::new(&(p / config.family().prefix()), config, false),
             modern_head: (config.family() == Family::ModernBert)
                 .then(|| crate::modernbert::PredictionHead::new(&(p / "head"), config)),
-            classifier: linear(
-                &(p / "classifier"),
-                config.hidden_size,
-                config.num_labels(),
-                config,
-            ),
+            classifier: match config.family() {
+                Family::ModernBert => crate::modernbert::classifier(&(p / "classifier"), config),
+                _ => linear(
+                    &(p / "classifier"),
+                    config.hidden_size,
+                    config.num_labels(),
+                    config,
+                ),
+            },
             // DeBERTa's token head reads `hidden_dropout_prob`.
             dropout: match config.family() {
                 Family::Deberta => config.hidden_dropout_prob,
@@ -137,12 +140,7 @@ impl BertForSequenceClassification {
             },
             Family::ModernBert => SequenceHead::Modern {
                 head: crate::modernbert::PredictionHead::new(&(p / "head"), config),
-                out: linear(
-                    &(p / "classifier"),
-                    config.hidden_size,
-                    config.num_labels(),
-                    config,
-                ),
+                out: crate::modernbert::classifier(&(p / "classifier"), config),
                 mean: crate::modernbert::ModernSettings::of(config).mean_pooling,
             },
             Family::Deberta => SequenceHead::Context {

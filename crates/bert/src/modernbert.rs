@@ -63,27 +63,81 @@ impl Norm {
     }
 }
 
-/// A linear layer whose bias is optional.
+/// Which of transformers' ModernBERT initialisations a new linear weight gets
+/// (`ModernBertPreTrainedModel._init_weights`): a normal truncated at
+/// `initializer_cutoff_factor` standard deviations, with the standard deviation of its role.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum InitStd {
+    /// `initializer_range`: `Wqkv`, `Wi`.
+    In,
+    /// `initializer_range / sqrt(2 · num_hidden_layers)`: each block's `Wo` and `head.dense`.
+    Out,
+    /// `hidden_size^-0.5`: the task classifier.
+    FinalOut,
+}
+
+impl InitStd {
+    fn of(self, config: &BertConfig) -> f64 {
+        match self {
+            Self::In => config.initializer_range,
+            Self::Out => config.initializer_range / (2.0 * config.num_hidden_layers as f64).sqrt(),
+            Self::FinalOut => (config.hidden_size as f64).powf(-0.5),
+        }
+    }
+}
+
+/// A linear layer `p.weight (out, in)` with [`InitStd`]'s truncated-normal weight and, when
+/// `bias`, a zero `p.bias`.
 pub(crate) fn linear_opt(
     p: &nn::Path,
     input: i64,
     output: i64,
     bias: bool,
+    std: InitStd,
     config: &BertConfig,
 ) -> nn::Linear {
-    let ws = p.var(
-        "weight",
-        &[output, input],
-        nn::Init::Randn {
-            mean: 0.0,
-            stdev: config.initializer_range,
-        },
-    );
+    let cutoff = ModernSettings::of(config).cutoff_factor;
+    let ws = p.var("weight", &[output, input], nn::Init::Const(0.0));
+    tch::no_grad(|| {
+        let mut w = ws.shallow_clone();
+        w.copy_(&trunc_normal(
+            &[output, input],
+            std.of(config),
+            cutoff,
+            ws.device(),
+        ));
+    });
     let bs = bias.then(|| {
         p.set_group(NO_DECAY_GROUP)
             .var("bias", &[output], nn::Init::Const(0.0))
     });
     nn::Linear { ws, bs }
+}
+
+/// A ModernBERT task classifier (`classifier`, always with a bias) as transformers starts
+/// one: truncated normal with standard deviation `hidden_size^-0.5`.
+pub(crate) fn classifier(p: &nn::Path, config: &BertConfig) -> nn::Linear {
+    linear_opt(
+        p,
+        config.hidden_size,
+        config.num_labels(),
+        true,
+        InitStd::FinalOut,
+        config,
+    )
+}
+
+/// Normal(0, `std`) samples truncated to `±cutoff · std`, drawn as `torch.nn.init.trunc_normal_`
+/// draws them (inverse CDF of a uniform over the kept interval) from torch's generator.
+pub(crate) fn trunc_normal(shape: &[i64], std: f64, cutoff: f64, device: tch::Device) -> Tensor {
+    let edge = Tensor::from(cutoff / std::f64::consts::SQRT_2)
+        .erf()
+        .double_value(&[]);
+    Tensor::empty(shape, (Kind::Float, device))
+        .uniform_(-edge, edge)
+        .erfinv_()
+        .multiply_scalar(std * std::f64::consts::SQRT_2)
+        .clamp(-cutoff * std, cutoff * std)
 }
 
 /// `(cos, sin)` of rotary positions `0..len` for heads of `dim` at base `theta`, each
@@ -135,14 +189,29 @@ impl ModernLayer {
         let mlp = p / "mlp";
         Self {
             attn_norm: (i > 0).then(|| Norm::new(&(p / "attn_norm"), h, eps, s.norm_bias)),
-            wqkv: linear_opt(&(&attn / "Wqkv"), h, 3 * h, s.attention_bias, config),
-            wo: linear_opt(&(&attn / "Wo"), h, h, s.attention_bias, config),
+            wqkv: linear_opt(
+                &(&attn / "Wqkv"),
+                h,
+                3 * h,
+                s.attention_bias,
+                InitStd::In,
+                config,
+            ),
+            wo: linear_opt(
+                &(&attn / "Wo"),
+                h,
+                h,
+                s.attention_bias,
+                InitStd::Out,
+                config,
+            ),
             mlp_norm: Norm::new(&(p / "mlp_norm"), h, eps, s.norm_bias),
             wi: linear_opt(
                 &(&mlp / "Wi"),
                 h,
                 2 * config.intermediate_size,
                 s.mlp_bias,
+                InitStd::In,
                 config,
             ),
             mlp_wo: linear_opt(
@@ -150,6 +219,7 @@ impl ModernLayer {
                 config.intermediate_size,
                 h,
                 s.mlp_bias,
+                InitStd::Out,
                 config,
             ),
             act: config.hidden_act,
@@ -342,7 +412,14 @@ impl PredictionHead {
         let s = ModernSettings::of(config);
         let h = config.hidden_size;
         Self {
-            dense: linear_opt(&(p / "dense"), h, h, s.classifier_bias, config),
+            dense: linear_opt(
+                &(p / "dense"),
+                h,
+                h,
+                s.classifier_bias,
+                InitStd::Out,
+                config,
+            ),
             act: s.classifier_activation,
             norm: Norm::new(&(p / "norm"), h, config.layer_norm_eps, s.norm_bias),
         }
@@ -382,5 +459,52 @@ mod tests {
         assert!((c - angle.cos()).abs() < 1e-6, "{c}");
         assert_eq!(cos.double_value(&[3, 1]), cos.double_value(&[3, 5]));
         assert!((sin.double_value(&[3, 0]) - 3f64.sin()).abs() < 1e-6);
+    }
+
+    /// New weights start as transformers' `_init_weights` starts them: truncated normals
+    /// (at `initializer_cutoff_factor` deviations) with the deviation of their role.
+    #[test]
+    fn new_weights_are_truncated_normals_with_transformers_deviations() {
+        tch::manual_seed(7);
+        let mut config = BertConfig::tiny(50, 64, 2);
+        config.model_type = "modernbert".into();
+        config.set_labels(&(0..40).map(|i| format!("L{i}")).collect::<Vec<_>>());
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _model = crate::heads::BertForTokenClassification::new(&vs.root(), &config);
+        let vars = vs.variables();
+        // (name, std): classifier hidden^-0.5; Wqkv 0.02; Wo and head.dense 0.02 / sqrt(2 L).
+        let out = 0.02 / (2.0 * 2.0f64).sqrt();
+        for (name, std) in [
+            ("classifier.weight", 64f64.powf(-0.5)),
+            ("model.layers.0.attn.Wqkv.weight", 0.02),
+            ("model.layers.1.attn.Wo.weight", out),
+            ("model.layers.0.mlp.Wo.weight", out),
+            ("head.dense.weight", out),
+        ] {
+            let w = &vars[name];
+            let max = w.abs().max().double_value(&[]);
+            assert!(
+                max <= 2.0 * std * (1.0 + 1e-6),
+                "{name}: max {max} beyond 2 std {std}"
+            );
+            assert!(
+                max > 1.5 * std,
+                "{name}: max {max}, not a normal of std {std}"
+            );
+            // A normal truncated at 2 deviations has 0.880 of the deviation.
+            let sd = w.std(true).double_value(&[]);
+            assert!(
+                (sd / std - 0.880).abs() < 0.06,
+                "{name}: std {sd} for {std}"
+            );
+            assert!(w.mean(tch::Kind::Float).double_value(&[]).abs() < 0.1 * std);
+        }
+        assert_eq!(
+            vars["classifier.bias"]
+                .abs()
+                .sum(tch::Kind::Float)
+                .double_value(&[]),
+            0.0
+        );
     }
 }

@@ -123,6 +123,9 @@ pub struct ModernSettings {
     pub classifier_activation: String,
     /// `classifier_pooling` is `mean` (else `cls`).
     pub mean_pooling: bool,
+    /// `initializer_cutoff_factor`: new weights are normals truncated at this many standard
+    /// deviations (transformers' config default 2.0).
+    pub cutoff_factor: f64,
 }
 
 impl ModernSettings {
@@ -156,6 +159,7 @@ impl ModernSettings {
                 .to_string(),
             mean_pooling: get("classifier_pooling").and_then(serde_json::Value::as_str)
                 == Some("mean"),
+            cutoff_factor: f("initializer_cutoff_factor", 2.0),
         }
     }
 
