@@ -66,38 +66,73 @@ pub const MODEL_TYPES: [(&str, Family, &str); 8] = [
     ("modernbert", Family::ModernBert, "ModernBert"),
 ];
 
-/// ModernBERT's `config.json` keys and the BERT keys they are read as.
-const MODERNBERT_KEYS: [(&str, &str); 2] = [
-    ("hidden_activation", "hidden_act"),
-    ("norm_eps", "layer_norm_eps"),
+/// A family whose `config.json` names some of BERT's settings its own way: read under BERT's
+/// names, written back under its own.
+struct OwnKeys {
+    family: Family,
+    /// Its keys and the BERT keys they are read as.
+    renamed: &'static [(&'static str, &'static str)],
+    /// BERT keys it does not have (their values are fixed there): not written back.
+    absent: &'static [&'static str],
+    /// JSON values read for BERT keys it lacks, or where transformers' defaults differ from
+    /// BERT's (only when the file does not set them).
+    defaults: &'static [(&'static str, &'static str)],
+}
+
+const OWN_KEYS: [OwnKeys; 2] = [
+    OwnKeys {
+        family: Family::DistilBert,
+        renamed: &[
+            ("dim", "hidden_size"),
+            ("n_layers", "num_hidden_layers"),
+            ("n_heads", "num_attention_heads"),
+            ("hidden_dim", "intermediate_size"),
+            ("activation", "hidden_act"),
+            ("dropout", "hidden_dropout_prob"),
+            ("attention_dropout", "attention_probs_dropout_prob"),
+        ],
+        absent: &[
+            "type_vocab_size",
+            "layer_norm_eps",
+            "position_embedding_type",
+            "classifier_dropout",
+        ],
+        defaults: &[("type_vocab_size", "1")],
+    },
+    OwnKeys {
+        family: Family::ModernBert,
+        renamed: &[
+            ("hidden_activation", "hidden_act"),
+            ("norm_eps", "layer_norm_eps"),
+        ],
+        absent: &[
+            "type_vocab_size",
+            "hidden_dropout_prob",
+            "attention_probs_dropout_prob",
+            "position_embedding_type",
+        ],
+        defaults: &[
+            ("type_vocab_size", "1"),
+            ("layer_norm_eps", "1e-5"),
+            ("classifier_dropout", "0.0"),
+        ],
+    },
 ];
 
-/// BERT keys a ModernBERT config does not have: not written back.
-const MODERNBERT_ABSENT: [&str; 4] = [
-    "type_vocab_size",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "position_embedding_type",
-];
+/// The family `model_type` names (BERT for an unknown one, which validation refuses).
+fn family_of(model_type: &str) -> Family {
+    MODEL_TYPES
+        .iter()
+        .find(|(t, _, _)| *t == model_type)
+        .map_or(Family::Bert, |(_, f, _)| *f)
+}
 
-/// DistilBERT's `config.json` keys and the BERT keys they are read as.
-const DISTILBERT_KEYS: [(&str, &str); 7] = [
-    ("dim", "hidden_size"),
-    ("n_layers", "num_hidden_layers"),
-    ("n_heads", "num_attention_heads"),
-    ("hidden_dim", "intermediate_size"),
-    ("activation", "hidden_act"),
-    ("dropout", "hidden_dropout_prob"),
-    ("attention_dropout", "attention_probs_dropout_prob"),
-];
-
-/// BERT keys a DistilBERT config does not have (its values are fixed there): not written back.
-const DISTILBERT_ABSENT: [&str; 4] = [
-    "type_vocab_size",
-    "layer_norm_eps",
-    "position_embedding_type",
-    "classifier_dropout",
-];
+impl OwnKeys {
+    /// The entry of `family`, if it has its own keys.
+    fn of(family: Family) -> Option<&'static Self> {
+        OWN_KEYS.iter().find(|k| k.family == family)
+    }
+}
 
 impl Family {
     /// Var-store prefix of the encoder inside a head model (`bert`, `roberta`, `distilbert`).
@@ -231,28 +266,21 @@ impl BertConfig {
             source,
         };
         let mut value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
-        if value.get("model_type").and_then(|t| t.as_str()) == Some("distilbert")
-            && let Some(map) = value.as_object_mut()
-        {
-            for (theirs, ours) in DISTILBERT_KEYS {
-                if let Some(v) = map.remove(theirs) {
-                    map.insert(ours.into(), v);
+        let family = value
+            .get("model_type")
+            .and_then(|t| t.as_str())
+            .map(family_of);
+        if let (Some(keys), Some(map)) = (family.and_then(OwnKeys::of), value.as_object_mut()) {
+            for (theirs, ours) in keys.renamed {
+                if let Some(v) = map.remove(*theirs) {
+                    map.insert((*ours).into(), v);
                 }
             }
-            map.entry("type_vocab_size").or_insert(1.into());
-        }
-        if value.get("model_type").and_then(|t| t.as_str()) == Some("modernbert")
-            && let Some(map) = value.as_object_mut()
-        {
-            for (theirs, ours) in MODERNBERT_KEYS {
-                if let Some(v) = map.remove(theirs) {
-                    map.insert(ours.into(), v);
+            for (key, json) in keys.defaults {
+                if !map.contains_key(*key) {
+                    map.insert((*key).into(), serde_json::from_str(json).map_err(json_err)?);
                 }
             }
-            map.entry("type_vocab_size").or_insert(1.into());
-            // transformers' defaults where BERT's differ.
-            map.entry("layer_norm_eps").or_insert(1e-5.into());
-            map.entry("classifier_dropout").or_insert(0.0.into());
         }
         let config: Self = serde_json::from_value(value).map_err(json_err)?;
         config.validate(path)?;
@@ -266,27 +294,13 @@ impl BertConfig {
             source,
         };
         let mut value = serde_json::to_value(self).map_err(json_err)?;
-        if self.family() == Family::DistilBert
-            && let Some(map) = value.as_object_mut()
-        {
-            for key in DISTILBERT_ABSENT {
-                map.remove(key);
+        if let (Some(keys), Some(map)) = (OwnKeys::of(self.family()), value.as_object_mut()) {
+            for key in keys.absent {
+                map.remove(*key);
             }
-            for (theirs, ours) in DISTILBERT_KEYS {
-                if let Some(v) = map.remove(ours) {
-                    map.insert(theirs.into(), v);
-                }
-            }
-        }
-        if self.family() == Family::ModernBert
-            && let Some(map) = value.as_object_mut()
-        {
-            for key in MODERNBERT_ABSENT {
-                map.remove(key);
-            }
-            for (theirs, ours) in MODERNBERT_KEYS {
-                if let Some(v) = map.remove(ours) {
-                    map.insert(theirs.into(), v);
+            for (theirs, ours) in keys.renamed {
+                if let Some(v) = map.remove(*ours) {
+                    map.insert((*theirs).into(), v);
                 }
             }
         }
@@ -459,10 +473,7 @@ impl BertConfig {
     /// The family `model_type` names (BERT for an unknown one; [`Self::validate`] refuses
     /// those).
     pub fn family(&self) -> Family {
-        MODEL_TYPES
-            .iter()
-            .find(|(t, _, _)| *t == self.model_type)
-            .map_or(Family::Bert, |(_, f, _)| *f)
+        family_of(&self.model_type)
     }
 
     /// HF class-name stem of `model_type` (`Bert`, `Roberta`, `XLMRoberta`, `Camembert`).

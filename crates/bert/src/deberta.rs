@@ -153,16 +153,8 @@ impl DebertaEmbeddings {
         train: bool,
     ) -> Result<Tensor> {
         let seq_len = input_ids.size()[1];
-        let mut xs = Tensor::f_embedding(
-            &self.word_embeddings,
-            input_ids,
-            self.pad_token_id,
-            false,
-            false,
-        )
-        .map_err(BertError::torch(
-            "word embedding lookup (is an input id >= vocab_size?)",
-        ))?;
+        let mut xs =
+            crate::embeddings::word_lookup(&self.word_embeddings, input_ids, self.pad_token_id)?;
         if let Some(table) = &self.position_embeddings {
             if seq_len > self.max_positions {
                 return Err(BertError::Input(format!(

@@ -81,17 +81,8 @@ impl BertEmbeddings {
                 self.max_positions
             )));
         }
-        // The fallible form turns an out-of-vocabulary id into an error (on CPU) instead of a panic.
-        let words = Tensor::f_embedding(
-            &self.word_embeddings,
-            input_ids,
-            self.pad_token_id,
-            false,
-            false,
-        )
-        .map_err(BertError::torch(
-            "word embedding lookup (is an input id >= vocab_size?)",
-        ))?;
+        let words =
+            crate::embeddings::word_lookup(&self.word_embeddings, input_ids, self.pad_token_id)?;
         let words = match &self.token_type_embeddings {
             Some(table) => {
                 words
@@ -129,4 +120,13 @@ impl BertEmbeddings {
         let xs = words + positions;
         Ok(xs.apply(&self.layer_norm).dropout(self.dropout, train))
     }
+}
+
+/// The rows of the word-embedding `table` for `input_ids`, by the fallible lookup, so an
+/// out-of-vocabulary id is an error (on CPU) instead of a panic. Every family's embeddings
+/// start here.
+pub(crate) fn word_lookup(table: &Tensor, input_ids: &Tensor, pad_token_id: i64) -> Result<Tensor> {
+    Tensor::f_embedding(table, input_ids, pad_token_id, false, false).map_err(BertError::torch(
+        "word embedding lookup (is an input id >= vocab_size?)",
+    ))
 }

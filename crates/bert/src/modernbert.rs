@@ -356,16 +356,8 @@ impl ModernBertModel {
             )));
         }
         let device = input_ids.device();
-        let words = Tensor::f_embedding(
-            &self.tok_embeddings,
-            input_ids,
-            self.pad_token_id,
-            false,
-            false,
-        )
-        .map_err(BertError::torch(
-            "word embedding lookup (is an input id >= vocab_size?)",
-        ))?;
+        let words =
+            crate::embeddings::word_lookup(&self.tok_embeddings, input_ids, self.pad_token_id)?;
         let mut xs = self
             .norm
             .forward(&words)

@@ -359,18 +359,7 @@ impl Predictor {
     /// Multi-label checkpoints: the decision threshold of each label (default 0.5 each), e.g.
     /// from [`recorded_thresholds`].
     pub fn with_thresholds(mut self, thresholds: Vec<f64>) -> Result<Self> {
-        if self.task != TaskKind::Multilabel {
-            return Err(EvaluateError::Invalid(
-                "decision thresholds apply to multi-label classifiers only".into(),
-            ));
-        }
-        if thresholds.len() != self.labels.len() {
-            return Err(EvaluateError::Invalid(format!(
-                "{} thresholds for the checkpoint's {} labels",
-                thresholds.len(),
-                self.labels.len()
-            )));
-        }
+        self.check_per_label("decision thresholds", thresholds.len())?;
         self.thresholds = thresholds;
         Ok(self)
     }
@@ -407,19 +396,26 @@ impl Predictor {
     /// Multi-label models: divide each label's logit by its own temperature (an evaluation's
     /// recorded `per_label`) before the probabilities are reported or thresholded.
     pub fn with_label_temperatures(self, per_label: Vec<f64>) -> Result<Self> {
+        self.check_per_label("per-label temperatures", per_label.len())?;
+        self.with_temperatures(per_label)
+    }
+
+    /// `n` values of `what`, one per label, fit this checkpoint: it is multi-label with `n`
+    /// labels.
+    fn check_per_label(&self, what: &str, n: usize) -> Result<()> {
         if self.task != TaskKind::Multilabel {
-            return Err(EvaluateError::Invalid(
-                "per-label temperatures apply to multi-label classifiers; this checkpoint is single-label".into(),
-            ));
-        }
-        if per_label.len() != self.labels.len() {
             return Err(EvaluateError::Invalid(format!(
-                "{} per-label temperatures for the checkpoint's {} labels",
-                per_label.len(),
+                "{what} apply to multi-label classifiers only; this checkpoint is a {} classifier",
+                self.task
+            )));
+        }
+        if n != self.labels.len() {
+            return Err(EvaluateError::Invalid(format!(
+                "{n} {what} for the checkpoint's {} labels",
                 self.labels.len()
             )));
         }
-        self.with_temperatures(per_label)
+        Ok(())
     }
 
     fn with_temperatures(mut self, ts: Vec<f64>) -> Result<Self> {

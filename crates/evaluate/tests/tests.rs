@@ -1156,16 +1156,21 @@ mod temperature {
         }
     }
 
-    #[test]
-    fn sequence_probabilities_from_predict_equal_the_evaluation() {
-        let a = sentiment_artifacts();
-        let scaled = run_evaluate(&a, serde_json::json!({"temperature": true}), "scaled").unwrap();
-        let test = read_preds(&scaled, "predictions-test.parquet");
+    /// `predict --evaluation <scaled>` on the test texts: the decisions it applied and one
+    /// output line per test row, whose probabilities must equal the evaluation's (scaled) ones.
+    fn predict_matches_the_evaluation(
+        a: &Artifacts,
+        scaled: &std::path::Path,
+    ) -> (
+        evaluate::predict::Decisions,
+        Vec<(serde_json::Value, metrics::PredictionRow)>,
+    ) {
+        let test = read_preds(scaled, "predictions-test.parquet");
         let source = evaluate::predict::DecisionSource {
-            evaluation: Some(scaled.clone()),
+            evaluation: Some(scaled.to_path_buf()),
             ..Default::default()
         };
-        let (p, _) = Predictor::load(
+        let (p, applied) = Predictor::load(
             &a.train.join("checkpoints/best"),
             None,
             InferOptions::default(),
@@ -1181,13 +1186,26 @@ mod temperature {
         let mut out = Vec::new();
         p.run(input.join("\n").as_bytes(), &mut out, "input")
             .unwrap();
-        for (line, row) in String::from_utf8(out).unwrap().lines().zip(&test.rows) {
-            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), test.rows.len());
+        for (line, row) in lines.iter().zip(&test.rows) {
             for (label, prob) in test.labels.iter().zip(row.probs.as_ref().unwrap()) {
                 let got = line["probs"][label].as_f64().unwrap();
                 assert!((got - f64::from(*prob)).abs() < 1e-5, "{line} vs {row:?}");
             }
         }
+        (applied, lines.into_iter().zip(test.rows).collect())
+    }
+
+    #[test]
+    fn sequence_probabilities_from_predict_equal_the_evaluation() {
+        let a = sentiment_artifacts();
+        let scaled = run_evaluate(&a, serde_json::json!({"temperature": true}), "scaled").unwrap();
+        predict_matches_the_evaluation(&a, &scaled);
     }
 
     /// Multi-label: one temperature per label, each the least binary NLL of its sigmoid on
@@ -1269,37 +1287,12 @@ mod temperature {
             metrics::multilabel::tune_thresholds(&gold, &probs, 0.5)
         );
         // predict with the evaluation: the scaled probabilities and the tuned thresholds.
-        let test = read_preds(&scaled, "predictions-test.parquet");
-        let source = evaluate::predict::DecisionSource {
-            evaluation: Some(scaled.clone()),
-            ..Default::default()
-        };
-        let (p, applied) = Predictor::load(
-            &a.train.join("checkpoints/best"),
-            None,
-            InferOptions::default(),
-        )
-        .unwrap()
-        .with_decisions(&source)
-        .unwrap();
+        let (applied, lines) = predict_matches_the_evaluation(&a, &scaled);
         assert_eq!(
             applied.temperature.map(|t| t.per_label),
             Some(per_label.clone())
         );
-        let input: Vec<&str> = test
-            .rows
-            .iter()
-            .map(|r| r.token.as_deref().unwrap())
-            .collect();
-        let mut out = Vec::new();
-        p.run(input.join("\n").as_bytes(), &mut out, "input")
-            .unwrap();
-        for (line, row) in String::from_utf8(out).unwrap().lines().zip(&test.rows) {
-            let line: serde_json::Value = serde_json::from_str(line).unwrap();
-            for (label, prob) in test.labels.iter().zip(row.probs.as_ref().unwrap()) {
-                let got = line["probs"][label].as_f64().unwrap();
-                assert!((got - f64::from(*prob)).abs() < 1e-5, "{line} vs {row:?}");
-            }
+        for (line, row) in &lines {
             let want: Vec<&str> = metrics::predictions::split_set(&row.pred).collect();
             assert_eq!(line["labels"], serde_json::json!(want), "{line}");
         }
