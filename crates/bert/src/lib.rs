@@ -55,7 +55,7 @@ pub use heads::{
 };
 pub use init::NO_DECAY_GROUP;
 pub use model::{BertModel, EncoderOutput, Inputs};
-pub use tiny::write_tiny_random;
+pub use tiny::{write_random, write_tiny_random};
 
 /// Exclusive use of libtorch's random generator until the guard drops.
 ///

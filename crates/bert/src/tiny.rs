@@ -43,7 +43,20 @@ pub fn write_tiny_random(
     labels: &[String],
     seed: i64,
 ) -> Result<BertConfig> {
-    let mut config = BertConfig::tiny(vocab_size(vocab_from)?, 32, 2);
+    write_random(dir, vocab_from, task, labels, seed, (32, 2))
+}
+
+/// [`write_tiny_random`] with `(hidden, layers)` of the caller's choosing: big enough, for
+/// instance, that libtorch splits its work between threads.
+pub fn write_random(
+    dir: &Path,
+    vocab_from: &Path,
+    task: TaskKind,
+    labels: &[String],
+    seed: i64,
+    (hidden, layers): (i64, i64),
+) -> Result<BertConfig> {
+    let mut config = BertConfig::tiny(vocab_size(vocab_from)?, hidden, layers);
     config.set_labels(labels);
     // Seed and draw under the process-wide generator lock, so concurrent callers (tests run
     // in threads, runs training meanwhile) each get the weights their seed promises.

@@ -182,8 +182,12 @@ fn parse_json_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String>
 }
 
 fn main() -> ExitCode {
+    let threading = torch_link::threading::configure();
     let cli = Cli::parse();
     flowcore::logging::init(cli.verbose, cli.quiet);
+    if let torch_link::threading::Configured::Failed(why) = threading {
+        tracing::warn!("threading left at libgomp's defaults: {why}");
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

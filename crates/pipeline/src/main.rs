@@ -128,12 +128,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let threading = torch_link::threading::configure();
     // A worker started by a `train.processes = N` stage of this pipeline.
     if let Some(code) = train::distributed::worker_main() {
         return code;
     }
     let cli = Cli::parse();
     flowcore::logging::init(cli.verbose, cli.quiet);
+    if let torch_link::threading::Configured::Failed(why) = threading {
+        tracing::warn!("threading left at libgomp's defaults: {why}");
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -1,7 +1,9 @@
 //! `pipeline improve` against stand-in train / evaluate / reflect stages whose dev and test
-//! scores are set by their params: remedies from findings become trials, halving stops the
-//! one that trails, the choice follows dev even when test says otherwise, the improved file
-//! re-runs to the same artifacts, and a round with nothing better ends the loop.
+//! scores are set by their params: remedies from findings (reflected on dev) become trials,
+//! halving stops the one that trails, the choice follows dev even when test says otherwise and
+//! falls back to the next candidate when the first fails its second seed, trials never score
+//! test, the improved file re-runs to the same artifacts, and a round with nothing better ends
+//! the loop.
 
 use flowcore::{
     EvalPoint, Globals, InputSpec, Resolved, Stage, StageContext, StageOutcome, TaskKind, Verdict,
@@ -57,7 +59,15 @@ const TRAIN_INPUT: [InputSpec; 1] = [InputSpec {
     required: true,
 }];
 
-/// Writes dev and test predictions (400 balanced examples) right at the train's rates, with
+/// The splits an evaluate stand-in scores (`splits`, default dev and test as the real stage).
+fn splits(ctx: &StageContext<'_>) -> Vec<String> {
+    ctx.params
+        .get("splits")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_else(|| vec!["dev".into(), "test".into()])
+}
+
+/// Writes predictions of its `splits` (400 balanced examples) right at the train's rates, with
 /// confidence 0.8 (0.97 for a `miscalibrated` train); `temperature = true` makes it the rate
 /// itself (calibrated), and, for a train with `flips = 1`, also gets 10 points fewer right.
 fn evaluate_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
@@ -71,7 +81,8 @@ fn evaluate_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
     } else {
         0.8
     };
-    for split in ["dev", "test"] {
+    for split in splits(ctx) {
+        let split = split.as_str();
         let mut rate = q[split].as_f64().unwrap_or(0.0);
         if temperature && tp["flips"].as_f64() == Some(1.0) {
             rate -= 0.1;
@@ -104,15 +115,31 @@ fn evaluate_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
     Ok(StageOutcome::default())
 }
 
-/// Proposes remedies while dev is below 0.85: a better one whose test is worse, a good one,
-/// one that trails (halving stops it), and one the recipe already has.
+/// Reflecting on dev (`split = "dev"`), proposes remedies while dev is below 0.85: a better
+/// one whose test is worse, a good one, one that trails (halving stops it), and one the recipe
+/// already has; for a `fragile` train the best one's gain is luck of the seed. Reflecting on
+/// test (the real stage's default), its findings propose a remedy of their own, the best of
+/// all: improve must never try it.
 fn reflect_run(ctx: &StageContext<'_>) -> anyhow::Result<StageOutcome> {
     let train = ctx.input("train")?;
     let dev = train.manifest.params["dev"].as_f64().unwrap_or(0.6);
-    let remedies = if dev < 0.85 {
+    let split = ctx
+        .params
+        .get("split")
+        .and_then(|v| v.as_str())
+        .unwrap_or("test");
+    let fragile = train.manifest.params["fragile"].as_f64() == Some(1.0);
+    let remedies = if dev < 0.85 && split == "test" {
+        serde_json::json!([{"name": "seen on test", "set": {"train.dev": 0.95, "train.test": 0.95}}])
+    } else if dev < 0.85 {
+        let best = if fragile {
+            serde_json::json!({"train.dev": 0.9, "train.test": 0.5, "train.lucky": 1})
+        } else {
+            serde_json::json!({"train.dev": 0.9, "train.test": 0.5})
+        };
         serde_json::json!([
             {"name": "good on test", "set": {"train.dev": 0.8, "train.test": 0.95}},
-            {"name": "best on dev", "set": {"train.dev": 0.9, "train.test": 0.5}},
+            {"name": "best on dev", "set": best},
             {"name": "trails", "set": {"train.dev": 0.2}},
             {"name": "as is", "set": {"train.dev": dev}},
         ])
@@ -217,7 +244,10 @@ fn remedies_are_tried_halving_stops_the_laggard_and_dev_alone_chooses() {
     let Outcome::Stopped { reason } = &r1.trials[2].outcome else {
         panic!("the trailing trial ran to the end: {:?}", r1.trials[2]);
     };
-    assert!(reason.contains("step 2 of 10"), "{reason}");
+    assert!(
+        reason.contains("step 2 of 10 (20 % of its schedule)"),
+        "{reason}"
+    );
     // Chosen on dev (0.9) although the other remedy is far better on test (0.95 vs 0.5).
     assert_eq!(r1.choice.best, Some(1));
     assert!(r1.choice.adopt, "{:?}", r1.choice);
@@ -262,7 +292,10 @@ fn remedies_are_tried_halving_stops_the_laggard_and_dev_alone_chooses() {
         "{md}"
     );
     assert!(md.contains("optimistic"), "{md}");
-    assert!(md.contains("## Findings of the chosen model"), "{md}");
+    assert!(
+        md.contains("## Findings of the chosen model (reflection on test"),
+        "{md}"
+    );
     let out = pipeline::improve::write_report(&report, &artifacts).unwrap();
     assert!(out.join("improve.json").is_file() && out.join("improve.md").is_file());
 }
@@ -316,7 +349,7 @@ fn on_a_small_dev_set_a_gain_must_hold_on_a_second_seed() {
     opts.confirm_below = 1000; // the stand-in's dev has 400 examples
     opts.max_runs = 2;
     let report = run_improve(&file, &registry(), &artifacts, &opts).unwrap();
-    let c = report.rounds[0].choice.confirmation.clone().unwrap();
+    let c = report.rounds[0].choice.confirmation().cloned().unwrap();
     assert_eq!(c.seed, 43);
     assert!(c.pooled.unwrap().diff.lo > 0.0);
     assert!(report.rounds[0].choice.adopt);
@@ -338,7 +371,7 @@ fn on_a_small_dev_set_a_gain_must_hold_on_a_second_seed() {
         choice.vs_reference.as_ref().unwrap().diff.lo > 0.0,
         "one seed alone would adopt it"
     );
-    let c = choice.confirmation.as_ref().unwrap();
+    let c = choice.confirmation().unwrap();
     let reference = c.reference.unwrap().estimate;
     let trial = c.trial.unwrap().estimate;
     assert!(
@@ -353,6 +386,106 @@ fn on_a_small_dev_set_a_gain_must_hold_on_a_second_seed() {
             .contains("did not hold on a second training seed"),
         "{}",
         report.end
+    );
+}
+
+/// The findings that propose remedies come from a reflection on dev: the remedy only a test
+/// reflection proposes (and that would win) is never tried; no trial's evaluate artifact holds
+/// test predictions; test is scored once, after every choice, for the chosen and the original
+/// recipes, and the report says which split each number comes from.
+#[test]
+fn remedies_come_from_dev_findings_and_trials_never_score_test() {
+    let (dir, file) = setup();
+    let artifacts = dir.path().join("artifacts");
+    let report = run_improve(&file, &registry(), &artifacts, &options(3)).unwrap();
+    let runs: Vec<_> = report
+        .rounds
+        .iter()
+        .flat_map(|r| std::iter::once(&r.reference).chain(&r.trials))
+        .collect();
+    assert!(
+        runs.iter().all(|t| t.name != "seen on test"),
+        "a remedy proposed by test findings was tried: {runs:?}"
+    );
+    for t in &runs {
+        if let Some(d) = &t.evaluate_dir {
+            assert!(d.join("predictions-dev.parquet").is_file(), "{d:?}");
+            assert!(
+                !d.join("predictions-test.parquet").exists(),
+                "{}: a trial scored test",
+                t.name
+            );
+        }
+    }
+    let split_of = |d: &std::path::Path| {
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap())
+                .unwrap();
+        // The stand-in reflects on test unless told otherwise, as the real stage does.
+        m["params"]["split"].as_str().unwrap_or("test").to_string()
+    };
+    for r in &report.rounds {
+        assert_eq!(split_of(&r.reflect_dir), "dev");
+    }
+    // After every choice: test once, on the chosen recipe's own run with the file's splits.
+    let final_eval = report.final_evaluate.clone().unwrap();
+    assert!(final_eval.join("predictions-test.parquet").is_file());
+    assert_eq!(split_of(report.final_reflect.as_ref().unwrap()), "test");
+    assert!((report.test_chosen.unwrap().estimate - 0.5).abs() < 0.02);
+    let md = report.markdown();
+    assert!(
+        md.contains("reflection on **dev**") && md.contains("Test was read once"),
+        "{md}"
+    );
+}
+
+/// On a small dev set the best candidate's gain is luck of the seed: it fails its second seed
+/// and the next candidate in dev order, which holds, is adopted; the report lists both.
+#[test]
+fn a_candidate_that_fails_its_second_seed_falls_back_to_the_next() {
+    let (dir, file) = setup();
+    let artifacts = dir.path().join("artifacts");
+    let mut opts = options(1);
+    opts.confirm_below = 1000;
+    opts.max_runs = 2;
+    opts.base = vec!["train.fragile=1".into()];
+    let report = run_improve(&file, &registry(), &artifacts, &opts).unwrap();
+    let r = &report.rounds[0];
+    let names: Vec<&str> = r
+        .choice
+        .attempts
+        .iter()
+        .map(|a| r.trials[a.trial].name.as_str())
+        .collect();
+    assert_eq!(names, ["best on dev", "good on test"]);
+    let [first, second] = &r.choice.attempts[..] else {
+        panic!("{:?}", r.choice.attempts)
+    };
+    assert!(
+        !first.adopted && first.why.contains("did not hold on a second training seed"),
+        "{}",
+        first.why
+    );
+    assert!(
+        second.adopted && second.confirmation.is_some(),
+        "{second:?}"
+    );
+    assert_eq!(
+        r.choice.best.map(|b| r.trials[b].name.as_str()),
+        Some("best on dev")
+    );
+    assert_eq!(
+        r.choice.adopted.map(|b| r.trials[b].name.as_str()),
+        Some("good on test")
+    );
+    assert_eq!(
+        report.recipe,
+        ["train.fragile=1", "train.dev=0.8", "train.test=0.95"]
+    );
+    let md = report.markdown();
+    assert!(
+        md.contains("1. **best on dev**") && md.contains("2. **good on test**"),
+        "{md}"
     );
 }
 
@@ -411,7 +544,8 @@ fn a_temperature_is_judged_by_dev_nll_and_adopted_only_when_decisions_hold() {
     assert_eq!(c.decisions_kept, [false]);
     assert!(!c.choice.adopt);
     assert!(report.changes.is_empty(), "{:?}", report.changes);
-    assert!(report.markdown().contains("lowered the decision measure"));
+    let md = report.markdown();
+    assert!(md.contains("lowered the decision measure"), "{md}");
 }
 
 /// Under a cost matrix trials are compared by cost, which train's dev curve does not report:

@@ -379,6 +379,46 @@ fn goemotions_pipeline_runs() {
     }
 }
 
+/// CLINC150 multi-intent (48 labels, 30 positives each in train): every row kept, and a model
+/// trained long enough for BCE to pull every sigmoid toward "absent" (a tiny one here, which
+/// cannot learn the texts in 40 steps) predicts nothing; reflect names the collapse first and
+/// proposes positive-class weighting among its remedies, while the baseline scores.
+#[test]
+fn clinc150_multi_pipeline_runs_and_its_collapse_is_named() {
+    let extra = [
+        "train.max_steps=40".to_string(),
+        "train.learning_rate=0.003".to_string(),
+    ];
+    let run = run_pipeline("clinc150-multi", flowcore::TaskKind::Multilabel, &extra);
+    let (total, rows) = run.ingest_counts();
+    assert_eq!(
+        total,
+        serde_json::json!({"read": 2868, "kept": 2868, "rejected": 0, "duplicates": 0})
+    );
+    assert_eq!(
+        rows,
+        serde_json::json!({"train": 1074, "dev": 718, "test": 1076})
+    );
+    let labels = read_json(&run.stage("ingest").join("labels.json"));
+    assert_eq!(labels["labels"].as_array().map(Vec::len), Some(48));
+    let found = read_json(&run.stage("reflect").join("findings.json"));
+    let found = found.as_array().unwrap();
+    let collapsed = found
+        .iter()
+        .find(|f| f["id"] == "training.collapsed")
+        .unwrap_or_else(|| panic!("no collapse finding: {found:#?}"));
+    assert_eq!(found[0]["id"], "training.collapsed", "{:#?}", found[0]);
+    let sets: Vec<String> = collapsed["remedies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["set"].to_string())
+        .collect();
+    assert!(sets.iter().any(|s| s.contains("class_weights")), "{sets:?}");
+    let a = read_json(&run.stage("reflect").join("analysis.json"));
+    assert!(a["baseline"].is_object(), "no baseline comparison");
+}
+
 /// FAQ matching as sentence pairs with ranking metrics: the question and the FAQ title travel
 /// as BERT's two segments, `query_id` groups each question's 6 candidates, and test's MRR and
 /// recall@1 are recounted here from the predictions and the ingest artifact's groups.
@@ -850,6 +890,7 @@ fn every_shipped_pipeline_file_is_tested() {
         "clinc150",
         "clinc150-inscope",
         "goemotions",
+        "clinc150-multi",
         "faq-ranking",
         "conll2003",
         "financial-sentiment",

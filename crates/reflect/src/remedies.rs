@@ -9,6 +9,7 @@
 //! | finding | remedies |
 //! |---|---|
 //! | `training.underfit` (baseline beats the model, dev still rising) | more epochs, higher learning rate, dropout 0 |
+//! | multi-label `training.underfit`, `training.collapsed` (label sets collapsed to almost nothing) | also balanced positive-class weights (`pos_weight`) and thresholds tuned per label on dev |
 //! | `training.curve` still rising | more epochs |
 //! | `decisions.cost` (a constant policy, a baseline that decides cheaper, or no better than a constant rule), binary tasks | a decision threshold tuned on dev for least cost (no retraining) |
 //! | `decisions.cost` (a constant least-cost policy: the probabilities do not separate) | also more epochs, higher learning rate |
@@ -19,7 +20,7 @@
 //! | `model.lowercasing` (a case-blind tokenizer on capitalised entities) | each cased model installed beside the current one (`models/`), else the action says none is |
 //!
 //! A remedy is left out when the recipe already has it (dropout already 0, weights already
-//! balanced, the temperature already applied).
+//! balanced, thresholds already tuned, the temperature already applied).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -357,6 +358,14 @@ pub fn remedies_for(f: &Finding, recipe: &Recipe) -> Vec<Remedy> {
     let multilabel = recipe.task == Some(TaskKind::Multilabel);
     let id = f.id.as_str();
     match id {
+        "training.underfit" | "training.collapsed" if multilabel => {
+            // The positive class vanishing under BCE: weight it, and decide by thresholds
+            // that fit each label's probabilities.
+            let mut out = recipe.underfit(true);
+            out.extend(recipe.balanced());
+            out.extend(recipe.tuned_thresholds());
+            out
+        }
         "training.underfit" => recipe.underfit(true),
         "training.curve" if f.title.contains("still rising") => {
             recipe.underfit(false).into_iter().take(1).collect()
@@ -429,6 +438,48 @@ mod tests {
         );
         assert_eq!(names(&rising), ["longer training"]);
         assert!(remedies_for(&f("training.curve", "levelled off"), &recipe).is_empty());
+    }
+
+    #[test]
+    fn a_multilabel_underfit_or_collapse_also_weights_positives_and_tunes_thresholds() {
+        let ml = Recipe {
+            task: Some(TaskKind::Multilabel),
+            train: Some(json!({"epochs": 3, "learning_rate": 5e-5})),
+            evaluate: Some(json!({"tune_thresholds": false})),
+            ..Recipe::default()
+        };
+        let all = [
+            "longer training",
+            "higher learning rate",
+            "no dropout",
+            "balanced class weights",
+            "thresholds tuned on dev",
+        ];
+        for id in ["training.underfit", "training.collapsed"] {
+            let r = remedies_for(&f(id, "x"), &ml);
+            assert_eq!(names(&r), all, "{id}");
+            assert_eq!(r[3].set["train.class_weights"], json!("balanced"));
+            assert_eq!(r[4].set["evaluate.tune_thresholds"], json!(true));
+        }
+        // What the recipe already does is not proposed again.
+        let done = Recipe {
+            train: Some(json!({"epochs": 3, "dropout": 0.0, "class_weights": "balanced"})),
+            evaluate: Some(json!({"tune_thresholds": true})),
+            ..ml.clone()
+        };
+        assert_eq!(
+            names(&remedies_for(&f("training.collapsed", "x"), &done)),
+            ["longer training", "higher learning rate"]
+        );
+        // Single-label underfitting keeps the training-fit remedies only.
+        let seq = Recipe {
+            task: Some(TaskKind::Sequence),
+            ..ml
+        };
+        assert_eq!(
+            names(&remedies_for(&f("training.underfit", "x"), &seq)),
+            ["longer training", "higher learning rate", "no dropout"]
+        );
     }
 
     #[test]

@@ -56,9 +56,10 @@ impl Stage for ReflectStage {
     }
 
     /// 2: findings carry the cost-threshold remedy and judge a tuned threshold's decisions;
-    /// 3: the temperature and cased-model remedies.
+    /// 3: the temperature and cased-model remedies; 4: multi-label reports read the train
+    /// history (training-fit findings) and name collapsed label sets.
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn inputs(&self) -> &'static [InputSpec] {
@@ -114,13 +115,13 @@ pub fn analyze_artifacts(
 ) -> anyhow::Result<Reflection> {
     if is_multilabel(evaluate)? {
         // The generic analyses score one label per item: multi-label sets take their own
-        // path, which reads only the evaluate and baseline predictions.
-        for (kind, input) in [("ingest", ingest), ("train", train), ("tokenize", tokenize)] {
+        // path, which reads the evaluate and baseline predictions and the train history.
+        for (kind, input) in [("ingest", ingest), ("tokenize", tokenize)] {
             if input.is_some() {
                 tracing::info!(input = kind, "not used by the multi-label report");
             }
         }
-        let sources = Sources::of(evaluate, baseline, &params.split, &params.fit_split)?;
+        let sources = Sources::of(evaluate, baseline, train, &params.split, &params.fit_split)?;
         let analysis = analysis::multilabel::analyze(&sources, params)?;
         return Ok(Reflection::Multilabel(Box::new(analysis)));
     }
@@ -322,11 +323,247 @@ pub fn headline(artifact_dir: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use flowcore::{LabelMap, TaskKind};
+    use metrics::{PredictionRow, Predictions};
 
     use super::*;
     use crate::analysis::multilabel::fixture::*;
     use crate::findings::{Finding, Severity};
+    use crate::remedies::Recipe;
     use crate::report::multilabel::SECTIONS;
+
+    type Rows = Vec<(Vec<bool>, Vec<bool>, Vec<f32>)>;
+
+    /// Dev micro F1 still rising at the last evaluation, a low score on the training sample:
+    /// the history of a model that learned to predict nothing.
+    const STILL_RISING: &str = r#"{"step": 10, "epoch": 0.5, "loss": 0.69}
+{"step": 20, "epoch": 1, "loss": 0.21, "dev_score": 0.02, "dev": {"micro": {"f1": 0.02}}, "train_score": 0.03}
+{"step": 30, "epoch": 1.5, "loss": 0.16}
+{"step": 40, "epoch": 2, "loss": 0.14, "dev_score": 0.06, "dev": {"micro": {"f1": 0.06}}, "train_score": 0.08}
+"#;
+    /// A dev curve that levelled off, on a model that fits its training sample.
+    const LEVELLED: &str = r#"{"step": 10, "epoch": 0.5, "loss": 0.40}
+{"step": 20, "epoch": 1, "loss": 0.10, "dev": {"micro": {"f1": 0.800}}, "train_score": 0.97}
+{"step": 30, "epoch": 1.5, "loss": 0.05}
+{"step": 40, "epoch": 2, "loss": 0.03, "dev": {"micro": {"f1": 0.801}}, "train_score": 0.98}
+"#;
+    /// A dev curve that peaked and fell.
+    const PEAKED: &str = r#"{"step": 20, "dev": {"micro": {"f1": 0.70}}}
+{"step": 40, "dev": {"micro": {"f1": 0.75}}}
+{"step": 60, "dev": {"micro": {"f1": 0.66}}}
+"#;
+
+    /// An artifact of `kind` in `dir/kind` holding `files` (name, bytes).
+    fn artifact_with(dir: &Path, kind: &str, files: &[(&str, &[u8])]) -> Artifact {
+        let d = dir.join(kind);
+        fs_err::create_dir_all(&d).unwrap();
+        for (name, bytes) in files {
+            fs_err::write(d.join(name), bytes).unwrap();
+        }
+        let names: Vec<&str> = files.iter().map(|f| f.0).collect();
+        artifact(&d, kind, &names)
+    }
+
+    fn train(dir: &Path, history: &str) -> Artifact {
+        artifact_with(
+            dir,
+            "train",
+            &[(schema::train::HISTORY_FILE, history.as_bytes())],
+        )
+    }
+
+    /// A multi-label evaluate (or, without labels.json, baseline) artifact with test
+    /// predictions `rows`.
+    fn multilabel(dir: &Path, kind: &str, rows: &Rows) -> Artifact {
+        let d = dir.join(kind);
+        fs_err::create_dir_all(&d).unwrap();
+        write(&d.join("predictions-test.parquet"), rows);
+        let mut files = vec!["predictions-test.parquet"];
+        if kind == "evaluate" {
+            LabelMap::new(TaskKind::Multilabel, labels())
+                .write(&d.join(schema::LABELS_FILE))
+                .unwrap();
+            files.push(schema::LABELS_FILE);
+        }
+        artifact(&d, kind, &files)
+    }
+
+    /// The fixture's gold sets with nothing predicted, every probability 0.05.
+    fn nothing_predicted() -> Rows {
+        examples()
+            .into_iter()
+            .map(|(g, _, p)| (g, vec![false; 3], vec![0.05; p.len()]))
+            .collect()
+    }
+
+    /// The report's findings, with the remedies of `recipe`, as written to findings.json.
+    fn reported(r: &Reflection, recipe: &Recipe, dir: &Path) -> Vec<Finding> {
+        let out = dir.join("out");
+        fs_err::create_dir_all(&out).unwrap();
+        reflection::write_report(r, &params(), recipe, &out).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(out.join(FINDINGS_JSON)).unwrap()).unwrap()
+    }
+
+    fn names(f: &Finding) -> Vec<&str> {
+        f.remedies.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    /// The HF-default-like recipe of a multi-label model: 3 epochs at 5e-5, dropout unset, no
+    /// class weights, the plain 0.5 threshold.
+    fn default_recipe() -> Recipe {
+        Recipe {
+            train: Some(json!({"epochs": 3, "learning_rate": 5e-5})),
+            evaluate: Some(json!({"tune_thresholds": false})),
+            ..Recipe::default()
+        }
+    }
+
+    #[test]
+    fn a_multilabel_model_that_predicts_nothing_is_named_collapsed_and_underfit_with_remedies() {
+        let dir = tempfile::tempdir().unwrap();
+        let evaluate = multilabel(dir.path(), "evaluate", &nothing_predicted());
+        let baseline = multilabel(dir.path(), "baseline", &examples());
+        let train = train(dir.path(), STILL_RISING);
+        let r = analyze_artifacts(
+            &params(),
+            &evaluate,
+            Some(&baseline),
+            None,
+            Some(&train),
+            None,
+        )
+        .unwrap();
+        let found = reported(&r, &default_recipe(), dir.path());
+        let all = [
+            "longer training",
+            "higher learning rate",
+            "no dropout",
+            "balanced class weights",
+            "thresholds tuned on dev",
+        ];
+
+        let c = find(&found, "training.collapsed");
+        assert_eq!(c.severity, Severity::High, "the baseline beats it: {c:?}");
+        assert_eq!(c.value, 0.0);
+        assert_eq!(c.numbers["empty_pred_with_gold"], 40.0);
+        assert_eq!(c.numbers["mean_gold_labels"], 1.1);
+        assert!(
+            c.title
+                .starts_with("The model has collapsed to predicting almost nothing: 0.00 labels per example against 1.10 gold, none for 40 of 40"),
+            "{}",
+            c.title
+        );
+        assert!(
+            c.detail
+                .contains("every sigmoid is pulled toward \"absent\""),
+            "{}",
+            c.detail
+        );
+        assert!(c.detail.contains("ahead by 54.1 points"), "{}", c.detail);
+        assert_eq!(c.evidence.len(), params().max_examples);
+        assert_eq!(c.evidence[0].id, "ex0");
+        assert_eq!(names(c), all);
+        // The collapse is the one finding about empty predictions.
+        assert!(found.iter().all(|f| f.id != "empty_prediction"));
+
+        let u = find(&found, "training.underfit");
+        assert_eq!(u.severity, Severity::High);
+        for signal in [
+            "the baseline is ahead by 54.1 points of micro F1",
+            "dev.micro.f1 was still rising at the last evaluation (0.020 -> 0.060 at step 40)",
+            "scores only 0.080 at step 40",
+        ] {
+            assert!(u.title.contains(signal), "{signal}: {}", u.title);
+        }
+        assert_eq!(names(u), all);
+        let curve = find(&found, "training.curve");
+        assert!(curve.title.contains("still rising"), "{}", curve.title);
+        assert_eq!(names(curve), ["longer training"]);
+        let analysis: serde_json::Value = serde_json::from_str(
+            &fs_err::read_to_string(dir.path().join("out").join(ANALYSIS_JSON)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            analysis["history"]["points"].as_array().map(Vec::len),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn a_healthy_multilabel_model_is_neither_underfit_nor_collapsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let evaluate = multilabel(dir.path(), "evaluate", &examples());
+        let baseline = multilabel(dir.path(), "baseline", &nothing_predicted());
+        let train = train(dir.path(), LEVELLED);
+        let r = analyze_artifacts(
+            &params(),
+            &evaluate,
+            Some(&baseline),
+            None,
+            Some(&train),
+            None,
+        )
+        .unwrap();
+        let found = reported(&r, &default_recipe(), dir.path());
+        for id in ["training.underfit", "training.collapsed"] {
+            assert!(found.iter().all(|f| f.id != id), "{id} in {found:#?}");
+        }
+        let curve = find(&found, "training.curve");
+        assert_eq!(curve.severity, Severity::Info);
+        assert!(
+            curve.title.contains("levelled off at 0.801"),
+            "{}",
+            curve.title
+        );
+        assert!(curve.remedies.is_empty());
+        // 10 of 40 examples lose their only label (0.75 predicted per 1.10 gold): a decision
+        // matter, not a collapse.
+        let e = find(&found, "empty_prediction");
+        assert_eq!((e.severity, e.value), (Severity::Medium, 0.25));
+        assert_eq!(e.evidence[0].id, "ex0");
+    }
+
+    /// A single-label (sequence) evaluate artifact: 40 test predictions over two classes.
+    fn sequence(dir: &Path) -> Artifact {
+        let d = dir.join("evaluate-seq");
+        fs_err::create_dir_all(&d).unwrap();
+        let mut p = Predictions::new(TaskKind::Sequence, vec!["a".into(), "b".into()]);
+        for i in 0..40 {
+            let gold = if i % 2 == 0 { "a" } else { "b" };
+            let pred = if i % 5 == 0 { "b" } else { gold };
+            p.rows.push(PredictionRow {
+                id: format!("ex{i}"),
+                word: None,
+                token: Some(format!("text {i}")),
+                gold: gold.into(),
+                pred: pred.into(),
+                probs: Some(if pred == "a" {
+                    vec![0.8, 0.2]
+                } else {
+                    vec![0.3, 0.7]
+                }),
+            });
+        }
+        p.write(&d.join("predictions-test.parquet")).unwrap();
+        artifact(&d, "evaluate", &["predictions-test.parquet"])
+    }
+
+    #[test]
+    fn single_and_multilabel_reports_judge_one_history_by_the_same_rule() {
+        for history in [STILL_RISING, LEVELLED, PEAKED] {
+            let dir = tempfile::tempdir().unwrap();
+            let train = train(dir.path(), history);
+            let curve = |evaluate: &Artifact| -> Finding {
+                let r =
+                    analyze_artifacts(&params(), evaluate, None, None, Some(&train), None).unwrap();
+                let mut f = find(&r.findings(&params()), "training.curve").clone();
+                f.rank = 0;
+                f
+            };
+            let single = curve(&sequence(dir.path()));
+            let multi = curve(&multilabel(dir.path(), "evaluate", &examples()));
+            assert_eq!(single, multi, "{history}");
+        }
+    }
 
     #[test]
     fn report_from_artifacts_writes_the_four_files_with_tuned_thresholds() {

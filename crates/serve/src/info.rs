@@ -74,6 +74,7 @@ pub fn info(spec: &ModelSpec, loaded: &Loaded, limits: &Limits) -> Value {
         "encoding": options,
         "device": format!("{:?}", spec.device),
         "batch_size": spec.batch_size,
+        "threading": torch_link::threading::Threading::current(tch::get_num_threads().max(1) as usize),
         "limits": limits,
         "version": env!("CARGO_PKG_VERSION"),
     })

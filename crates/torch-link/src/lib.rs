@@ -9,6 +9,8 @@
 //! - `--no-as-needed -ltorch_cuda` when the CUDA library exists: nothing references it
 //!   directly, so the default `--as-needed` drops it and CUDA then looks unavailable.
 
+pub mod threading;
+
 use std::path::Path;
 
 /// Print the `cargo:` lines for the calling build script.

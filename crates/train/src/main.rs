@@ -87,12 +87,16 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    let threading = torch_link::threading::configure();
     // A worker started by a `processes = N` run of the stage.
     if let Some(code) = train::distributed::worker_main() {
         return code;
     }
     let cli = Cli::parse();
     flowcore::logging::init(cli.verbose, cli.quiet);
+    if let torch_link::threading::Configured::Failed(why) = threading {
+        tracing::warn!("threading left at libgomp's defaults: {why}");
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

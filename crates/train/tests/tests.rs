@@ -120,6 +120,106 @@ fn interrupted_and_resumed_run_ends_with_the_same_weights() {
     );
 }
 
+/// Processes that keep every core busy until dropped.
+struct Busy(Vec<std::process::Child>);
+
+impl Busy {
+    fn start(n: usize) -> Self {
+        Self(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("sh starts")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Same seed, recipe and thread count give bit-identical weights whether the machine is idle
+/// or every core is saturated by other processes: libtorch splits its work by thread count,
+/// never by load. The model is big enough (hidden 256, 64-token windows, batch 16) that
+/// libtorch does split its matrix products and element-wise kernels between two threads.
+#[test]
+fn busy_cores_do_not_change_the_weights() {
+    let root = tempfile::tempdir().unwrap();
+    let labels = LabelMap::new(TaskKind::Sequence, vec!["neg".into(), "pos".into()]);
+    let vocab = vocab_dir(root.path());
+    let model = root.path().join("model");
+    bert::write_random(
+        &model,
+        &vocab,
+        TaskKind::Sequence,
+        &labels.labels,
+        5,
+        (256, 2),
+    )
+    .unwrap();
+    let data = TrainData {
+        train: long_sequence_windows(64, 1, 64),
+        dev: long_sequence_windows(16, 2, 64),
+        labels,
+        max_length: Some(64),
+    };
+    let params = TrainParams {
+        max_steps: Some(4),
+        batch_size: 16,
+        threads: Some(2),
+        seed: 11,
+        ..small_params()
+    };
+    let alone = train(
+        &data,
+        &params,
+        &paths(root.path(), &model, "alone"),
+        &no_opts(),
+    )
+    .unwrap();
+    let busy = {
+        let _neighbours = Busy::start(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        train(
+            &data,
+            &params,
+            &paths(root.path(), &model, "busy"),
+            &no_opts(),
+        )
+        .unwrap()
+    };
+    assert_eq!(alone.threading.intra_op_threads, 2);
+    assert_eq!(busy.threading.intra_op_threads, 2);
+    let bytes = |run: &str| {
+        fs_err::read(
+            root.path()
+                .join(run)
+                .join("checkpoints/last/model.safetensors"),
+        )
+        .unwrap()
+    };
+    assert!(
+        bytes("alone") == bytes("busy"),
+        "the weights differ beside busy processes"
+    );
+    assert_eq!(alone.best, busy.best);
+    // The comparison can fail: training moved the weights.
+    assert!(
+        max_diff(
+            &tensors(&model.join("model.safetensors")),
+            &tensors(&root.path().join("alone/checkpoints/last/model.safetensors"))
+        ) > 0.0
+    );
+}
+
 /// A resume with another recipe would silently train something else: refused.
 #[test]
 fn resume_with_another_recipe_is_refused() {

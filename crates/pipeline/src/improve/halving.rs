@@ -1,13 +1,27 @@
 //! Successive halving for sequential trials: a trial whose dev metric at an evaluation point
-//! trails the earlier trials' values at the same step is stopped, so the budget goes to the
-//! promising ones (Optuna's `SuccessiveHalvingPruner` and Ray Tune's ASHA judge a trial the
-//! same way: against the others at the same resource, here optimizer steps).
+//! trails the earlier trials' values at the same point of their schedules is stopped, so the
+//! budget goes to the promising ones (Optuna's `SuccessiveHalvingPruner` and Ray Tune's ASHA
+//! judge a trial the same way: against the others at the same resource).
 //!
-//! The rule at an evaluation point of step `s`, value `v`, with `n` earlier trials that were
-//! evaluated at or before `s` (each contributes its latest value up to `s`): keep the best
-//! `ceil(n · keep)` of those values; the trial goes on when `v ≥ bar − margin`, `bar` being
-//! the worst value kept. Nothing is judged before `min_progress` of the trial's steps, nor
-//! the reference run (the current recipe), which every other trial is measured against.
+//! **The resource is the fraction of a trial's own schedule, not its optimizer step.** Trials
+//! differ in length (a remedy may double the epochs), and the learning rate decays over each
+//! trial's own schedule: at step 938 a 3-epoch run of 1,407 steps has nearly finished decaying
+//! while a 6-epoch run of 2,814 steps is still at two thirds of its peak rate, so comparing
+//! them at equal steps stops longer schedules for being early, not for being worse (CLINC150:
+//! 6 epochs was stopped at step 938, then won the next round). ASHA's analysis assumes that
+//! a trial's intermediate result at resource `r` predicts its rank at the end; with decaying
+//! schedules that holds at equal *progress through the schedule* (the same learning-rate
+//! phase), which is how schedule-aware early stopping (e.g. Hyperband with the schedule
+//! rescaled to each budget) compares runs. A longer schedule is thereby judged after more
+//! steps than a shorter one at the same fraction — the safe side: it is never stopped for
+//! having had less time.
+//!
+//! The rule at an evaluation point at fraction `f` = step / total steps, value `v`, with `n`
+//! earlier trials evaluated at or before `f` of their own schedules (each contributes its
+//! latest value up to `f`): keep the best `ceil(n · keep)` of those values; the trial goes on
+//! when `v ≥ bar − margin`, `bar` being the worst value kept. Nothing is judged before
+//! `min_progress` of the trial's steps, nor the reference run (the current recipe), which
+//! every other trial is measured against.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -35,14 +49,22 @@ impl Default for Halving {
     }
 }
 
-/// A dev curve: `(step, value)` in step order.
-pub type Curve = Vec<(u64, f64)>;
+/// A dev curve: `(fraction of the run's own schedule, value)` in order.
+pub type Curve = Vec<(f64, f64)>;
 
-/// The value of `curve` at `step`: its latest point at or before it.
-fn value_at(curve: &Curve, step: u64) -> Option<f64> {
+/// The fraction of its schedule a run has done at `step` of `total` steps.
+pub fn progress(step: u64, total: u64) -> f64 {
+    step as f64 / total.max(1) as f64
+}
+
+/// Slack when comparing fractions: `469 / 1407` and `938 / 2814` are the same point.
+const SAME_POINT: f64 = 1e-9;
+
+/// The value of `curve` at `fraction`: its latest point at or before it.
+fn value_at(curve: &Curve, fraction: f64) -> Option<f64> {
     curve
         .iter()
-        .take_while(|(s, _)| *s <= step)
+        .take_while(|(f, _)| *f <= fraction + SAME_POINT)
         .last()
         .map(|(_, v)| *v)
 }
@@ -73,14 +95,16 @@ impl Halving {
         self.min_progress <= 1.0
     }
 
-    /// The verdict for a trial at `point`, given the earlier trials' curves.
+    /// The verdict for a trial at `point`, given the earlier trials' curves (each at the same
+    /// fraction of its own schedule).
     pub fn judge(&self, earlier: &[Curve], point: &EvalPoint) -> Verdict {
-        if (point.step as f64) < self.min_progress * point.total_steps as f64 {
+        let at = progress(point.step, point.total_steps);
+        if at < self.min_progress {
             return Verdict::Continue;
         }
         let mut values: Vec<f64> = earlier
             .iter()
-            .filter_map(|c| value_at(c, point.step))
+            .filter_map(|c| value_at(c, at))
             .filter(|v| v.is_finite())
             .collect();
         if values.is_empty() {
@@ -91,11 +115,12 @@ impl Halving {
         let bar = values[kept - 1];
         if point.value.is_nan() || point.value < bar - self.margin {
             Verdict::Stop(format!(
-                "dev {} {:.4} at step {} of {} trails {bar:.4} (the {} of {} earlier runs at that step) by more than {}",
+                "dev {} {:.4} at step {} of {} ({:.0} % of its schedule) trails {bar:.4} (the {} of {} earlier runs at the same share of theirs) by more than {}",
                 point.metric,
                 point.value,
                 point.step,
                 point.total_steps,
+                100.0 * at,
                 if kept == 1 {
                     "best".to_string()
                 } else {
@@ -169,7 +194,8 @@ impl HalvingMonitor {
 impl Monitor for HalvingMonitor {
     fn evaluated(&self, _stage: &str, point: &EvalPoint) -> Verdict {
         let mut s = self.lock();
-        s.current.push((point.step, point.value));
+        s.current
+            .push((progress(point.step, point.total_steps), point.value));
         if s.reference {
             return Verdict::Continue;
         }
@@ -192,18 +218,25 @@ mod tests {
     use super::*;
 
     fn point(step: u64, value: f64) -> EvalPoint {
+        point_of(step, 100, value)
+    }
+
+    fn point_of(step: u64, total_steps: u64, value: f64) -> EvalPoint {
         EvalPoint {
             step,
-            total_steps: 100,
+            total_steps,
             metric: "primary".into(),
             value,
         }
     }
 
     #[test]
-    fn a_trial_that_trails_the_earlier_ones_at_the_same_step_is_stopped() {
+    fn a_trial_that_trails_the_earlier_ones_at_the_same_share_of_its_schedule_is_stopped() {
         let rule = Halving::default();
-        let earlier = vec![vec![(20, 0.50), (40, 0.70)], vec![(20, 0.30), (40, 0.40)]];
+        let earlier = vec![
+            vec![(0.2, 0.50), (0.4, 0.70)],
+            vec![(0.2, 0.30), (0.4, 0.40)],
+        ];
         // At step 40 the best half of {0.70, 0.40} is 0.70: 0.65 trails it by 0.05.
         assert!(matches!(
             rule.judge(&earlier, &point(40, 0.65)),
@@ -224,6 +257,48 @@ mod tests {
         assert_eq!(all.judge(&earlier, &point(40, 0.395)), Verdict::Continue);
         assert!(matches!(
             all.judge(&earlier, &point(40, 0.3)),
+            Verdict::Stop(_)
+        ));
+    }
+
+    /// The earlier run: 3 epochs of 1,407 steps, its learning rate decayed by its end.
+    fn three_epochs() -> Curve {
+        [(469, 0.80), (938, 0.86), (1407, 0.88)]
+            .map(|(s, v)| (progress(s, 1407), v))
+            .to_vec()
+    }
+
+    #[test]
+    fn a_longer_schedule_that_trails_at_equal_steps_but_wins_at_its_end_is_not_stopped() {
+        let rule = Halving::default();
+        let earlier = vec![three_epochs()];
+        // 6 epochs of 2,814 steps: at step 938 (a third of its schedule, the rate still high)
+        // it trails the 3-epoch run's 0.86 at that step, but not the 0.80 it had at a third.
+        let six = [(938, 0.81), (1876, 0.87), (2814, 0.895)];
+        for (step, value) in six {
+            assert_eq!(
+                rule.judge(&earlier, &point_of(step, 2814, value)),
+                Verdict::Continue,
+                "stopped at step {step}"
+            );
+        }
+        // Judged at equal steps (the old rule), it would have been stopped at step 938.
+        let at_step_938 = value_at(&earlier[0], progress(938, 1407)).unwrap();
+        assert!(0.81 < at_step_938 - rule.margin);
+    }
+
+    #[test]
+    fn a_trial_worse_at_every_share_of_its_schedule_is_still_stopped() {
+        let rule = Halving::default();
+        let earlier = vec![three_epochs()];
+        // A longer schedule behind at every fraction: stopped at its first judged point.
+        let Verdict::Stop(why) = rule.judge(&earlier, &point_of(938, 2814, 0.70)) else {
+            panic!("a trial behind at a third of its schedule goes on");
+        };
+        assert!(why.contains("33 % of its schedule"), "{why}");
+        // And a shorter one behind at its end.
+        assert!(matches!(
+            rule.judge(&earlier, &point_of(700, 700, 0.80)),
             Verdict::Stop(_)
         ));
     }
@@ -252,13 +327,14 @@ mod tests {
             panic!("a trailing trial goes on");
         };
         assert!(
-            why.contains("step 100") && why.contains("trails 0.9500 (the best of 1 earlier runs"),
+            why.contains("step 100 of 100 (100 % of its schedule)")
+                && why.contains("trails 0.9500 (the best of 1 earlier runs"),
             "{why}"
         );
         assert_eq!(m.end(None), Some(why));
         // A reused trial's curve comes from its history instead.
         m.begin(false);
-        assert_eq!(m.end(Some(vec![(50, 0.1)])), None);
+        assert_eq!(m.end(Some(vec![(0.5, 0.1)])), None);
         assert_eq!(m.lock().earlier.len(), 3);
     }
 

@@ -1,27 +1,32 @@
-//! `pipeline improve`: from the findings of the latest reflection to a tested, better recipe.
+//! `pipeline improve`: from the findings of a reflection on dev to a tested, better recipe.
 //!
-//! A round runs the current recipe to the end (the reference: its reflect report holds the
-//! findings), then each remedy the findings propose (`remedies` in `findings.json`: a named
-//! set of `stage kind.param` overrides) as a trial: an ordinary fingerprinted run up to
+//! **Test steers nothing.** While choices are made every run is kept on dev ([`runner`]'s
+//! dev-only overrides): evaluate scores dev alone and reflect reflects on dev, so the findings
+//! that propose remedies, their numbers, and every comparison come from train and dev. Test is
+//! read once, after every choice, when the chosen recipe (and, for the record, the original)
+//! runs to the end on the file's own splits.
+//!
+//! A round runs the current recipe to the end (the reference: its reflection on dev holds
+//! the findings), then each remedy the findings propose (`remedies` in `findings.json`: a
+//! named set of `stage kind.param` overrides) as a trial: an ordinary fingerprinted run up to
 //! evaluate, so shared upstream artifacts are reused. Trials are judged by successive halving
-//! at each dev evaluation ([`halving`]) and stopped when they trail. The choice is made on dev
-//! only ([`choose`] sees nothing else): the best trial replaces the reference only when the
-//! paired bootstrap CI of its dev gain excludes 0. A round that adopts a remedy is followed by
-//! another on the new recipe (up to `--rounds`); one that finds nothing better ends the loop.
+//! at each dev evaluation, at equal fractions of their own schedules ([`halving`]), and
+//! stopped when they trail. The choice ([`choice`]) walks the completed trials in dev order:
+//! a candidate is adopted when the paired bootstrap CI of its dev gain excludes 0; on a dev
+//! set smaller than `--confirm-below`, a retrained candidate must also hold on the next
+//! training seed ([`Confirmation`]); one that fails falls back to the next candidate. A round
+//! that adopts a remedy is followed by another on the new recipe (up to `--rounds`); one
+//! that finds nothing better ends the loop.
 //!
-//! On a small dev set one seed's gain can be luck (German Credit's 150 applicants): when dev
-//! has fewer than `--confirm-below` examples and the adopted trial retrained, the reference
-//! and the trial run again on the next training seed, and the remedy is adopted only when the
-//! gain pooled over both seeds still has a CI that excludes 0 ([`Confirmation`]).
-//!
-//! Test is read once, after every choice is made, for the chosen recipe (and, for the record,
-//! the original). The result is `<pipeline>.improved.toml` ([`recipe`]) and
-//! `improve.json` / `improve.md` under `<artifacts>/<pipeline>/improve/<fingerprint>/`.
+//! The result is `<pipeline>.improved.toml` ([`recipe`]) and `improve.json` / `improve.md`
+//! under `<artifacts>/<pipeline>/improve/<fingerprint>/`.
 
+pub mod choice;
 pub mod halving;
 mod measure;
 pub mod recipe;
 mod report;
+mod runner;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,11 +37,14 @@ use anyhow::{Context, Result, bail};
 use reflect::stats::bootstrap::{Bootstrap, Interval, Paired, Units};
 use serde::{Deserialize, Serialize};
 
-use crate::sweep::{run_recipe, toml_text, values_equal};
-use crate::{PipelineSpec, Registry, RunOptions};
-use halving::{Curve, Halving, HalvingMonitor};
+use crate::sweep::{toml_text, values_equal};
+use crate::{PipelineSpec, Registry};
+use choice::Verdict;
+pub use choice::{Attempt, Choice};
+use halving::{Halving, HalvingMonitor};
 use measure::Measure;
 use recipe::Change;
+use runner::{Names, Runner};
 
 pub use report::{ImproveReport, write_report};
 
@@ -227,20 +235,6 @@ impl Trial {
     }
 }
 
-/// What the choice on dev found.
-#[derive(Debug, Clone, Serialize)]
-pub struct Choice {
-    /// Index of the best completed trial on dev (`None`: none completed).
-    pub best: Option<usize>,
-    /// Best − reference on dev, paired bootstrap.
-    pub vs_reference: Option<Paired>,
-    /// Whether the best trial replaces the reference (its CI excludes 0 and it is ahead, on
-    /// one seed and, when confirmed, on both).
-    pub adopt: bool,
-    /// The second-seed check of a small dev set, when it ran.
-    pub confirmation: Option<Confirmation>,
-}
-
 /// The reference and the best trial run again on another training seed, their dev units
 /// pooled example by example with the first seed's.
 #[derive(Debug, Clone, Serialize)]
@@ -260,36 +254,6 @@ pub struct Confirmation {
     pub seconds: f64,
 }
 
-/// The choice among `trials` (dev units per trial, `None` when it did not complete) against
-/// the reference's dev units. Sees dev only, by construction: nothing else is passed in.
-pub fn choose(
-    reference: &Units,
-    trials: &[Option<Units>],
-    stat: impl Fn(&[f64]) -> f64 + Copy,
-    boot: Bootstrap,
-) -> Choice {
-    let best = trials
-        .iter()
-        .enumerate()
-        .filter_map(|(i, u)| u.as_ref().map(|u| (i, stat(&u.total()))))
-        .fold(None::<(usize, f64)>, |best, (i, v)| match best {
-            Some((_, b)) if b >= v => best,
-            _ => Some((i, v)),
-        })
-        .map(|(i, _)| i);
-    let vs_reference =
-        best.and_then(|i| trials[i].as_ref().map(|u| boot.paired(u, reference, stat)));
-    let adopt = vs_reference
-        .as_ref()
-        .is_some_and(|p| p.diff.estimate > 0.0 && p.diff.lo > 0.0);
-    Choice {
-        best,
-        vs_reference,
-        adopt,
-        confirmation: None,
-    }
-}
-
 /// One round: the reference, its trials and the choice.
 #[derive(Debug, Clone, Serialize)]
 pub struct Round {
@@ -299,11 +263,11 @@ pub struct Round {
     pub reference: Trial,
     /// The remedies tried.
     pub trials: Vec<Trial>,
-    /// The choice on dev.
+    /// The choice on dev: the candidates considered in dev order, the adopted one.
     pub choice: Choice,
     /// The calibration remedies, judged by dev NLL (`None`: none proposed).
     pub calibration: Option<CalibrationStep>,
-    /// The reflect artifact of the reference (its findings proposed the trials).
+    /// The reflect artifact of the reference (its findings, on dev, proposed the trials).
     pub reflect_dir: PathBuf,
 }
 
@@ -339,232 +303,6 @@ fn calibration_only(spec: &PipelineSpec, p: &Proposal) -> bool {
                         && CALIBRATION_PARAMS.contains(&param)
                 })
         })
-}
-
-/// The stage instances improve needs.
-struct Names {
-    train: Option<String>,
-    evaluate: String,
-    reflect: String,
-}
-
-impl Names {
-    fn of(spec: &PipelineSpec) -> Result<Self> {
-        let find = |kind: &str| {
-            spec.stages
-                .iter()
-                .find(|s| s.kind == kind)
-                .map(|s| s.name.clone())
-        };
-        Ok(Self {
-            train: find("train"),
-            evaluate: find("evaluate").with_context(|| {
-                format!("{}: improve needs an evaluate stage", spec.file.display())
-            })?,
-            reflect: find("reflect").with_context(|| {
-                format!(
-                    "{}: improve needs a reflect stage (its findings propose the remedies)",
-                    spec.file.display()
-                )
-            })?,
-        })
-    }
-}
-
-/// The dev curve in a train artifact's `history.jsonl` (`step`, `dev_score` lines).
-fn dev_curve(train_dir: &Path) -> Curve {
-    let path = train_dir.join("history.jsonl");
-    match reflect::history::History::read(&path) {
-        Ok(h) => h
-            .series("dev_score")
-            .into_iter()
-            .map(|(step, value)| (step as u64, value))
-            .collect(),
-        Err(e) => {
-            tracing::warn!("{e}; halving judges later trials without this run's dev curve");
-            Curve::new()
-        }
-    }
-}
-
-/// A finished run: its artifact directories by stage instance.
-struct Ran {
-    dirs: BTreeMap<String, PathBuf>,
-    ran: Vec<String>,
-}
-
-struct Runner<'a> {
-    file: &'a Path,
-    registry: &'a Registry,
-    artifacts: &'a Path,
-    names: Names,
-    monitor: Arc<HalvingMonitor>,
-    /// The evaluate stage's cost matrix: trials are compared by cost when it has one.
-    costs: Option<metrics::CostMatrix>,
-}
-
-impl Runner<'_> {
-    /// Runs the recipe `sets` (to the end, or up to evaluate), under the monitor.
-    fn run(&self, sets: &[String], to_end: bool, reference: bool) -> (Result<Ran>, Option<String>) {
-        self.monitor.begin(reference);
-        let monitor: Arc<dyn flowcore::Monitor> = self.monitor.clone();
-        let result = run_recipe(
-            self.file,
-            sets,
-            self.registry,
-            self.artifacts,
-            &RunOptions {
-                until: (!to_end).then(|| self.names.evaluate.clone()),
-                monitor: Some(monitor),
-                ..RunOptions::default()
-            },
-        )
-        .map(|(reports, ran)| Ran {
-            dirs: reports
-                .into_iter()
-                .filter_map(|r| Some((r.stage, r.dir?)))
-                .collect(),
-            ran,
-        });
-        let curve = match (&result, &self.names.train) {
-            (Ok(r), Some(t)) => r.dirs.get(t).map(|d| dev_curve(d)),
-            _ => None,
-        };
-        let stopped = self.monitor.end(curve);
-        (result, stopped)
-    }
-
-    /// A trial (or the reference) run and scored on dev.
-    fn trial(
-        &self,
-        sets: &[String],
-        proposal: Option<&Proposal>,
-        reference: bool,
-        boot: Bootstrap,
-    ) -> Result<(Trial, Option<Units>, Option<Ran>)> {
-        let clock = Instant::now();
-        let (result, stopped) = self.run(sets, reference, reference);
-        let mut trial = Trial::of(
-            proposal,
-            Outcome::Skipped {
-                reason: String::new(),
-            },
-        );
-        let mut units = None;
-        let mut ran = None;
-        match result {
-            Ok(r) => {
-                let dir = r
-                    .dirs
-                    .get(&self.names.evaluate)
-                    .cloned()
-                    .context("the evaluate stage left no artifact")?;
-                let (measure, dev) = Measure::read(&dir, "dev", self.costs.as_ref())?;
-                trial.outcome = Outcome::Completed {
-                    dev: boot.ci(&dev, |x| measure.value(x)),
-                };
-                trial.ran = r.ran.clone();
-                trial.evaluate_dir = Some(dir);
-                units = Some(dev);
-                ran = Some(r);
-            }
-            Err(e) => {
-                if reference {
-                    return Err(e.context("the current recipe failed; nothing to improve on"));
-                }
-                // SIGTERM stops the whole loop, not one trial after another.
-                if train::termination_flag().load(std::sync::atomic::Ordering::SeqCst) {
-                    return Err(e.context("improve stopped by a termination signal"));
-                }
-                trial.outcome = match stopped {
-                    Some(reason) => Outcome::Stopped { reason },
-                    None => Outcome::Failed {
-                        error: format!("{e:#}"),
-                    },
-                };
-            }
-        }
-        trial.seconds = clock.elapsed().as_secs_f64();
-        tracing::info!(trial = %trial.name, seconds = format!("{:.0}", trial.seconds), outcome = ?trial.outcome, "trial done");
-        Ok((trial, units, ran))
-    }
-}
-
-impl Runner<'_> {
-    /// Runs the reference `recipe` and the trial `sets` again on the next training seed and
-    /// compares them pooled with the first seed's dev units.
-    #[allow(clippy::too_many_arguments)]
-    fn confirm(
-        &self,
-        recipe: &[String],
-        sets: &[String],
-        first: (&Units, &Units),
-        measure: &Measure,
-        boot: Bootstrap,
-        deadline: Option<Instant>,
-    ) -> Result<Confirmation> {
-        let clock = Instant::now();
-        let train = self.names.train.clone().context("no train stage")?;
-        let spec = PipelineSpec::load(self.file, recipe)?;
-        let seed = spec
-            .stages
-            .iter()
-            .find(|s| s.name == train)
-            .and_then(|s| s.params.get("seed"))
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(train::TrainParams::default().seed)
-            + 1;
-        let mut c = Confirmation {
-            seed,
-            reference: None,
-            trial: None,
-            pooled: None,
-            note: None,
-            seconds: 0.0,
-        };
-        let with_seed = |s: &[String]| merged(s, &[format!("{train}.seed={seed}")]);
-        let mut dev = Vec::new();
-        for (what, s) in [("reference", with_seed(recipe)), ("trial", with_seed(sets))] {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                c.note = Some(format!(
-                    "the budget ran out before the {what}'s second seed"
-                ));
-                break;
-            }
-            tracing::info!(
-                seed,
-                run = what,
-                "confirming on a second seed (small dev set)"
-            );
-            let (result, _) = self.run(&s, false, true);
-            let units = result.and_then(|r| {
-                let dir = r
-                    .dirs
-                    .get(&self.names.evaluate)
-                    .context("the evaluate stage left no artifact")?;
-                Ok(Measure::read(dir, "dev", self.costs.as_ref())?.1)
-            });
-            match units {
-                Ok(u) => dev.push(u),
-                Err(e) => {
-                    if train::termination_flag().load(std::sync::atomic::Ordering::SeqCst) {
-                        return Err(e.context("improve stopped by a termination signal"));
-                    }
-                    c.note = Some(format!("the {what}'s second seed failed: {e:#}"));
-                    break;
-                }
-            }
-        }
-        if let [reference, trial] = dev.as_slice() {
-            c.reference = Some(boot.ci(reference, |x| measure.value(x)));
-            c.trial = Some(boot.ci(trial, |x| measure.value(x)));
-            let a = crate::sweep::pooled(&[first.1.clone(), trial.clone()]);
-            let b = crate::sweep::pooled(&[first.0.clone(), reference.clone()]);
-            c.pooled = Some(boot.paired(&a, &b, |x| measure.gain(x)));
-        }
-        c.seconds = clock.elapsed().as_secs_f64();
-        Ok(c)
-    }
 }
 
 /// Whether `overrides` would change nothing in `spec` (every value already set).
@@ -639,7 +377,37 @@ fn merged(base: &[String], new: &[String]) -> Vec<String> {
     out
 }
 
-/// Runs the improve loop on `file`.
+/// Halving as `opts` sets it, or off when trials are compared by cost: train's dev curve
+/// reports train's metric, not the cost, so it would stop trials on a proxy that may disagree
+/// (a remedy that lowers cost and F1 both).
+fn halving_rule(opts: &ImproveOptions, by_cost: bool) -> Halving {
+    if by_cost {
+        tracing::info!(
+            "successive halving is off: trials are compared by cost, which train's dev curve does not report"
+        );
+        Halving::off()
+    } else {
+        opts.halving
+    }
+}
+
+/// The state of the loop between rounds.
+struct Loop<'a> {
+    runner: &'a Runner<'a>,
+    opts: &'a ImproveOptions,
+    deadline: Option<Instant>,
+    /// The current recipe's overrides on top of the file.
+    recipe: Vec<String>,
+    /// The adopted overrides and why.
+    changes: Vec<Change>,
+    /// Recipes already run as trials.
+    tried: Vec<Vec<String>>,
+    trials_left: usize,
+    /// The measure's name, for the report.
+    metric: String,
+}
+
+/// Runs the improve loop on `file`: rounds on dev until nothing better is found, then test once.
 pub fn run_improve(
     file: &Path,
     registry: &Registry,
@@ -651,58 +419,111 @@ pub fn run_improve(
     let deadline = opts.budget.map(|b| started + b);
     let spec = PipelineSpec::load(file, &opts.base)?;
     let costs = Measure::costs_of(&spec)?;
-    // Halving reads train's dev curve, which reports train's metric: under a cost matrix the
-    // trials are compared by cost, which that curve does not show, so it would stop trials on a
-    // proxy that may disagree (a remedy that lowers cost and F1 both).
-    let halving = if costs.is_some() {
-        tracing::info!(
-            "successive halving is off: trials are compared by cost, which train's dev curve does not report"
-        );
-        Halving::off()
-    } else {
-        opts.halving
-    };
+    let halving = halving_rule(opts, costs.is_some());
+    let names = Names::of(&spec)?;
     let runner = Runner {
         file,
         registry,
         artifacts,
-        names: Names::of(&spec)?,
+        dev_only: runner::dev_only(&names),
+        names,
         monitor: Arc::new(HalvingMonitor::new(halving, deadline)),
         costs,
     };
-    let mut recipe = opts.base.clone();
-    let mut changes: Vec<Change> = Vec::new();
+    let mut state = Loop {
+        runner: &runner,
+        opts,
+        deadline,
+        recipe: opts.base.clone(),
+        changes: Vec::new(),
+        tried: Vec::new(),
+        trials_left: opts.max_runs,
+        metric: String::new(),
+    };
     let mut rounds = Vec::new();
-    let mut tried: Vec<Vec<String>> = Vec::new();
-    let mut trials_left = opts.max_runs;
-    let mut stop_note = String::new();
-    let mut last_reference: Option<Ran> = None;
-    let mut metric = String::new();
-    for round in 0..opts.rounds {
-        let (reference, ref_units, ran) = runner.trial(&recipe, None, true, opts.bootstrap)?;
+    let mut end = String::new();
+    for k in 0..opts.rounds {
+        let round = state.round()?;
+        state.adopt(k, &round)?;
+        let note = state.stop_note(k, &round);
+        rounds.push(round);
+        if let Some(note) = note {
+            end = note;
+            break;
+        }
+    }
+    let mut report = state.finish(rounds, end)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    report.halving = halving.is_on();
+    Ok(report)
+}
+
+impl Loop<'_> {
+    /// Why a trial cannot start now, if it cannot.
+    fn skip_reason(&self) -> Option<String> {
+        if self.trials_left == 0 {
+            Some(format!("--max-runs {} reached", self.opts.max_runs))
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("the budget ran out before it started".to_string())
+        } else {
+            None
+        }
+    }
+
+    /// One round on the current recipe: the reference to the end (its reflection on dev
+    /// proposes the remedies), the decision remedies as trials with the choice among them, and
+    /// the calibration remedies judged by dev NLL.
+    fn round(&mut self) -> Result<Round> {
+        let boot = self.opts.bootstrap;
+        let (reference, ref_units, ran) = self.runner.trial(&self.recipe, None, true, boot)?;
         let ran = ran.context("the reference run left no artifacts")?;
         let ref_units = ref_units.context("the reference has no dev predictions")?;
         let reflect_dir = ran
             .dirs
-            .get(&runner.names.reflect)
+            .get(&self.runner.names.reflect)
             .cloned()
             .context("the reflect stage left no artifact")?;
         let eval_dir = reference.evaluate_dir.clone().unwrap_or_default();
-        let (measure, _) = Measure::read(&eval_dir, "dev", runner.costs.as_ref())?;
-        metric = measure.name();
-        let current = PipelineSpec::load(file, &recipe)?;
-        let mut proposals = proposals(&reflect_dir.join("findings.json"), &current)?;
-        proposals.retain(|p| {
-            let fresh = !already_set(&current, &p.overrides)
-                && !tried.contains(&merged(&recipe, &p.overrides));
+        let (measure, _) = Measure::read(&eval_dir, "dev", self.runner.costs.as_ref())?;
+        self.metric = measure.name();
+        let current = PipelineSpec::load(self.runner.file, &self.recipe)?;
+        let (calibration, proposals) = self.fresh_proposals(&reflect_dir, &current)?;
+        let (trials, units) = self.run_trials(&proposals, &current)?;
+        let choice = self.choose(&measure, &ref_units, &trials, &units)?;
+        let calibration = if calibration.is_empty() {
+            None
+        } else {
+            Some(self.calibrate(&calibration, &measure, &eval_dir, &ref_units)?)
+        };
+        Ok(Round {
+            recipe: self.recipe.clone(),
+            reference,
+            trials,
+            choice,
+            calibration,
+            reflect_dir,
+        })
+    }
+
+    /// The remedies of the reference's findings not yet the recipe nor tried, one per distinct
+    /// set of overrides, split into calibration remedies and the rest.
+    fn fresh_proposals(
+        &self,
+        reflect_dir: &Path,
+        current: &PipelineSpec,
+    ) -> Result<(Vec<Proposal>, Vec<Proposal>)> {
+        let mut found = proposals(&reflect_dir.join("findings.json"), current)?;
+        found.retain(|p| {
+            let fresh = !already_set(current, &p.overrides)
+                && !self.tried.contains(&merged(&self.recipe, &p.overrides));
             if !fresh {
                 tracing::info!(remedy = %p.name, finding = %p.finding, "already the recipe or tried; left out");
             }
             fresh
         });
-        // One trial per distinct set of overrides (two findings may propose the same).
+        // Two findings may propose the same overrides.
         let mut seen: Vec<Vec<String>> = Vec::new();
-        proposals.retain(|p| {
+        found.retain(|p| {
             let mut o = p.overrides.clone();
             o.sort();
             let new = !seen.contains(&o);
@@ -710,336 +531,334 @@ pub fn run_improve(
             new
         });
         // Calibration remedies change no decision: they are judged apart, by dev NLL.
-        let (calibration, mut proposals): (Vec<Proposal>, Vec<Proposal>) = proposals
+        Ok(found
             .into_iter()
-            .partition(|p| calibration_only(&current, p));
-        // Cheapest first, so a budget that runs out cuts the dearest trials.
-        proposals.sort_by(|a, b| cost(&current, a).total_cmp(&cost(&current, b)));
+            .partition(|p| calibration_only(current, p)))
+    }
+
+    /// Runs `proposals` as trials, cheapest first (a budget that runs out cuts the dearest).
+    fn run_trials(
+        &mut self,
+        proposals: &[Proposal],
+        current: &PipelineSpec,
+    ) -> Result<(Vec<Trial>, Vec<Option<Units>>)> {
+        let mut ordered: Vec<&Proposal> = proposals.iter().collect();
+        ordered.sort_by(|a, b| cost(current, a).total_cmp(&cost(current, b)));
         let mut trials = Vec::new();
         let mut units = Vec::new();
-        let skip_reason = |trials_left: usize| {
-            if trials_left == 0 {
-                Some(format!("--max-runs {} reached", opts.max_runs))
-            } else if deadline.is_some_and(|d| Instant::now() >= d) {
-                Some("the budget ran out before it started".to_string())
-            } else {
-                None
-            }
-        };
-        for p in &proposals {
-            if let Some(reason) = skip_reason(trials_left) {
-                trials.push(Trial::of(Some(p), Outcome::Skipped { reason }));
-                units.push(None);
-                continue;
-            }
-            trials_left -= 1;
-            let sets = merged(&recipe, &p.overrides);
-            tried.push(sets.clone());
-            let (t, u, _) = runner.trial(&sets, Some(p), false, opts.bootstrap)?;
+        for p in ordered {
+            let (t, u) = self.run_trial(p)?;
             trials.push(t);
             units.push(u);
         }
-        let mut choice = choose(&ref_units, &units, |x| measure.gain(x), opts.bootstrap);
-        // A small dev set: a gain from a retrained model must hold on a second seed.
-        if let Some(best) = choice.best.filter(|_| choice.adopt)
-            && ref_units.len() < opts.confirm_below
-            && runner
-                .names
-                .train
-                .as_ref()
-                .is_some_and(|t| trials[best].ran.contains(t))
-            && let Some(first) = units[best].as_ref()
-        {
-            let sets = merged(&recipe, &trials[best].overrides);
-            let c = runner.confirm(
-                &recipe,
-                &sets,
-                (&ref_units, first),
-                &measure,
-                opts.bootstrap,
-                deadline,
-            )?;
-            choice.adopt = c
-                .pooled
-                .as_ref()
-                .is_some_and(|p| p.diff.estimate > 0.0 && p.diff.lo > 0.0);
-            choice.confirmation = Some(c);
+        Ok((trials, units))
+    }
+
+    /// One trial of `p` on the current recipe, or its skip.
+    fn run_trial(&mut self, p: &Proposal) -> Result<(Trial, Option<Units>)> {
+        if let Some(reason) = self.skip_reason() {
+            return Ok((Trial::of(Some(p), Outcome::Skipped { reason }), None));
         }
-        let adopted = choice.adopt.then_some(choice.best).flatten();
-        let calibration = if calibration.is_empty() {
-            None
-        } else {
-            let reference_nll = measure::nll_units(&eval_dir, "dev")?;
-            let mut step = CalibrationStep {
-                reference_nll: opts.bootstrap.ci(&reference_nll, measure::nll_value),
-                trials: Vec::new(),
-                nll: Vec::new(),
-                decisions_kept: Vec::new(),
-                choice: choose(
-                    &reference_nll,
-                    &[],
-                    |x| -measure::nll_value(x),
-                    opts.bootstrap,
-                ),
-            };
-            let mut nll_units = Vec::new();
-            for p in &calibration {
-                if let Some(reason) = skip_reason(trials_left) {
-                    step.trials
-                        .push(Trial::of(Some(p), Outcome::Skipped { reason }));
-                    step.nll.push(None);
-                    step.decisions_kept.push(false);
-                    nll_units.push(None);
-                    continue;
-                }
-                trials_left -= 1;
-                let sets = merged(&recipe, &p.overrides);
-                tried.push(sets.clone());
-                let (t, u, _) = runner.trial(&sets, Some(p), false, opts.bootstrap)?;
-                let nll = match &t.evaluate_dir {
-                    Some(dir) => Some(measure::nll_units(dir, "dev")?),
-                    None => None,
+        self.trials_left -= 1;
+        let sets = merged(&self.recipe, &p.overrides);
+        self.tried.push(sets.clone());
+        let (t, u, _) = self
+            .runner
+            .trial(&sets, Some(p), false, self.opts.bootstrap)?;
+        Ok((t, u))
+    }
+
+    /// The choice among the round's trials, candidates in dev order: a gain beyond the noise is
+    /// adopted, after a second training seed when dev is small and the trial retrained; a
+    /// candidate that fails that falls back to the next.
+    fn choose(
+        &self,
+        measure: &Measure,
+        ref_units: &Units,
+        trials: &[Trial],
+        units: &[Option<Units>],
+    ) -> Result<Choice> {
+        let boot = self.opts.bootstrap;
+        let ranked = choice::candidates(ref_units, units, |x| measure.gain(x), boot);
+        let small_dev = ref_units.len() < self.opts.confirm_below;
+        choice::decide(
+            ranked,
+            |_| None,
+            |k, paired| {
+                let retrained = self
+                    .runner
+                    .names
+                    .train
+                    .as_ref()
+                    .is_some_and(|t| trials[k].ran.contains(t));
+                let gain = paired.diff.display(4);
+                let (true, Some(first)) = (small_dev && retrained, units[k].as_ref()) else {
+                    return Ok((Verdict::Adopt(format!("dev gain {gain} excludes 0")), None));
                 };
-                step.nll.push(
-                    nll.as_ref()
-                        .map(|u| opts.bootstrap.ci(u, measure::nll_value)),
-                );
-                step.decisions_kept.push(u.as_ref().is_some_and(|u| {
-                    measure.gain(&u.total()) >= measure.gain(&ref_units.total()) - 1e-12
-                }));
-                nll_units.push(nll);
-                step.trials.push(t);
-            }
-            step.choice = choose(
-                &reference_nll,
-                &nll_units,
-                |x| -measure::nll_value(x),
-                opts.bootstrap,
-            );
-            step.choice.adopt &= step.choice.best.is_some_and(|b| step.decisions_kept[b]);
-            Some(step)
-        };
-        let calibrated = calibration
-            .as_ref()
-            .and_then(|c| c.choice.adopt.then_some(c.choice.best).flatten());
-        rounds.push(Round {
-            recipe: recipe.clone(),
-            reference,
-            trials,
-            choice,
-            calibration,
-            reflect_dir: reflect_dir.clone(),
-        });
-        last_reference = Some(ran);
-        let none_ran = rounds.last().is_some_and(|r| {
-            r.trials
-                .iter()
-                .all(|t| matches!(t.outcome, Outcome::Skipped { .. }))
-        });
-        if let Some(b) = calibrated {
-            let r = rounds.last().context("a round")?;
-            let c = r.calibration.as_ref().context("a calibration step")?;
-            let t = &c.trials[b];
-            let gain = c.choice.vs_reference.as_ref().map(|p| p.diff.display(4));
-            for o in &t.overrides {
-                changes.retain(|c| {
-                    c.set.split_once('=').map(|x| x.0) != o.split_once('=').map(|x| x.0)
-                });
-                changes.push(Change {
-                    set: o.clone(),
-                    why: format!(
-                        "{} ({}; round {}: dev NLL per item {} saved, no decision changed)",
-                        t.finding,
-                        t.name,
-                        round + 1,
-                        gain.clone().unwrap_or_default()
-                    ),
-                });
-            }
-            recipe = merged(&recipe, &t.overrides);
+                let sets = merged(&self.recipe, &trials[k].overrides);
+                let c = self.runner.confirm(
+                    &self.recipe,
+                    &sets,
+                    (ref_units, first),
+                    measure,
+                    boot,
+                    self.deadline,
+                )?;
+                let verdict = match (&c.pooled, &c.note) {
+                    (Some(p), _) if choice::beyond_noise(p) => Verdict::Adopt(format!(
+                        "dev gain {gain} on one seed held on a second training seed (seed {}): {} over both",
+                        c.seed,
+                        p.diff.display(4)
+                    )),
+                    (Some(p), _) => Verdict::Next(format!(
+                        "dev gain {gain} on one seed did not hold on a second training seed (seed {}): {} over both",
+                        c.seed,
+                        p.diff.display(4)
+                    )),
+                    (None, note) => Verdict::Next(format!(
+                        "dev gain {gain} on one seed; the second seed gave no decision: {}",
+                        note.as_deref().unwrap_or("no result")
+                    )),
+                };
+                Ok((verdict, Some(c)))
+            },
+        )
+    }
+
+    /// The calibration remedies on the round's reference model, judged by dev NLL: adopted in
+    /// NLL order, the first whose NLL saved excludes 0 with the decision measure kept.
+    fn calibrate(
+        &mut self,
+        proposals: &[Proposal],
+        measure: &Measure,
+        eval_dir: &Path,
+        ref_units: &Units,
+    ) -> Result<CalibrationStep> {
+        let boot = self.opts.bootstrap;
+        let reference_nll = measure::nll_units(eval_dir, "dev")?;
+        let mut trials = Vec::new();
+        let mut nll = Vec::new();
+        let mut decisions_kept = Vec::new();
+        let mut nll_units = Vec::new();
+        for p in proposals {
+            let (t, u) = self.run_trial(p)?;
+            let units = match &t.evaluate_dir {
+                Some(dir) => Some(measure::nll_units(dir, "dev")?),
+                None => None,
+            };
+            nll.push(units.as_ref().map(|u| boot.ci(u, measure::nll_value)));
+            decisions_kept.push(u.as_ref().is_some_and(|u| {
+                measure.gain(&u.total()) >= measure.gain(&ref_units.total()) - 1e-12
+            }));
+            nll_units.push(units);
+            trials.push(t);
         }
-        let Some(best) = adopted else {
-            let calibrated_note = if calibrated.is_some() {
-                " The calibration remedy lowered dev NLL beyond the noise without changing a decision and was adopted."
-            } else {
-                ""
-            };
-            stop_note = if proposals.is_empty() && calibrated.is_some() {
-                format!(
-                    "Round {}: the findings proposed no remedy that changes decisions.{calibrated_note} The loop ends.",
-                    round + 1
-                )
-            } else if proposals.is_empty() {
-                format!(
-                    "Round {}: the findings proposed no remedy that was not already the recipe or tried; the loop ends.",
-                    round + 1
-                )
-            } else if let Some(c) = rounds.last().and_then(|r| r.choice.confirmation.as_ref()) {
-                format!(
-                    "Round {}: the best remedy's dev gain did not hold on a second training seed (seed {}{}); the current recipe is kept and the loop ends.",
-                    round + 1,
-                    c.seed,
-                    match (&c.pooled, &c.note) {
-                        (Some(p), _) => format!(", gain over both seeds {}", p.diff.display(4)),
-                        (None, Some(n)) => format!(": {n}"),
-                        (None, None) => String::new(),
-                    }
-                )
-            } else if none_ran {
-                format!(
-                    "Round {}: the budget or --max-runs left no remedy to try ({} proposed); the current recipe is kept.",
-                    round + 1,
-                    proposals.len()
-                )
-            } else {
-                format!(
-                    "Round {}: no remedy beat the current recipe on dev beyond the noise (paired bootstrap CI of the gain includes 0); {}",
-                    round + 1,
-                    if calibrated.is_some() {
-                        "its decisions are kept.".to_string() + calibrated_note + " The loop ends."
-                    } else {
-                        "the current recipe is kept and the loop ends.".to_string()
-                    }
-                )
-            };
-            break;
+        let saved = |x: &[f64]| -measure::nll_value(x);
+        let ranked = choice::candidates(&reference_nll, &nll_units, saved, boot);
+        let lowered = |k: usize| {
+            (!decisions_kept[k]).then(|| "it lowered the decision measure on dev".to_string())
         };
-        let r = rounds.last().context("a round")?;
-        let t = &r.trials[best];
-        for o in &t.overrides {
-            changes
-                .retain(|c| c.set.split_once('=').map(|x| x.0) != o.split_once('=').map(|x| x.0));
-            changes.push(Change {
+        let choice = choice::decide::<std::convert::Infallible>(ranked, lowered, |_, p| {
+            Ok((
+                Verdict::Adopt(format!(
+                    "dev NLL saved {} excludes 0, decisions kept",
+                    p.diff.display(4)
+                )),
+                None,
+            ))
+        })
+        .unwrap_or_else(|e| match e {});
+        Ok(CalibrationStep {
+            reference_nll: boot.ci(&reference_nll, measure::nll_value),
+            trials,
+            nll,
+            decisions_kept,
+            choice,
+        })
+    }
+
+    /// Takes the round's adopted remedies (calibration, then decisions) into the recipe.
+    fn adopt(&mut self, k: usize, r: &Round) -> Result<()> {
+        if let Some(c) = &r.calibration
+            && let Some(b) = c.choice.adopted
+        {
+            let t = &c.trials[b];
+            let gain = c.choice.attempt(b).map(|a| a.vs_reference.diff.display(4));
+            let why = format!(
+                "{} ({}; round {}: dev NLL per item {} saved, no decision changed)",
+                t.finding,
+                t.name,
+                k + 1,
+                gain.unwrap_or_default()
+            );
+            self.take(&t.overrides, &why);
+        }
+        if let Some(b) = r.choice.adopted {
+            let t = r.trials.get(b).context("the adopted trial")?;
+            let why = format!("{} ({}; round {})", t.finding, t.name, k + 1);
+            self.take(&t.overrides, &why);
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, overrides: &[String], why: &str) {
+        let key = |s: &str| s.split_once('=').map(|x| x.0.to_string());
+        for o in overrides {
+            self.changes.retain(|c| key(&c.set) != key(o));
+            self.changes.push(Change {
                 set: o.clone(),
-                why: format!("{} ({}; round {})", t.finding, t.name, round + 1),
+                why: why.to_string(),
             });
         }
-        recipe = merged(&recipe, &t.overrides);
-        if round + 1 == opts.rounds {
-            stop_note = format!("--rounds {} reached.", opts.rounds);
-        } else if trials_left == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-            stop_note = format!(
-                "Round {}: a remedy was adopted; the budget or --max-runs leaves no trial for another round.",
-                round + 1
-            );
-            break;
-        }
+        self.recipe = merged(&self.recipe, overrides);
     }
-    // The chosen recipe to the end: up to date when it was a round's reference; otherwise
-    // its trial's artifacts are reused and the improved model's reflection runs now.
-    let chosen = if changes.is_empty() {
-        last_reference
-    } else {
-        let (result, _) = runner.run(&recipe, true, true);
-        Some(result?)
-    };
-    let final_reflect = chosen
-        .as_ref()
-        .and_then(|r| r.dirs.get(&runner.names.reflect).cloned());
-    let chosen_dir = chosen
-        .as_ref()
-        .and_then(|r| r.dirs.get(&runner.names.evaluate).cloned());
-    let improved = if changes.is_empty() {
-        None
-    } else {
-        // The command line's --set overrides are part of the chosen runs: written too, so the
-        // file alone reproduces them.
-        let written: Vec<Change> = opts
-            .base
-            .iter()
-            .map(|set| Change {
-                set: set.clone(),
-                why: "--set on the improve command line".to_string(),
-            })
-            .chain(changes.iter().cloned())
-            .collect();
-        Some(recipe::write_improved(file, &written, &recipe)?)
-    };
-    // Every choice is made: test is read now, once, for the chosen recipe and the original.
-    let original = rounds
-        .first()
-        .and_then(|r| r.reference.evaluate_dir.clone());
-    let test = |dir: &Option<PathBuf>| -> Result<Option<Interval>> {
-        let Some(dir) = dir else { return Ok(None) };
-        let (m, u) = Measure::read(dir, "test", runner.costs.as_ref())?;
-        Ok(Some(opts.bootstrap.ci(&u, |x| m.value(x))))
-    };
-    // Calibration was judged by NLL: its test NLL is read once too.
-    let calibration_judged = rounds.iter().any(|r| r.calibration.is_some());
-    let test_nll = |dir: &Option<PathBuf>| -> Result<Option<Interval>> {
-        match dir {
-            Some(dir) if calibration_judged => {
-                let u = measure::nll_units(dir, "test")?;
-                Ok(Some(opts.bootstrap.ci(&u, measure::nll_value)))
-            }
-            _ => Ok(None),
+
+    /// Why the loop ends after round `k`, or `None` to go on.
+    fn stop_note(&self, k: usize, r: &Round) -> Option<String> {
+        let n = k + 1;
+        let calibrated = r.calibration.as_ref().is_some_and(|c| c.choice.adopt);
+        if r.choice.adopt {
+            return if n == self.opts.rounds {
+                Some(format!("--rounds {} reached.", self.opts.rounds))
+            } else if self.trials_left == 0 || self.deadline.is_some_and(|d| Instant::now() >= d) {
+                Some(format!(
+                    "Round {n}: a remedy was adopted; the budget or --max-runs leaves no trial for another round."
+                ))
+            } else {
+                None
+            };
         }
-    };
-    Ok(ImproveReport {
-        test_nll_chosen: test_nll(&chosen_dir)?,
-        test_nll_original: test_nll(&original)?,
-        file: file.to_path_buf(),
-        metric,
-        budget_minutes: opts.budget.map(|b| b.as_secs_f64() / 60.0),
-        halving: halving.is_on(),
-        max_runs: opts.max_runs,
-        seconds: started.elapsed().as_secs_f64(),
-        rounds,
-        changes: changes
+        let calibrated_note = if calibrated {
+            " The calibration remedy lowered dev NLL beyond the noise without changing a decision and was adopted."
+        } else {
+            ""
+        };
+        let none_ran = r
+            .trials
             .iter()
-            .map(|c| (c.set.clone(), c.why.clone()))
-            .collect(),
-        recipe,
-        end: stop_note,
-        improved_file: improved,
-        test_chosen: test(&chosen_dir)?,
-        test_original: test(&original)?,
-        final_reflect,
-    })
+            .all(|t| matches!(t.outcome, Outcome::Skipped { .. }));
+        let confirmed = r.choice.attempts.iter().any(|a| a.confirmation.is_some());
+        Some(if r.trials.is_empty() && calibrated {
+            format!(
+                "Round {n}: the findings proposed no remedy that changes decisions.{calibrated_note} The loop ends."
+            )
+        } else if r.trials.is_empty() {
+            format!(
+                "Round {n}: the findings proposed no remedy that was not already the recipe or tried; the loop ends."
+            )
+        } else if none_ran {
+            format!(
+                "Round {n}: the budget or --max-runs left no remedy to try ({} proposed); the current recipe is kept.",
+                r.trials.len()
+            )
+        } else if confirmed {
+            let tried: Vec<String> = r
+                .choice
+                .attempts
+                .iter()
+                .map(|a| format!("{}: {}", r.trials[a.trial].name, a.why))
+                .collect();
+            format!(
+                "Round {n}: no candidate held up ({}); the current recipe is kept{}.{calibrated_note} The loop ends.",
+                tried.join("; "),
+                if calibrated { " for its decisions" } else { "" }
+            )
+        } else {
+            format!(
+                "Round {n}: no remedy beat the current recipe on dev beyond the noise (paired bootstrap CI of the gain includes 0); {}",
+                if calibrated {
+                    "its decisions are kept.".to_string() + calibrated_note + " The loop ends."
+                } else {
+                    "the current recipe is kept and the loop ends.".to_string()
+                }
+            )
+        })
+    }
+
+    /// Every choice is made: writes the improved file, then runs the chosen recipe and the
+    /// original to the end on the file's own splits and reads test, once.
+    fn finish(self, rounds: Vec<Round>, end: String) -> Result<ImproveReport> {
+        let opts = self.opts;
+        let improved = if self.changes.is_empty() {
+            None
+        } else {
+            // The command line's --set overrides are part of the chosen runs: written too, so
+            // the file alone reproduces them.
+            let written: Vec<Change> = opts
+                .base
+                .iter()
+                .map(|set| Change {
+                    set: set.clone(),
+                    why: "--set on the improve command line".to_string(),
+                })
+                .chain(self.changes.iter().cloned())
+                .collect();
+            Some(recipe::write_improved(
+                self.runner.file,
+                &written,
+                &self.recipe,
+            )?)
+        };
+        tracing::info!("every choice is made: the chosen and the original recipes on test, once");
+        let chosen = self.runner.on_test(&self.recipe)?;
+        let original = if self.recipe == opts.base {
+            None
+        } else {
+            Some(self.runner.on_test(&opts.base)?)
+        };
+        let names = &self.runner.names;
+        let dir_of = |r: &runner::Ran, stage: &str| r.dirs.get(stage).cloned();
+        let chosen_eval = dir_of(&chosen, &names.evaluate);
+        let original_eval = original
+            .as_ref()
+            .map_or(chosen_eval.clone(), |o| dir_of(o, &names.evaluate));
+        let boot = opts.bootstrap;
+        let costs = self.runner.costs.as_ref();
+        let test = |dir: &Option<PathBuf>| -> Result<Option<Interval>> {
+            let Some(dir) = dir else { return Ok(None) };
+            let (m, u) = Measure::read(dir, "test", costs)?;
+            Ok(Some(boot.ci(&u, |x| m.value(x))))
+        };
+        // Calibration was judged by NLL: its test NLL is read once too.
+        let calibration_judged = rounds.iter().any(|r| r.calibration.is_some());
+        let test_nll = |dir: &Option<PathBuf>| -> Result<Option<Interval>> {
+            match dir {
+                Some(dir) if calibration_judged => {
+                    let u = measure::nll_units(dir, "test")?;
+                    Ok(Some(boot.ci(&u, measure::nll_value)))
+                }
+                _ => Ok(None),
+            }
+        };
+        Ok(ImproveReport {
+            test_nll_chosen: test_nll(&chosen_eval)?,
+            test_nll_original: test_nll(&original_eval)?,
+            file: self.runner.file.to_path_buf(),
+            metric: self.metric,
+            budget_minutes: opts.budget.map(|b| b.as_secs_f64() / 60.0),
+            halving: false,
+            max_runs: opts.max_runs,
+            seconds: 0.0,
+            rounds,
+            changes: self
+                .changes
+                .iter()
+                .map(|c| (c.set.clone(), c.why.clone()))
+                .collect(),
+            recipe: self.recipe,
+            end,
+            improved_file: improved,
+            test_chosen: test(&chosen_eval)?,
+            test_original: test(&original_eval)?,
+            final_reflect: dir_of(&chosen, &names.reflect),
+            final_evaluate: chosen_eval,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn units(correct: &[bool]) -> Units {
-        // Accuracy-like units: (correct, 1) per example.
-        let mut u = Units::new(2);
-        for &c in correct {
-            u.push(&[if c { 1.0 } else { 0.0 }, 1.0]);
-        }
-        u
-    }
-
-    fn acc(x: &[f64]) -> f64 {
-        x[0] / x[1].max(1.0)
-    }
-
-    #[test]
-    fn the_best_trial_is_adopted_only_when_its_gain_is_beyond_the_noise() {
-        let boot = Bootstrap {
-            resamples: 500,
-            ..Bootstrap::default()
-        };
-        let n = 400;
-        let reference = units(&(0..n).map(|i| i % 10 < 6).collect::<Vec<_>>());
-        let clearly = units(&(0..n).map(|i| i % 10 < 9).collect::<Vec<_>>());
-        let barely = units(&(0..n).map(|i| i % 10 < 6 || i == 7).collect::<Vec<_>>());
-        let c = choose(
-            &reference,
-            &[Some(barely.clone()), None, Some(clearly)],
-            acc,
-            boot,
-        );
-        assert_eq!(c.best, Some(2));
-        assert!(c.adopt, "{c:?}");
-        let c = choose(&reference, &[Some(barely), None], acc, boot);
-        assert_eq!(c.best, Some(0));
-        assert!(!c.adopt, "one more correct example in 400 is noise: {c:?}");
-        let c = choose(&reference, &[None], acc, boot);
-        assert_eq!(c.best, None);
-        assert!(!c.adopt && c.vs_reference.is_none());
-    }
 
     #[test]
     fn cheaper_trials_go_first() {

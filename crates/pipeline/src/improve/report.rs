@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use reflect::stats::bootstrap::Interval;
 use serde::Serialize;
 
-use super::{Outcome, Round, Trial};
+use super::{Choice, Confirmation, Outcome, Round, Trial};
 use crate::PipelineSpec;
 
 /// What `pipeline improve` did and found.
@@ -43,8 +43,22 @@ pub struct ImproveReport {
     pub test_nll_chosen: Option<Interval>,
     /// Test mean NLL of the original recipe, likewise.
     pub test_nll_original: Option<Interval>,
-    /// The chosen recipe's reflect artifact.
+    /// The chosen recipe's reflect artifact (its reflection on the file's split, test by
+    /// default, made after every choice).
     pub final_reflect: Option<PathBuf>,
+    /// The chosen recipe's evaluate artifact with the file's splits (test included).
+    pub final_evaluate: Option<PathBuf>,
+}
+
+/// `path` as the report shows it: relative to the working directory when it is inside it, so
+/// no machine's paths end up in a report that is committed.
+pub(crate) fn shown(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 fn outcome_cells(t: &Trial) -> (String, String) {
@@ -77,9 +91,9 @@ impl ImproveReport {
     /// The report as Markdown.
     pub fn markdown(&self) -> String {
         let m = &self.metric;
-        let mut o = format!("# Improve: {}\n\n", self.file.display());
+        let mut o = format!("# Improve: {}\n\n", shown(&self.file));
         o.push_str(&format!(
-            "{} round(s), {} trial(s) run in {:.1} min{}; at most {} trial(s). Each trial is the current recipe plus the remedy a finding proposed, run up to evaluate; {} Choice on dev {m} only: a remedy is adopted when the paired bootstrap 95 % CI of its dev gain over the current recipe excludes 0.\n",
+            "{} round(s), {} trial(s) run in {:.1} min{}; at most {} trial(s). Each trial is the current recipe plus the remedy a finding proposed, run up to evaluate; {} Choice on dev {m} only: candidates are taken in dev order, and one is adopted when the paired bootstrap 95 % CI of its dev gain over the current recipe excludes 0 (and holds on a second training seed where dev is small); one that fails falls back to the next.\n\n**Splits.** The findings that proposed each round's remedies come from a reflection on **dev**; every trial evaluated dev alone (no test predictions exist for them). Test was read once, after every choice: the chosen and the original recipes ran to the end on the file's own splits.\n",
             self.rounds.len(),
             self.trials_run(),
             self.seconds / 60.0,
@@ -88,7 +102,7 @@ impl ImproveReport {
                 .unwrap_or_default(),
             self.max_runs,
             if self.halving {
-                "successive halving stopped trials that trailed the earlier ones at the same step."
+                "successive halving stopped trials that trailed the earlier ones at the same share of their own schedules (step / planned steps), so a longer schedule is not stopped for being early in its learning-rate decay."
             } else {
                 "successive halving was off (train's dev curve reports its metric, not the cost trials are compared by), so every trial ran to the end."
             }
@@ -105,7 +119,7 @@ impl ImproveReport {
             ));
             for (k, t) in std::iter::once(&r.reference).chain(&r.trials).enumerate() {
                 let (outcome, dev) = outcome_cells(t);
-                let chosen = k > 0 && r.choice.adopt && r.choice.best == Some(k - 1);
+                let chosen = k > 0 && r.choice.adopted == Some(k - 1);
                 o.push_str(&format!(
                     "| {}{} | {} | {} | {} | {} | {:.1} |\n",
                     cell(&t.name),
@@ -117,24 +131,12 @@ impl ImproveReport {
                     t.seconds / 60.0
                 ));
             }
-            match (&r.choice.best, &r.choice.vs_reference) {
-                (Some(b), Some(p)) => o.push_str(&format!(
-                    "\nBest on dev: **{}**, gain over the reference {} (p = {:.4}): {}.\n",
-                    r.trials[*b].name,
-                    p.diff.display(4),
-                    p.p_value,
-                    match (&r.choice.confirmation, r.choice.adopt) {
-                        (Some(_), true) => "beyond the noise, confirmed on a second seed, adopted",
-                        (Some(_), false) =>
-                            "beyond the noise on one seed, then checked on a second seed",
-                        (None, true) => "adopted",
-                        (None, false) => "within the noise, not adopted",
-                    }
-                )),
-                _ if r.trials.is_empty() => {
-                    o.push_str("\nThe findings proposed no remedy that changes decisions.\n");
-                }
-                _ => o.push_str("\nNo trial completed: nothing to compare.\n"),
+            if r.trials.is_empty() {
+                o.push_str("\nThe findings proposed no remedy that changes decisions.\n");
+            } else if r.choice.best.is_none() {
+                o.push_str("\nNo trial completed: nothing to compare.\n");
+            } else {
+                o.push_str(&attempts_text(&r.choice, &r.trials, "gain"));
             }
             if let Some(c) = &r.calibration {
                 o.push_str(&format!(
@@ -143,7 +145,7 @@ impl ImproveReport {
                 ));
                 for (k, t) in c.trials.iter().enumerate() {
                     let (outcome, dev) = outcome_cells(t);
-                    let chosen = c.choice.adopt && c.choice.best == Some(k);
+                    let chosen = c.choice.adopted == Some(k);
                     o.push_str(&format!(
                         "| {}{} | {} | {} | {} | {}{} | {} | {:.1} |\n",
                         cell(&t.name),
@@ -163,46 +165,8 @@ impl ImproveReport {
                         t.seconds / 60.0
                     ));
                 }
-                if let (Some(b), Some(p)) = (c.choice.best, &c.choice.vs_reference) {
-                    o.push_str(&format!(
-                        "\nBest calibration remedy: **{}**, NLL saved per item {} (p = {:.4}): {}.\n",
-                        c.trials[b].name,
-                        p.diff.display(4),
-                        p.p_value,
-                        if c.choice.adopt {
-                            "adopted"
-                        } else if !c.decisions_kept[b] {
-                            "not adopted (it lowered the decision measure)"
-                        } else {
-                            "within the noise, not adopted"
-                        }
-                    ));
-                }
-            }
-            if let Some(c) = &r.choice.confirmation {
-                let ci = |i: &Option<Interval>| i.as_ref().map_or("-".into(), |i| i.display(4));
-                o.push_str(&format!(
-                    "\nDev has fewer examples than `--confirm-below`, so the gain had to hold on a second seed (train seed {}, {:.1} min): reference {}, trial {}",
-                    c.seed,
-                    c.seconds / 60.0,
-                    ci(&c.reference),
-                    ci(&c.trial),
-                ));
-                match (&c.pooled, &c.note) {
-                    (Some(p), _) => o.push_str(&format!(
-                        "; gain over both seeds {} (p = {:.4}): {}.\n",
-                        p.diff.display(4),
-                        p.p_value,
-                        if r.choice.adopt {
-                            "adopted"
-                        } else {
-                            "not adopted"
-                        }
-                    )),
-                    (None, note) => o.push_str(&format!(
-                        "; no decision ({}): not adopted.\n",
-                        note.as_deref().unwrap_or("no result")
-                    )),
+                if c.choice.best.is_some() {
+                    o.push_str(&attempts_text(&c.choice, &c.trials, "NLL saved per item"));
                 }
             }
         }
@@ -217,7 +181,7 @@ impl ImproveReport {
                 o.push_str(&format!("- `{set}`: {why}\n"));
             }
             if let Some(f) = &self.improved_file {
-                o.push_str(&format!("\nWritten to `{}`.\n", f.display()));
+                o.push_str(&format!("\nWritten to `{}`.\n", shown(f)));
             }
             o.push_str(&format!(
                 "\nThe dev gains above are optimistic: the best of {} trial(s) was chosen on the same dev set. Test, read once after every choice was made, is the number to quote.\n",
@@ -225,7 +189,10 @@ impl ImproveReport {
             ));
         }
         if let Some(t) = &self.test_chosen {
-            o.push_str(&format!("\nTest {m}, chosen recipe: **{}**", t.display(4)));
+            o.push_str(&format!(
+                "\nTest {m} (read once, after every choice), chosen recipe: **{}**",
+                t.display(4)
+            ));
             match &self.test_original {
                 Some(orig) if !self.changes.is_empty() => o.push_str(&format!(
                     "; original recipe, for the record: {}.\n",
@@ -248,8 +215,8 @@ impl ImproveReport {
         }
         if let Some(dir) = &self.final_reflect {
             o.push_str(&format!(
-                "\n## Findings of the chosen model\n\nFrom `{}`:\n\n",
-                dir.join("report.md").display()
+                "\n## Findings of the chosen model (reflection on test, after every choice)\n\nFrom `{}`:\n\n",
+                shown(&dir.join("report.md"))
             ));
             for line in top_findings(dir, 10) {
                 o.push_str(&format!("- {line}\n"));
@@ -257,6 +224,53 @@ impl ImproveReport {
         }
         o
     }
+}
+
+/// The candidates a choice considered, in dev order, each with why it was or was not adopted.
+fn attempts_text(choice: &Choice, trials: &[Trial], gain: &str) -> String {
+    let mut o = format!("\nCandidates, best {gain} on dev first:\n\n");
+    for (i, a) in choice.attempts.iter().enumerate() {
+        let name = trials.get(a.trial).map_or("?", |t| t.name.as_str());
+        o.push_str(&format!(
+            "{}. **{name}**: {gain} {} (p = {:.4}): {}{}.\n",
+            i + 1,
+            a.vs_reference.diff.display(4),
+            a.vs_reference.p_value,
+            if a.adopted {
+                "adopted, "
+            } else {
+                "not adopted, "
+            },
+            a.why
+        ));
+        if let Some(c) = &a.confirmation {
+            o.push_str(&confirmation_text(c));
+        }
+    }
+    if !choice.adopt {
+        o.push_str("\nNo candidate was adopted.\n");
+    }
+    o
+}
+
+/// A second-seed check, one indented line.
+fn confirmation_text(c: &Confirmation) -> String {
+    let ci = |i: &Option<Interval>| i.as_ref().map_or("-".into(), |i| i.display(4));
+    format!(
+        "   Dev has fewer examples than `--confirm-below`, so the gain had to hold on a second seed (train seed {}, {:.1} min): reference {}, trial {}{}.\n",
+        c.seed,
+        c.seconds / 60.0,
+        ci(&c.reference),
+        ci(&c.trial),
+        match (&c.pooled, &c.note) {
+            (Some(p), _) => format!(
+                "; gain over both seeds {} (p = {:.4})",
+                p.diff.display(4),
+                p.p_value
+            ),
+            (None, note) => format!("; no decision ({})", note.as_deref().unwrap_or("no result")),
+        }
+    )
 }
 
 /// The first `n` findings of a reflect artifact, one line each.

@@ -1,5 +1,5 @@
 //! Reading multi-label predictions: one predictions file as indicator rows ([`Table`]), the
-//! files of an evaluate (and baseline) artifact the multi-label report reads ([`Sources`]),
+//! files of the evaluate (baseline, train) artifacts the multi-label report reads ([`Sources`]),
 //! whether an artifact holds multi-label predictions, and the decision thresholds the
 //! evaluate stage recorded.
 //!
@@ -262,14 +262,17 @@ pub struct Sources {
     pub baseline: Option<PathBuf>,
     /// The evaluate artifact's `metrics.json` (the decision thresholds).
     pub metrics: Option<PathBuf>,
+    /// The train artifact's `history.jsonl` (the training-fit findings).
+    pub history: Option<PathBuf>,
 }
 
 impl Sources {
-    /// The files of an evaluate artifact (and optionally a baseline artifact) for reporting on
-    /// `split` with per-label temperatures fitted on `fit_split` (`""` for none).
+    /// The files of an evaluate artifact (and optionally a baseline and a train artifact) for
+    /// reporting on `split` with per-label temperatures fitted on `fit_split` (`""` for none).
     pub fn of(
         evaluate: &Artifact,
         baseline: Option<&Artifact>,
+        train: Option<&Artifact>,
         split: &str,
         fit_split: &str,
     ) -> Result<Self> {
@@ -295,11 +298,18 @@ impl Sources {
         } else {
             None
         };
+        let history = match train {
+            Some(t) if t.has(schema::train::HISTORY_FILE) => {
+                Some(t.file(schema::train::HISTORY_FILE)?)
+            }
+            _ => None,
+        };
         Ok(Self {
             split: path,
             fit,
             baseline,
             metrics,
+            history,
         })
     }
 }

@@ -8,7 +8,8 @@
 //! `types`; the generic rules push into a `Builder` and live by area (`headline`,
 //! `calibration`, `decisions`, `data`, `model_fit`, `errors`, `training`). This module runs
 //! them in a fixed order ([`findings`]) and ranks the result; [`multilabel`] derives the
-//! findings of a multi-label analysis.
+//! findings of a multi-label analysis, its training-fit findings from the same `training`
+//! rules.
 
 mod builder;
 mod calibration;
@@ -57,7 +58,6 @@ pub fn findings(a: &Analysis, predictions_file: &str, boot: Bootstrap) -> Vec<Fi
     data::suspects(&mut b);
     errors::probes(&mut b);
     training::training(&mut b);
-    training::underfit(&mut b);
     let mut out = b.out;
     rank(&mut out);
     out

@@ -1,12 +1,15 @@
 //! The findings of a multi-label analysis: per-label recall, precision, ranking and
 //! calibration, tuned thresholds far from 0.5, co-occurrence errors, gold pairs predicted
-//! apart, empty predictions and the baseline comparison, ranked like every other finding.
+//! apart, empty predictions and the baseline comparison, ranked like every other finding;
+//! with the training-fit findings of every task kind (dev curve, underfitting, from the train
+//! history) and collapsed label sets (`training.collapsed`) from the `training` rules.
 
 use std::fmt::Write as _;
 
 use metrics::multilabel::DEFAULT_THRESHOLD;
 
 use super::rank;
+use super::training::{self, Versus};
 use super::types::{Evidence, Finding, Severity, finding, pct, wilson};
 use crate::analysis::multilabel::{LabelDiff, MultilabelAnalysis};
 use crate::params::ReflectParams;
@@ -46,7 +49,8 @@ pub const PAIR_RECALL_LOW: f64 = 0.5;
 pub const THRESHOLD_FAR: f64 = 0.25;
 /// ...and farther than this a medium one.
 pub const THRESHOLD_EXTREME: f64 = 0.4;
-/// Examples with gold labels but an empty predicted set: this share is a medium finding...
+/// Examples with gold labels but an empty predicted set: this share is a medium finding (when
+/// the label sets have not collapsed: then the finding is `training.collapsed`)...
 pub const EMPTY_PRED_MEDIUM: f64 = 0.1;
 /// ...and this share a low one.
 pub const EMPTY_PRED_LOW: f64 = 0.03;
@@ -457,36 +461,9 @@ pub fn findings(a: &MultilabelAnalysis, params: &ReflectParams) -> Vec<Finding> 
         out.push(f);
     }
 
-    // Empty predictions.
-    let with_gold = a.examples - a.counts.empty_gold;
-    let empty_share = share(a.counts.empty_pred_with_gold, with_gold);
-    if with_gold > 0 && empty_share >= EMPTY_PRED_LOW {
-        let mut f = finding(
-            "empty_prediction".into(),
-            if empty_share >= EMPTY_PRED_MEDIUM {
-                Severity::Medium
-            } else {
-                Severity::Low
-            },
-            "decision",
-            format!(
-                "The model predicts no label for {} of {} examples that have one",
-                a.counts.empty_pred_with_gold, with_gold
-            ),
-        );
-        f.metric = "share of examples with gold labels and an empty prediction".into();
-        f.value = empty_share;
-        f.ci = Some(wilson(a.counts.empty_pred_with_gold, with_gold));
-        f.score = empty_share;
-        f.number("empty_pred_with_gold", a.counts.empty_pred_with_gold as f64);
-        f.number("with_gold", with_gold as f64);
-        f.detail = format!(
-            "{:.2} gold labels per example against {:.2} predicted",
-            a.counts.mean_gold_labels, a.counts.mean_pred_labels
-        );
-        f.action = "Fall back to the most probable label when no probability passes its threshold (when every example has a label), or tune per-label thresholds on dev.".into();
-        out.push(f);
-    }
+    // Collapsed label sets (a training cause) or, short of that, empty predictions (a
+    // decision one): one finding per cause.
+    out.extend(training::collapsed(a).or_else(|| empty_prediction(a)));
 
     // Baseline.
     if let Some(b) = &a.baseline {
@@ -566,8 +543,51 @@ pub fn findings(a: &MultilabelAnalysis, params: &ReflectParams) -> Vec<Finding> 
         }
     }
 
+    // The dev curve and underfitting, by the rules every task kind shares.
+    let versus = a.baseline.as_ref().map(|b| Versus {
+        metric: "micro F1",
+        paired: &b.micro_f1,
+    });
+    out.extend(training::fit(a.history.as_ref(), versus));
+
     rank(&mut out);
     out
+}
+
+/// Examples with gold labels but an empty prediction, when they are too many to ignore and
+/// the label sets have not collapsed as a whole (that is [`training::collapsed`]).
+fn empty_prediction(a: &MultilabelAnalysis) -> Option<Finding> {
+    let with_gold = a.examples - a.counts.empty_gold;
+    let empty_share = share(a.counts.empty_pred_with_gold, with_gold);
+    if with_gold == 0 || empty_share < EMPTY_PRED_LOW {
+        return None;
+    }
+    let mut f = finding(
+        "empty_prediction".into(),
+        if empty_share >= EMPTY_PRED_MEDIUM {
+            Severity::Medium
+        } else {
+            Severity::Low
+        },
+        "decision",
+        format!(
+            "The model predicts no label for {} of {} examples that have one",
+            a.counts.empty_pred_with_gold, with_gold
+        ),
+    );
+    f.metric = "share of examples with gold labels and an empty prediction".into();
+    f.value = empty_share;
+    f.ci = Some(wilson(a.counts.empty_pred_with_gold, with_gold));
+    f.score = empty_share;
+    f.number("empty_pred_with_gold", a.counts.empty_pred_with_gold as f64);
+    f.number("with_gold", with_gold as f64);
+    f.detail = format!(
+        "{:.2} gold labels per example against {:.2} predicted",
+        a.counts.mean_gold_labels, a.counts.mean_pred_labels
+    );
+    f.evidence = evidence(&a.file, a.counts.empty_pred_examples.iter());
+    f.action = "Fall back to the most probable label when no probability passes its threshold (when every example has a label), or tune per-label thresholds on dev.".into();
+    Some(f)
 }
 
 /// Evidence rows of example ids in the reported predictions file.

@@ -138,6 +138,9 @@ pub struct TrainSummary {
     /// Seconds this rank waited for the others before the all-reduce (their micro-batches
     /// took longer): the load imbalance of data parallelism, apart from the transfer.
     pub rank_wait_seconds: Option<f64>,
+    /// The CPU threading the run had (libtorch's threads, the CPUs, the OpenMP and MKL
+    /// settings): the thread count can change results in the last bits.
+    pub threading: torch_link::threading::Threading,
 }
 
 /// Fine-tunes a model on `data` with the recipe in `params`, writing checkpoints and history
@@ -527,6 +530,9 @@ impl<'a> Loop<'a> {
             resumed_automatically: self.resumed_automatically,
             allreduce_seconds: dist.map(|_| self.sync.allreduce_seconds),
             rank_wait_seconds: dist.map(|_| self.sync.rank_wait_seconds),
+            threading: torch_link::threading::Threading::current(
+                tch::get_num_threads().max(1) as usize
+            ),
         })
     }
 }

@@ -130,6 +130,29 @@ pub fn sequence_windows(n: usize, seed: u64) -> Vec<Window> {
         .collect()
 }
 
+/// Sequence windows of `len` tokens each, labelled like [`sequence_windows`]: long enough that
+/// a model of hidden 256 makes libtorch split its kernels between threads.
+pub fn long_sequence_windows(n: usize, seed: u64, len: usize) -> Vec<Window> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|k| {
+            let mut ids = vec![2u32];
+            ids.extend((0..len - 2).map(|_| 4 + rng.next(VOCAB - 4)));
+            ids.push(3);
+            let label = i16::from(ids[1..6].iter().any(|&i| i < 12));
+            Window {
+                id: format!("l{k}"),
+                type_ids: vec![0; ids.len()],
+                word_ids: vec![-1; ids.len()],
+                length: ids.len() as u32,
+                input_ids: ids,
+                label: Some(label),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
 /// Token-task data: 48 training and 16 dev windows.
 pub fn token_data() -> TrainData {
     TrainData {

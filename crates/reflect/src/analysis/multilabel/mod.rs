@@ -19,6 +19,9 @@
 //! - [`baseline`]: the paired bootstrap of micro and macro F1 against a baseline's
 //!   predictions, matched by example id.
 //!
+//! The train stage's history, when given, is kept as read: the training-fit findings
+//! (dev curve, underfitting) come from the same rules as every other task kind's.
+//!
 //! [`analyze`] runs them all into a [`MultilabelAnalysis`]; [`crate::findings::multilabel`]
 //! ranks what it means and [`crate::report::multilabel`] renders it.
 
@@ -31,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::MetricCi;
 use crate::data::multilabel::{Sources, Table, read_decision};
 use crate::error::{ReflectError, Result};
+use crate::history::History;
 use crate::params::ReflectParams;
 use crate::stats::bootstrap::{Bootstrap, Interval};
 
@@ -76,6 +80,10 @@ pub struct Counts {
     pub mean_gold_labels: f64,
     /// Mean predicted labels per example.
     pub mean_pred_labels: f64,
+    /// Ids of the first examples (at most `max_examples`) with gold labels but an empty
+    /// predicted set.
+    #[serde(default)]
+    pub empty_pred_examples: Vec<String>,
 }
 
 /// Everything the multi-label report computed; written as `analysis.json`.
@@ -120,6 +128,10 @@ pub struct MultilabelAnalysis {
     pub temperature_split: Option<String>,
     /// The comparison with the baseline, when one was given.
     pub baseline: Option<BaselineComparison>,
+    /// The train stage's history (dev curve, training score, loss), when the train artifact
+    /// was given.
+    #[serde(default)]
+    pub history: Option<History>,
     /// What was skipped, and why.
     pub notes: Vec<String>,
 }
@@ -162,11 +174,13 @@ pub fn analyze(sources: &Sources, params: &ReflectParams) -> Result<MultilabelAn
         Some(path) => read_decision(path, &params.split, model.labels.len())?,
         None => None,
     };
+    let history = sources.history.as_deref().map(History::read).transpose()?;
     analyze_tables(
         &model,
         fit.as_ref().map(|(s, t)| (s.as_str(), t)),
         baseline.as_ref(),
         record,
+        history,
         params,
         notes,
     )
@@ -177,6 +191,7 @@ fn analyze_tables(
     fit: Option<(&str, &Table)>,
     baseline: Option<&Table>,
     record: Option<ThresholdRecord>,
+    history: Option<History>,
     params: &ReflectParams,
     mut notes: Vec<String>,
 ) -> Result<MultilabelAnalysis> {
@@ -250,16 +265,24 @@ fn analyze_tables(
             .collect()
     };
     let (gs, ps) = (sizes(&t.gold), sizes(&t.pred));
+    let emptied: Vec<&String> = t
+        .ids
+        .iter()
+        .zip(gs.iter().zip(&ps))
+        .filter(|&(_, (&g, &p))| g > 0 && p == 0)
+        .map(|(id, _)| id)
+        .collect();
     let counts = Counts {
         empty_gold: gs.iter().filter(|&&k| k == 0).count(),
         empty_pred: ps.iter().filter(|&&k| k == 0).count(),
-        empty_pred_with_gold: gs
-            .iter()
-            .zip(&ps)
-            .filter(|&(&g, &p)| g > 0 && p == 0)
-            .count(),
+        empty_pred_with_gold: emptied.len(),
         mean_gold_labels: gs.iter().sum::<usize>() as f64 / n as f64,
         mean_pred_labels: ps.iter().sum::<usize>() as f64 / n as f64,
+        empty_pred_examples: emptied
+            .into_iter()
+            .take(params.max_examples)
+            .cloned()
+            .collect(),
     };
 
     let (calib, temperature_split) = calibration::run(t, fit, params.bins, boot, &mut notes);
@@ -291,6 +314,7 @@ fn analyze_tables(
         calibration: calib,
         temperature_split,
         baseline,
+        history,
         notes,
     })
 }
