@@ -121,7 +121,12 @@ impl PipelineSpec {
                             .as_str()
                             .ok_or_else(|| err(&key, format!("expected a string, found {v}")))?;
                         globals.task = Some(s.parse::<TaskKind>().map_err(|_| {
-                            err(&key, format!("expected `token` or `sequence`, found {s:?}"))
+                            err(
+                                &key,
+                                format!(
+                                    "expected `token`, `sequence` or `multilabel`, found {s:?}"
+                                ),
+                            )
                         })?);
                     }
                     "model" => {
@@ -302,6 +307,9 @@ lr = 5e-5
         let e = PipelineSpec::parse(Path::new("p.toml"), &text, &[]).unwrap_err();
         let s = e.to_string();
         assert!(s.starts_with("p.toml: [pipeline] task:"), "{s}");
-        assert!(s.contains("expected `token` or `sequence`"), "{s}");
+        assert!(
+            s.contains("expected `token`, `sequence` or `multilabel`"),
+            "{s}"
+        );
     }
 }

@@ -978,6 +978,64 @@ fn no_tracked_file_reads_outside_the_clone() {
     );
 }
 
+/// The README stays a front door (at most 250 lines, the manual under `docs/`), and every
+/// relative link in it and in `docs/*.md` reaches a file: text moved between pages keeps
+/// its links.
+#[test]
+fn readme_and_docs_links_resolve() {
+    let root = project_root();
+    let readme = root.join("README.md");
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap_or_else(|e| panic!("docs/: {e}"))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    docs.sort();
+    assert!(!docs.is_empty(), "no pages in docs/");
+    let mut broken = Vec::new();
+    for page in std::iter::once(&readme).chain(&docs) {
+        let text =
+            std::fs::read_to_string(page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+        let dir = page.parent().unwrap();
+        for target in markdown_link_targets(&text) {
+            let external = ["http://", "https://", "mailto:"];
+            if external.iter().any(|scheme| target.starts_with(*scheme)) {
+                continue;
+            }
+            // `#anchor` alone points into the same page.
+            let file = target.split('#').next().unwrap_or_default();
+            if !file.is_empty() && !dir.join(file).exists() {
+                let shown = page.strip_prefix(&root).unwrap_or(page);
+                broken.push(format!("{}: ({target})", shown.display()));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "links to files that do not exist:\n{}",
+        broken.join("\n")
+    );
+    let lines = std::fs::read_to_string(&readme).unwrap().lines().count();
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines; keep it a front door (at most 250) and move detail to docs/"
+    );
+}
+
+/// The targets of the markdown links `[text](target)` in `text`, in order.
+fn markdown_link_targets(text: &str) -> Vec<&str> {
+    let mut targets = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("](") {
+        let after = &rest[start + 2..];
+        // An unclosed link takes the rest of the text as its target (and is then broken).
+        let end = after.find(')').unwrap_or(after.len());
+        targets.push(after[..end].trim());
+        rest = &after[end..];
+    }
+    targets
+}
+
 /// German Credit rendered to text is longer than 32 sub-words: with `max_length = 32` the
 /// tokenize stage cuts the texts, and reflect says how many, with tokenize's counts.
 #[test]

@@ -19,9 +19,13 @@ pub const MARK: &str = "BERTFLOW_THREADING";
 
 /// The OpenMP settings the product runs libtorch with, unless the user set them: spin briefly
 /// at a barrier, then sleep. The spin count is measured (scripts/bench/contention.sh,
-/// bench-results/contention.md): long enough that an idle machine does not pay a wake-up per
-/// parallel region, short enough that a descheduled partner is not starved.
-pub const DEFAULTS: &[(&str, &str)] = &[("GOMP_SPINCOUNT", "10000")];
+/// bench-results/contention.md; a first sweep of 20 training steps of MiniLM on 2 cores,
+/// tokens/s idle / beside one busy process: libgomp's default 300,000 ≈ 1,810 / 560 (31 %),
+/// 100,000 1,840 / 320, 10,000 1,920 / 730, 4,000 1,730 / 870, 2,000 1,735 / 965 (53 %),
+/// 1,000 1,690 / 1,000, 0 (sleep at once, like `OMP_WAIT_POLICY=PASSIVE`) 1,560 / 1,050):
+/// long enough that an idle machine rarely pays a wake-up per parallel region, short enough
+/// that a thread whose partner was descheduled does not burn the core that partner needs.
+pub const DEFAULTS: &[(&str, &str)] = &[("GOMP_SPINCOUNT", "2000")];
 
 /// Environment variables that shape libtorch's CPU threading and its numerics, recorded as set.
 const RECORDED: &[&str] = &[

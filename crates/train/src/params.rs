@@ -319,7 +319,7 @@ impl TrainParams {
     /// only for token tasks. Sequence tasks default to HF `Trainer`'s own default, a random
     /// order, so the same recipe means the same sampler on both sides: on CLINC150 a random
     /// order ends 0.07 nats lower in training loss than length grouping, in HF as in ours
-    /// (README, "Many classes"). Token tasks keep grouping: sentence lengths vary far more,
+    /// (docs/clinc150.md, "Many classes"). Token tasks keep grouping: sentence lengths vary far more,
     /// padding is what grouping saves, and WNUT-17 / CoNLL-2003 match HF with it.
     pub fn groups_by_length(&self, task: flowcore::TaskKind) -> bool {
         self.group_by_length
