@@ -196,6 +196,7 @@ pub fn manifest_metrics(r: &Reflection, found: &[Finding]) -> Value {
     m.insert("findings_high".into(), json!(count(Severity::High)));
     m.insert("findings_medium".into(), json!(count(Severity::Medium)));
     m.insert("headline_lines".into(), json!(r.headline_lines(found)));
+    m.insert("verdict".into(), json!(report::verdict_lines(found)));
     m.insert("report".into(), json!(REPORT_HTML));
     Value::Object(m)
 }
@@ -225,7 +226,11 @@ pub fn write_report(
         serde_json::to_string_pretty(&found)? + "\n",
     )?;
     fs_err::write(out_dir.join(ANALYSIS_JSON), r.to_json()? + "\n")?;
-    for line in r.headline_lines(&found) {
+    for line in report::verdict_lines(&found)
+        .into_iter()
+        .take(1)
+        .chain(r.headline_lines(&found))
+    {
         tracing::info!("{line}");
     }
     Ok(manifest_metrics(r, &found))

@@ -313,7 +313,18 @@ pub fn headline(artifact_dir: &Path) -> Result<String> {
             message: "no `headline_lines` in the metrics; is this a reflect artifact?".into(),
         })?;
     let mut out = format!("report: {}\n", artifact_dir.join(REPORT_HTML).display());
-    for l in lines.iter().filter_map(serde_json::Value::as_str) {
+    // The verdict first (artifacts of reflect stage version 4 on record it).
+    let verdict = manifest
+        .metrics
+        .get("verdict")
+        .and_then(serde_json::Value::as_array);
+    for l in verdict
+        .into_iter()
+        .flatten()
+        .take(1)
+        .chain(lines)
+        .filter_map(serde_json::Value::as_str)
+    {
         out.push_str(l);
         out.push('\n');
     }

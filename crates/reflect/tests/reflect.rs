@@ -783,6 +783,13 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     ] {
         assert!(dom.contains(section), "rendered DOM lacks {section}");
     }
+    // The report opens with its verdict: before the headline numbers and the findings.
+    let verdict = dom.find("id=\"verdict\"").expect("no verdict block");
+    assert!(verdict < dom.find("id=\"findings\"").unwrap());
+    assert!(
+        dom[verdict..].contains("Verdict: "),
+        "the verdict block has no verdict"
+    );
     let console_errors: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERROR:CONSOLE"))

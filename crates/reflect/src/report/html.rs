@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use super::lines::{headline_lines, opt_num, rejection_intro, rejection_rows};
 use super::plots;
-use super::text::{ci_text, esc, evidence_text};
+use super::text::{ci_text, esc, evidence_text, verdict_html};
+use super::verdict::verdict_lines;
 use crate::analysis::{Analysis, CalibrationReport, Slice};
 use crate::error::Result;
 use crate::findings::Finding;
@@ -15,7 +16,7 @@ const CSS: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top;font-size:13px}\
 th{background:#f0f0f0}.high{background:#f8d0d0}.medium{background:#fbe8c8}.low{background:#eef4fb}.info{background:#f4f4f4}\
 .flag{color:#b00;font-weight:bold}code{font-size:12px}figure{margin:0.5em 0 1.5em}.plots{display:flex;flex-wrap:wrap;gap:1em}\
-.note{color:#666;font-size:13px}";
+.note{color:#666;font-size:13px}.verdict{border-left:4px solid #446;background:#f3f4fa;padding:0.3em 1em;margin:1em 0}";
 
 fn table_row(cells: &[String]) -> String {
     let mut r = String::from("<tr>");
@@ -49,9 +50,11 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
     let _ = writeln!(o, "<h1>Validation report ({} split)</h1>", esc(&a.split));
     let _ = writeln!(
         o,
-        "<p class=\"note\">{} task, {} examples, {} items; intervals are 95 % percentile bootstrap over {} {}s ({} resamples, seed {}).</p><ul>",
+        "<p class=\"note\">{} task, {} examples, {} items; intervals are 95 % percentile bootstrap over {} {}s ({} resamples, seed {}).</p>",
         a.task, a.examples, a.items, a.units, a.unit, a.bootstrap.resamples, a.bootstrap.seed
     );
+    o.push_str(&verdict_html(&verdict_lines(findings)));
+    o.push_str("<ul>\n");
     for l in headline_lines(a, findings) {
         let _ = writeln!(o, "<li>{}</li>", esc(&l));
     }

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use super::lines::{headline_lines, opt_num, rejection_intro, rejection_rows};
-use super::text::{ci_text, evidence_text, md};
+use super::text::{ci_text, evidence_text, md, verdict_md};
+use super::verdict::verdict_lines;
 use crate::analysis::{Analysis, CalibrationReport};
 use crate::findings::Finding;
 use crate::ner::ErrorKind;
@@ -30,6 +31,7 @@ pub fn markdown(a: &Analysis, findings: &[Finding]) -> String {
         "{} task, {} examples, {} items; intervals are 95 % percentile bootstrap over {} {}s ({} resamples, seed {}).\n",
         a.task, a.examples, a.items, a.units, a.unit, a.bootstrap.resamples, a.bootstrap.seed
     );
+    o.push_str(&verdict_md(&verdict_lines(findings)));
     for l in headline_lines(a, findings) {
         let _ = writeln!(o, "- {l}");
     }

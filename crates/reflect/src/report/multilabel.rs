@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use metrics::multilabel::DEFAULT_THRESHOLD;
 
 use super::plots;
-use super::text::{ci_text, esc, evidence_text, finding_lines, md};
+use super::text::{ci_text, esc, evidence_text, finding_lines, md, verdict_html, verdict_md};
+use super::verdict::verdict_lines;
 use crate::analysis::multilabel::{ErrorExample, MultilabelAnalysis};
 use crate::error::Result;
 use crate::findings::multilabel::level_text;
@@ -475,6 +476,7 @@ fn blocks(a: &MultilabelAnalysis, found: &[Finding]) -> Vec<Block> {
 pub fn markdown(a: &MultilabelAnalysis, found: &[Finding]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Validation report ({} split, multi-label)\n", a.split);
+    o.push_str(&verdict_md(&verdict_lines(found)));
     for l in headline_lines(a, found) {
         let _ = writeln!(o, "- {}", md(&l));
     }
@@ -497,7 +499,7 @@ pub fn markdown(a: &MultilabelAnalysis, found: &[Finding]) -> String {
 const CSS: &str = "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top;font-size:13px}\
 th{background:#f0f0f0}.high{background:#f8d0d0}.medium{background:#fbe8c8}.low{background:#eef4fb}.info{background:#f4f4f4}\
-figure{margin:0.5em 0 1.5em}.plots{display:flex;flex-wrap:wrap;gap:1em}.note{color:#666;font-size:13px}";
+figure{margin:0.5em 0 1.5em}.plots{display:flex;flex-wrap:wrap;gap:1em}.note{color:#666;font-size:13px}.verdict{border-left:4px solid #446;background:#f3f4fa;padding:0.3em 1em;margin:1em 0}";
 
 /// The HTML report: one file, inline CSS and SVG reliability diagrams, no scripts.
 pub fn html(a: &MultilabelAnalysis, found: &[Finding]) -> Result<String> {
@@ -509,9 +511,11 @@ pub fn html(a: &MultilabelAnalysis, found: &[Finding]) -> Result<String> {
     );
     let _ = writeln!(
         o,
-        "<h1>Validation report ({} split, multi-label)</h1><ul>",
+        "<h1>Validation report ({} split, multi-label)</h1>",
         esc(&a.split)
     );
+    o.push_str(&verdict_html(&verdict_lines(found)));
+    o.push_str("<ul>\n");
     for l in headline_lines(a, found) {
         let _ = writeln!(o, "<li>{}</li>", esc(&l));
     }

@@ -20,6 +20,35 @@ pub fn esc(s: &str) -> String {
 }
 
 /// Text made safe for a Markdown table cell.
+/// The verdict block in Markdown: the verdict in bold, then its lines as a list.
+pub(crate) fn verdict_md(lines: &[String]) -> String {
+    let mut o = String::new();
+    if let Some((first, rest)) = lines.split_first() {
+        o.push_str(&format!("**{}**\n\n", md(first)));
+        for l in rest {
+            o.push_str(&format!("- {}\n", md(l)));
+        }
+        o.push('\n');
+    }
+    o
+}
+
+/// The verdict block in HTML.
+pub(crate) fn verdict_html(lines: &[String]) -> String {
+    let mut o = String::new();
+    if let Some((first, rest)) = lines.split_first() {
+        o.push_str(&format!(
+            "<div class=\"verdict\" id=\"verdict\"><p><strong>{}</strong></p><ul>",
+            esc(first)
+        ));
+        for l in rest {
+            o.push_str(&format!("<li>{}</li>", esc(l)));
+        }
+        o.push_str("</ul></div>\n");
+    }
+    o
+}
+
 pub(crate) fn md(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
