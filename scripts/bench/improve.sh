@@ -29,7 +29,9 @@ start=$(date +%s)
 wall=$(( $(date +%s) - start ))
 report=$(sed -n 's/^improve report: //p' "bench-results/tmp/improve-$name.out" | tail -1)
 {
-  cat "$report"
+  # The report names artifact directories: the temporary store becomes `<artifacts>`, so no
+  # machine's paths end up in bench-results.
+  sed "s#$ART#<artifacts>#g" "$report"
   echo
   echo "---"
   echo "Run: \`scripts/bench/improve.sh $name $budget $runs $rounds\` on $(nproc) cores ($(date -u +%F)), code $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo '+changes'), wall $((wall / 60)) min $((wall % 60)) s, $([[ -n ${ART_GIVEN:-} ]] && echo "a given artifact store (stages reused where up to date)" || echo "an empty artifact store") (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))."
