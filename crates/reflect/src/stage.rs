@@ -428,12 +428,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_multilabel_model_that_predicts_nothing_is_named_collapsed_and_underfit_with_remedies() {
-        let dir = tempfile::tempdir().unwrap();
-        let evaluate = multilabel(dir.path(), "evaluate", &nothing_predicted());
-        let baseline = multilabel(dir.path(), "baseline", &examples());
-        let train = train(dir.path(), STILL_RISING);
+    /// The reported findings of a multi-label model predicting `model` against a baseline
+    /// predicting `baseline`, with the training `history`, under the default recipe.
+    fn reflect_multilabel(
+        dir: &Path,
+        model: &Rows,
+        baseline: &Rows,
+        history: &str,
+    ) -> Vec<Finding> {
+        let evaluate = multilabel(dir, "evaluate", model);
+        let baseline = multilabel(dir, "baseline", baseline);
+        let train = train(dir, history);
         let r = analyze_artifacts(
             &params(),
             &evaluate,
@@ -443,7 +448,13 @@ mod tests {
             None,
         )
         .unwrap();
-        let found = reported(&r, &default_recipe(), dir.path());
+        reported(&r, &default_recipe(), dir)
+    }
+
+    #[test]
+    fn a_multilabel_model_that_predicts_nothing_is_named_collapsed_and_underfit_with_remedies() {
+        let dir = tempfile::tempdir().unwrap();
+        let found = reflect_multilabel(dir.path(), &nothing_predicted(), &examples(), STILL_RISING);
         let all = [
             "longer training",
             "higher learning rate",
@@ -502,19 +513,7 @@ mod tests {
     #[test]
     fn a_healthy_multilabel_model_is_neither_underfit_nor_collapsed() {
         let dir = tempfile::tempdir().unwrap();
-        let evaluate = multilabel(dir.path(), "evaluate", &examples());
-        let baseline = multilabel(dir.path(), "baseline", &nothing_predicted());
-        let train = train(dir.path(), LEVELLED);
-        let r = analyze_artifacts(
-            &params(),
-            &evaluate,
-            Some(&baseline),
-            None,
-            Some(&train),
-            None,
-        )
-        .unwrap();
-        let found = reported(&r, &default_recipe(), dir.path());
+        let found = reflect_multilabel(dir.path(), &examples(), &nothing_predicted(), LEVELLED);
         for id in ["training.underfit", "training.collapsed"] {
             assert!(found.iter().all(|f| f.id != id), "{id} in {found:#?}");
         }
