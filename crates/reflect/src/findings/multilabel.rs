@@ -3,17 +3,24 @@
 //! apart, empty predictions and the baseline comparison, ranked like every other finding;
 //! with the training-fit findings of every task kind (dev curve, underfitting, from the train
 //! history) and collapsed label sets (`training.collapsed`) from the `training` rules.
+//!
+//! Each rule is a function named for what it finds; the rules about one label (missed,
+//! added, ranking, calibration, threshold) are in `labels`. [`findings`] runs them in a
+//! fixed order and ranks the result.
 
 use std::fmt::Write as _;
-
-use metrics::multilabel::DEFAULT_THRESHOLD;
 
 use super::rank;
 use super::training::{self, Versus};
 use super::types::{Evidence, Finding, Severity, finding, pct, wilson};
-use crate::analysis::multilabel::{LabelDiff, MultilabelAnalysis};
+use crate::analysis::multilabel::{
+    BaselineComparison, CooccurrenceError, LabelDiff, MultilabelAnalysis, PairRecall,
+};
 use crate::params::ReflectParams;
+use crate::stats::bootstrap::Paired;
 use crate::stats::proportion::share;
+
+mod labels;
 
 /// A label whose recall is below this, with at least `min_slice_support` gold cases, is a
 /// high-severity finding: the model misses it more often than it finds it.
@@ -67,491 +74,282 @@ pub(crate) fn level_text(level: f64) -> String {
 
 /// The ranked findings of a multi-label analysis: severity first, then how far the number
 /// is from acceptable, then the stable id.
+///
+/// The rules run in a fixed order (ranking breaks ties by id, but the order is kept so
+/// the unranked list reads the same): the headline, each label's own findings, co-occurrence
+/// errors, gold pairs, collapsed or empty predictions, the baseline and the training fit.
 pub fn findings(a: &MultilabelAnalysis, params: &ReflectParams) -> Vec<Finding> {
     let min_support = params.min_slice_support;
-    let mut out = Vec::new();
-
-    // Headline.
-    if let (Some(micro), Some(macro_)) = (a.metric("micro F1"), a.metric("macro F1")) {
-        let width = micro.hi - micro.lo;
-        let wide = width > WIDE_CI;
-        let mut f = finding(
-            "headline".into(),
-            if wide {
-                Severity::Medium
-            } else {
-                Severity::Info
-            },
-            "headline",
-            format!(
-                "micro F1 on {} is {}, macro F1 {} ({} examples, {} labels)",
-                a.split,
-                micro.display(3),
-                macro_.display(3),
-                a.examples,
-                a.labels.len()
-            ),
-        );
-        f.metric = "micro F1".into();
-        f.value = micro.estimate;
-        f.ci = Some([micro.lo, micro.hi]);
-        f.score = width;
-        for m in &a.headline {
-            f.number(&m.name.replace(' ', "_").to_lowercase(), m.ci.estimate);
-        }
-        f.detail = a
-            .headline
-            .iter()
-            .skip(2)
-            .map(|m| format!("{} {}", m.name, m.ci.display(3)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        f.action = if wide {
-            format!(
-                "The {} interval of micro F1 is {:.1} points wide: differences smaller than that are noise on this split; collect more {} data before comparing models.",
-                level_text(a.bootstrap.level),
-                100.0 * width,
-                a.split
-            )
-        } else {
-            format!(
-                "Quote the interval with the number: changes smaller than ±{:.1} points are not distinguishable on this split.",
-                50.0 * width
-            )
-        };
-        out.push(f);
+    let mut out: Vec<Finding> = headline(a).into_iter().collect();
+    for j in 0..a.per_label.len() {
+        out.extend(labels::findings(a, j, min_support));
     }
-
-    for (j, row) in a.per_label.iter().enumerate() {
-        let l = &row.label;
-        let missed = a.missed.iter().find(|e| &e.label == l);
-        let added = a.added.iter().find(|e| &e.label == l);
-
-        // Missed labels.
-        if row.support >= min_support && row.recall < RECALL_MEDIUM {
-            let high = row.recall < RECALL_HIGH;
-            let mut f = finding(
-                format!("recall.{l}"),
-                if high {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                },
-                "per-label",
-                format!(
-                    "The model misses `{l}` in {} of {} gold cases (recall {:.3})",
-                    row.missed, row.support, row.recall
-                ),
-            );
-            f.metric = format!("recall of `{l}`");
-            f.value = row.recall;
-            f.ci = Some(row.recall_ci);
-            f.score = 1.0 - row.recall;
-            f.number("support", row.support as f64);
-            f.number("missed", row.missed as f64);
-            f.number("tp", row.tp as f64);
-            f.number("recall", row.recall);
-            f.number("threshold", row.threshold);
-            let mut detail = format!(
-                "precision {:.3}, F1 {:.3}, threshold {:.3}, in {} of the examples",
-                row.precision,
-                row.f1,
-                row.threshold,
-                pct(row.prevalence)
-            );
-            if let Some(auc) = row.roc_auc {
-                f.number("roc_auc", auc);
-                let _ = write!(detail, ", ROC-AUC {auc:.3}");
-            }
-            if let Some(c) = a.cooccurrence_errors.iter().find(|c| &c.missed == l) {
-                let _ = write!(
-                    detail,
-                    "; most often read as `{}` ({} examples)",
-                    c.added, c.count
-                );
-            }
-            f.detail = detail;
-            f.evidence = evidence(
-                &a.file,
-                missed.into_iter().flat_map(|e| &e.examples).map(|e| &e.id),
-            );
-            f.action = match (row.roc_auc, &a.decision.tuned_on) {
-                (Some(auc), None) if auc >= RANKS_WELL => format!(
-                    "The probabilities rank `{l}` well (ROC-AUC {auc:.3}) but too few pass the threshold {:.2}: tune per-label thresholds on dev (evaluate `tune_thresholds = true`) or lower this one.",
-                    row.threshold
-                ),
-                (Some(auc), Some(dev)) if auc >= RANKS_WELL => format!(
-                    "The probabilities rank `{l}` fairly (ROC-AUC {auc:.3}), but the threshold {:.3} that gives the best F1 on {dev} lets only this share of the gold cases through (F1 trades recall for precision on a label in {} of the examples): if a missed `{l}` costs more than a false alarm, lower its threshold; more training examples of `{l}` raise what any threshold can reach.",
-                    row.threshold,
-                    pct(row.prevalence)
-                ),
-                _ => format!(
-                    "The probabilities do not separate `{l}` well: add training examples of `{l}` (it is in {} of the examples), weight it in the loss (pos_weight), and see what it is read as (co-occurrence errors).",
-                    pct(row.prevalence)
-                ),
-            };
-            out.push(f);
-        }
-
-        // Added labels.
-        if row.predicted >= min_support && row.precision < PRECISION_MEDIUM {
-            let mut f = finding(
-                format!("precision.{l}"),
-                Severity::Medium,
-                "per-label",
-                format!(
-                    "The model adds `{l}` where it is absent: {} of its {} predictions are wrong (precision {:.3})",
-                    row.added, row.predicted, row.precision
-                ),
-            );
-            f.metric = format!("precision of `{l}`");
-            f.value = row.precision;
-            f.ci = Some(wilson(row.tp, row.predicted));
-            f.score = 1.0 - row.precision;
-            f.number("predicted", row.predicted as f64);
-            f.number("added", row.added as f64);
-            f.number("precision", row.precision);
-            f.number("threshold", row.threshold);
-            f.detail = format!(
-                "recall {:.3}, threshold {:.3}, false-positive rate {}",
-                row.recall,
-                row.threshold,
-                row.false_positive_rate.map_or("–".into(), pct)
-            );
-            if let Some(c) = a.cooccurrence_errors.iter().find(|c| &c.added == l) {
-                let _ = write!(
-                    f.detail,
-                    "; most often instead of `{}` ({} examples)",
-                    c.missed, c.count
-                );
-            }
-            f.evidence = evidence(
-                &a.file,
-                added.into_iter().flat_map(|e| &e.examples).map(|e| &e.id),
-            );
-            f.action = format!(
-                "Raise the threshold of `{l}` (tune it on dev) and review which gold label it replaces (co-occurrence errors); if the added cases look right, the gold labels may be incomplete."
-            );
-            out.push(f);
-        }
-
-        // Ranking.
-        if let Some(auc) = row
-            .roc_auc
-            .filter(|&x| x < RANKING_POOR && row.support >= min_support)
-        {
-            let mut f = finding(
-                format!("ranking.{l}"),
-                Severity::Medium,
-                "per-label",
-                format!("The probabilities of `{l}` barely rank it: ROC-AUC {auc:.3}"),
-            );
-            f.metric = format!("ROC-AUC of `{l}`");
-            f.value = auc;
-            f.score = 1.0 - auc;
-            f.number("roc_auc", auc);
-            f.number("support", row.support as f64);
-            if let Some(ap) = row.average_precision {
-                f.number("average_precision", ap);
-                f.detail = format!(
-                    "average precision {ap:.3} against a prevalence of {}",
-                    pct(row.prevalence)
-                );
-            }
-            f.evidence = evidence(
-                &a.file,
-                missed.into_iter().flat_map(|e| &e.examples).map(|e| &e.id),
-            );
-            f.action = format!(
-                "No threshold can fix this: `{l}` needs more (or cleaner) training examples, or it is confused with a similar label — review its annotation guidelines."
-            );
-            out.push(f);
-        }
-
-        // Calibration.
-        if let Some(c) = a.calibration.get(j) {
-            let ece = c.report.ece;
-            if ece.estimate > ECE_MEDIUM {
-                let high = ece.lo > ECE_HIGH;
-                let mut f = finding(
-                    format!("calibration.{l}"),
-                    if high {
-                        Severity::High
-                    } else {
-                        Severity::Medium
-                    },
-                    "calibration",
-                    format!(
-                        "Probabilities of `{l}` are off by {:.3} on average (ECE {}, {} bins)",
-                        ece.estimate,
-                        ece.display(3),
-                        a.bins
-                    ),
-                );
-                f.metric = format!("ECE of `{l}`");
-                f.value = ece.estimate;
-                f.ci = Some([ece.lo, ece.hi]);
-                f.score = ece.estimate;
-                f.number("ece", ece.estimate);
-                f.number("mce", c.report.mce);
-                f.number("mean_prob", c.mean_prob);
-                f.number("positive_rate", c.positive_rate);
-                f.detail = format!(
-                    "mean probability {:.3} against a positive rate of {:.3}; MCE {:.3}, Brier {:.4}",
-                    c.mean_prob,
-                    c.positive_rate,
-                    c.report.mce,
-                    c.report.brier.unwrap_or(f64::NAN)
-                );
-                f.action = match (&c.temperature, &c.report.after) {
-                    (Some(t), Some(after)) if after.ece.estimate < ece.lo => {
-                        f.number("temperature", t.t);
-                        f.number("ece_after_temperature", after.ece.estimate);
-                        format!(
-                            "Divide the logit of `{l}` by T = {:.2} (fitted on {}): its ECE drops from {:.3} to {:.3}; then re-tune its threshold on the scaled probabilities.",
-                            t.t,
-                            a.temperature_split.as_deref().unwrap_or("dev"),
-                            ece.estimate,
-                            after.ece.estimate
-                        )
-                    }
-                    (Some(t), Some(after)) => {
-                        f.number("temperature", t.t);
-                        f.number("ece_after_temperature", after.ece.estimate);
-                        format!(
-                            "A temperature does not fix it (T = {:.2}: ECE {:.3} -> {:.3}): the probabilities of `{l}` are shifted, not just over- or underconfident; fit Platt scaling (slope and bias) or isotonic regression per label on dev, and tune its threshold there.",
-                            t.t, ece.estimate, after.ece.estimate
-                        )
-                    }
-                    _ => format!(
-                        "Do not read the probabilities of `{l}` as chances: fit a per-label temperature or Platt scaling on dev (give reflect the dev predictions) and tune its threshold on dev."
-                    ),
-                };
-                let ev = if c.mean_prob > c.positive_rate {
-                    added
-                } else {
-                    missed
-                };
-                f.evidence = evidence(
-                    &a.file,
-                    ev.into_iter().flat_map(|e| &e.examples).map(|e| &e.id),
-                );
-                out.push(f);
-            }
-        }
-
-        // Tuned thresholds far from 0.5.
-        if let Some(dev) = &a.decision.tuned_on {
-            let gap = (row.threshold - DEFAULT_THRESHOLD).abs();
-            if gap > THRESHOLD_FAR {
-                let mut f = finding(
-                    format!("threshold.{l}"),
-                    if gap > THRESHOLD_EXTREME {
-                        Severity::Medium
-                    } else {
-                        Severity::Low
-                    },
-                    "decision",
-                    format!(
-                        "The threshold of `{l}` tuned on {dev} is {:.3}, far from {DEFAULT_THRESHOLD}",
-                        row.threshold
-                    ),
-                );
-                f.metric = format!("threshold of `{l}`");
-                f.value = row.threshold;
-                f.score = gap;
-                f.number("threshold", row.threshold);
-                f.number("precision", row.precision);
-                f.number("recall", row.recall);
-                f.detail = format!(
-                    "on {}: precision {:.3}, recall {:.3}, F1 {:.3}{}",
-                    a.split,
-                    row.precision,
-                    row.recall,
-                    row.f1,
-                    row.mean_prob.map_or(String::new(), |m| format!(
-                        "; mean probability {m:.3} against a prevalence of {:.3}",
-                        row.prevalence
-                    ))
-                );
-                f.action = format!(
-                    "The probabilities of `{l}` are {} than its frequency warrants: calibrate it (per-label temperature or Platt scaling on {dev}) so one threshold means the same for every label, and check that {dev} holds enough `{l}` examples for a stable threshold.",
-                    if row.threshold < DEFAULT_THRESHOLD {
-                        "lower"
-                    } else {
-                        "higher"
-                    }
-                );
-                out.push(f);
-            }
-        }
-    }
-
-    // Co-occurrence errors.
-    for c in a
-        .cooccurrence_errors
-        .iter()
-        .filter(|c| c.count >= CONFUSION_MIN_COUNT && c.share_of_missed >= CONFUSION_MIN_SHARE)
-        .take(CONFUSION_FINDINGS)
-    {
-        let misses = a
-            .per_label
-            .iter()
-            .find(|r| r.label == c.missed)
-            .map_or(0, |r| r.missed);
-        let mut f = finding(
-            format!("cooccurrence.{}.{}", c.missed, c.added),
-            Severity::Medium,
-            "co-occurrence",
-            format!(
-                "`{}` read as `{}` in {} examples ({} of the misses of `{}`)",
-                c.missed,
-                c.added,
-                c.count,
-                pct(c.share_of_missed),
-                c.missed
-            ),
-        );
-        f.metric = format!("share of `{}` misses with `{}` added", c.missed, c.added);
-        f.value = c.share_of_missed;
-        f.ci = Some(wilson(c.count, misses));
-        f.score = c.count as f64;
-        f.number("count", c.count as f64);
-        f.number("missed", misses as f64);
-        f.detail = format!(
-            "in these examples the gold set has `{}` and the prediction `{}` instead",
-            c.missed, c.added
-        );
-        f.evidence = evidence(&a.file, c.examples.iter().map(|e| &e.id));
-        f.action = format!(
-            "The model swaps `{}` for `{}`: review the examples and the annotation guidelines for the two (do annotators tell them apart?), and add contrastive training examples.",
-            c.missed, c.added
-        );
-        out.push(f);
-    }
-
-    // Gold pairs predicted together less often than independent errors would give.
-    for p in a.gold_pairs.iter().filter(|p| {
-        p.together >= min_support
-            && p.joint_recall < PAIR_RECALL_LOW
-            && p.joint_recall < p.independent
-    }) {
-        let mut f = finding(
-            format!("gold_pair.{}.{}", p.a, p.b),
-            Severity::Low,
-            "co-occurrence",
-            format!(
-                "When `{}` and `{}` occur together the model predicts both in {} of {} examples",
-                p.a, p.b, p.both_predicted, p.together
-            ),
-        );
-        f.metric = "joint recall".into();
-        f.value = p.joint_recall;
-        f.ci = Some(wilson(p.both_predicted, p.together));
-        f.score = p.independent - p.joint_recall;
-        f.number("together", p.together as f64);
-        f.number("both_predicted", p.both_predicted as f64);
-        f.number("independent", p.independent);
-        f.detail = format!(
-            "joint recall {:.3} against {:.3} if the two labels' misses were independent",
-            p.joint_recall, p.independent
-        );
-        f.evidence = evidence(&a.file, p.examples.iter());
-        f.action = "The model tends to keep one label of the pair: check that training used one sigmoid per label (BCE), not a softmax, and add training examples with both labels.".into();
-        out.push(f);
-    }
-
+    out.extend(cooccurrence_errors(a));
+    out.extend(gold_pairs(a, min_support));
     // Collapsed label sets (a training cause) or, short of that, empty predictions (a
     // decision one): one finding per cause.
     out.extend(training::collapsed(a).or_else(|| empty_prediction(a)));
+    out.extend(baseline(a));
+    out.extend(training_fit(a));
+    rank(&mut out);
+    out
+}
 
-    // Baseline.
-    if let Some(b) = &a.baseline {
-        for (key, name, paired, primary) in [
-            ("micro_f1", "micro F1", &b.micro_f1, true),
-            ("macro_f1", "macro F1", &b.macro_f1, false),
-        ] {
-            let d = &paired.diff;
-            let p = paired.p_value;
-            let significant = p < ALPHA && (d.lo > 0.0 || d.hi < 0.0);
-            let (severity, title, action) = if significant && d.estimate > 0.0 {
-                (
-                    Severity::Info,
-                    format!(
-                        "The model beats the baseline on {name}: {:+.1} points",
-                        100.0 * d.estimate
-                    ),
-                    "The fine-tuned model's advantage is significant: keep it.".to_string(),
-                )
-            } else if significant {
-                (
-                    Severity::High,
-                    format!(
-                        "The baseline beats the model on {name}: {:+.1} points",
-                        100.0 * d.estimate
-                    ),
-                    "The simpler baseline is significantly better: ship the baseline, or find what the model gets wrong (per-label recall, co-occurrence errors).".to_string(),
-                )
-            } else {
-                (
-                    if primary { Severity::High } else { Severity::Medium },
-                    format!(
-                        "The baseline is not significantly worse on {name}: difference {:+.1} points (p = {p:.3})",
-                        100.0 * d.estimate
-                    ),
-                    "The model's advantage is within noise: prefer the cheaper baseline, or collect more test data to separate them.".to_string(),
-                )
-            };
-            let mut f = finding(format!("baseline.{key}"), severity, "significance", title);
-            f.metric = format!("{name} difference (model minus baseline)");
-            f.value = d.estimate;
-            f.ci = Some([d.lo, d.hi]);
-            f.score = (1.0 - p).max(0.0);
-            f.number("model", paired.a.estimate);
-            f.number("baseline", paired.b.estimate);
-            f.number("diff", d.estimate);
-            f.number("p_value", p);
-            f.detail = format!(
-                "model {}, baseline {}, difference {} (paired bootstrap over {} examples, {} resamples, p = {p:.4})",
-                paired.a.display(3),
-                paired.b.display(3),
-                d.display(3),
-                b.shared,
-                a.bootstrap.resamples
-            );
-            let worse: Vec<&LabelDiff> = b
-                .per_label
-                .iter()
-                .filter(|x| x.baseline_f1 > x.model_f1)
-                .collect();
-            if !worse.is_empty() {
-                let _ = write!(
-                    f.detail,
-                    "; the baseline has the higher F1 on {}",
-                    worse
-                        .iter()
-                        .map(|x| format!(
-                            "`{}` ({:.3} vs {:.3})",
-                            x.label, x.baseline_f1, x.model_f1
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            f.action = action;
-            out.push(f);
-        }
+/// `headline`: micro and macro F1 with every headline metric as a number; medium when the
+/// micro F1 interval is wider than [`WIDE_CI`].
+fn headline(a: &MultilabelAnalysis) -> Option<Finding> {
+    let (Some(micro), Some(macro_)) = (a.metric("micro F1"), a.metric("macro F1")) else {
+        return None;
+    };
+    let width = micro.hi - micro.lo;
+    let wide = width > WIDE_CI;
+    let mut f = finding(
+        "headline".into(),
+        if wide {
+            Severity::Medium
+        } else {
+            Severity::Info
+        },
+        "headline",
+        format!(
+            "micro F1 on {} is {}, macro F1 {} ({} examples, {} labels)",
+            a.split,
+            micro.display(3),
+            macro_.display(3),
+            a.examples,
+            a.labels.len()
+        ),
+    );
+    f.metric = "micro F1".into();
+    f.value = micro.estimate;
+    f.ci = Some([micro.lo, micro.hi]);
+    f.score = width;
+    for m in &a.headline {
+        f.number(&m.name.replace(' ', "_").to_lowercase(), m.ci.estimate);
     }
+    f.detail = a
+        .headline
+        .iter()
+        .skip(2)
+        .map(|m| format!("{} {}", m.name, m.ci.display(3)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    f.action = if wide {
+        format!(
+            "The {} interval of micro F1 is {:.1} points wide: differences smaller than that are noise on this split; collect more {} data before comparing models.",
+            level_text(a.bootstrap.level),
+            100.0 * width,
+            a.split
+        )
+    } else {
+        format!(
+            "Quote the interval with the number: changes smaller than ±{:.1} points are not distinguishable on this split.",
+            50.0 * width
+        )
+    };
+    Some(f)
+}
 
-    // The dev curve and underfitting, by the rules every task kind shares.
+/// `cooccurrence.<A>.<B>`: the most frequent co-occurrence errors ("`A` read as `B`") with
+/// at least [`CONFUSION_MIN_COUNT`] examples and [`CONFUSION_MIN_SHARE`] of `A`'s misses, at
+/// most [`CONFUSION_FINDINGS`] of them.
+fn cooccurrence_errors(a: &MultilabelAnalysis) -> impl Iterator<Item = Finding> {
+    a.cooccurrence_errors
+        .iter()
+        .filter(|c| c.count >= CONFUSION_MIN_COUNT && c.share_of_missed >= CONFUSION_MIN_SHARE)
+        .take(CONFUSION_FINDINGS)
+        .map(move |c| cooccurrence_error(a, c))
+}
+
+/// The finding of one co-occurrence error: its share of the missed label's misses.
+fn cooccurrence_error(a: &MultilabelAnalysis, c: &CooccurrenceError) -> Finding {
+    let misses = a
+        .per_label
+        .iter()
+        .find(|r| r.label == c.missed)
+        .map_or(0, |r| r.missed);
+    let mut f = finding(
+        format!("cooccurrence.{}.{}", c.missed, c.added),
+        Severity::Medium,
+        "co-occurrence",
+        format!(
+            "`{}` read as `{}` in {} examples ({} of the misses of `{}`)",
+            c.missed,
+            c.added,
+            c.count,
+            pct(c.share_of_missed),
+            c.missed
+        ),
+    );
+    f.metric = format!("share of `{}` misses with `{}` added", c.missed, c.added);
+    f.value = c.share_of_missed;
+    f.ci = Some(wilson(c.count, misses));
+    f.score = c.count as f64;
+    f.number("count", c.count as f64);
+    f.number("missed", misses as f64);
+    f.detail = format!(
+        "in these examples the gold set has `{}` and the prediction `{}` instead",
+        c.missed, c.added
+    );
+    f.evidence = evidence(&a.file, c.examples.iter().map(|e| &e.id));
+    f.action = format!(
+        "The model swaps `{}` for `{}`: review the examples and the annotation guidelines for the two (do annotators tell them apart?), and add contrastive training examples.",
+        c.missed, c.added
+    );
+    f
+}
+
+/// `gold_pair.<A>.<B>`: gold pairs with at least `min_support` examples that the model
+/// predicts together less often than [`PAIR_RECALL_LOW`] and less often than independent
+/// errors of the two labels would give.
+fn gold_pairs(a: &MultilabelAnalysis, min_support: usize) -> impl Iterator<Item = Finding> {
+    a.gold_pairs
+        .iter()
+        .filter(move |p| {
+            p.together >= min_support
+                && p.joint_recall < PAIR_RECALL_LOW
+                && p.joint_recall < p.independent
+        })
+        .map(move |p| gold_pair(a, p))
+}
+
+/// The finding of one gold pair predicted apart: its joint recall against the independent
+/// one.
+fn gold_pair(a: &MultilabelAnalysis, p: &PairRecall) -> Finding {
+    let mut f = finding(
+        format!("gold_pair.{}.{}", p.a, p.b),
+        Severity::Low,
+        "co-occurrence",
+        format!(
+            "When `{}` and `{}` occur together the model predicts both in {} of {} examples",
+            p.a, p.b, p.both_predicted, p.together
+        ),
+    );
+    f.metric = "joint recall".into();
+    f.value = p.joint_recall;
+    f.ci = Some(wilson(p.both_predicted, p.together));
+    f.score = p.independent - p.joint_recall;
+    f.number("together", p.together as f64);
+    f.number("both_predicted", p.both_predicted as f64);
+    f.number("independent", p.independent);
+    f.detail = format!(
+        "joint recall {:.3} against {:.3} if the two labels' misses were independent",
+        p.joint_recall, p.independent
+    );
+    f.evidence = evidence(&a.file, p.examples.iter());
+    f.action = "The model tends to keep one label of the pair: check that training used one sigmoid per label (BCE), not a softmax, and add training examples with both labels.".into();
+    f
+}
+
+/// `baseline.micro_f1` and `baseline.macro_f1`: the paired bootstrap of the model against
+/// the baseline, when there is one.
+fn baseline(a: &MultilabelAnalysis) -> Vec<Finding> {
+    let Some(b) = &a.baseline else {
+        return Vec::new();
+    };
+    [
+        ("micro_f1", "micro F1", &b.micro_f1, true),
+        ("macro_f1", "macro F1", &b.macro_f1, false),
+    ]
+    .into_iter()
+    .map(|(key, name, paired, primary)| baseline_metric(a, b, key, name, paired, primary))
+    .collect()
+}
+
+/// The baseline finding of one metric (`key` in the id, `name` in the text); the `primary`
+/// metric's non-significant difference is high, the other's medium.
+fn baseline_metric(
+    a: &MultilabelAnalysis,
+    b: &BaselineComparison,
+    key: &str,
+    name: &str,
+    paired: &Paired,
+    primary: bool,
+) -> Finding {
+    let d = &paired.diff;
+    let p = paired.p_value;
+    let (severity, title, action) = baseline_verdict(name, paired, primary);
+    let mut f = finding(format!("baseline.{key}"), severity, "significance", title);
+    f.metric = format!("{name} difference (model minus baseline)");
+    f.value = d.estimate;
+    f.ci = Some([d.lo, d.hi]);
+    f.score = (1.0 - p).max(0.0);
+    f.number("model", paired.a.estimate);
+    f.number("baseline", paired.b.estimate);
+    f.number("diff", d.estimate);
+    f.number("p_value", p);
+    f.detail = format!(
+        "model {}, baseline {}, difference {} (paired bootstrap over {} examples, {} resamples, p = {p:.4})",
+        paired.a.display(3),
+        paired.b.display(3),
+        d.display(3),
+        b.shared,
+        a.bootstrap.resamples
+    );
+    let worse: Vec<&LabelDiff> = b
+        .per_label
+        .iter()
+        .filter(|x| x.baseline_f1 > x.model_f1)
+        .collect();
+    if !worse.is_empty() {
+        let _ = write!(
+            f.detail,
+            "; the baseline has the higher F1 on {}",
+            worse
+                .iter()
+                .map(|x| format!("`{}` ({:.3} vs {:.3})", x.label, x.baseline_f1, x.model_f1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    f.action = action;
+    f
+}
+
+/// Severity, title and action of a baseline comparison: the model significantly better,
+/// significantly worse, or within noise (at level [`ALPHA`]).
+fn baseline_verdict(name: &str, paired: &Paired, primary: bool) -> (Severity, String, String) {
+    let d = &paired.diff;
+    let p = paired.p_value;
+    let significant = p < ALPHA && (d.lo > 0.0 || d.hi < 0.0);
+    if significant && d.estimate > 0.0 {
+        (
+            Severity::Info,
+            format!(
+                "The model beats the baseline on {name}: {:+.1} points",
+                100.0 * d.estimate
+            ),
+            "The fine-tuned model's advantage is significant: keep it.".to_string(),
+        )
+    } else if significant {
+        (
+            Severity::High,
+            format!(
+                "The baseline beats the model on {name}: {:+.1} points",
+                100.0 * d.estimate
+            ),
+            "The simpler baseline is significantly better: ship the baseline, or find what the model gets wrong (per-label recall, co-occurrence errors).".to_string(),
+        )
+    } else {
+        (
+            if primary { Severity::High } else { Severity::Medium },
+            format!(
+                "The baseline is not significantly worse on {name}: difference {:+.1} points (p = {p:.3})",
+                100.0 * d.estimate
+            ),
+            "The model's advantage is within noise: prefer the cheaper baseline, or collect more test data to separate them.".to_string(),
+        )
+    }
+}
+
+/// The dev curve and underfitting, by the rules every task kind shares, against the
+/// baseline's micro F1 when there is one.
+fn training_fit(a: &MultilabelAnalysis) -> Vec<Finding> {
     let versus = a.baseline.as_ref().map(|b| Versus {
         metric: "micro F1",
         paired: &b.micro_f1,
     });
-    out.extend(training::fit(a.history.as_ref(), versus));
-
-    rank(&mut out);
-    out
+    training::fit(a.history.as_ref(), versus)
 }
 
 /// Examples with gold labels but an empty prediction, when they are too many to ignore and

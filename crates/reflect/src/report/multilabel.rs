@@ -9,7 +9,7 @@ use metrics::multilabel::DEFAULT_THRESHOLD;
 use super::plots;
 use super::text::{ci_text, esc, evidence_text, finding_lines, md, verdict_html, verdict_md};
 use super::verdict::verdict_lines;
-use crate::analysis::multilabel::{ErrorExample, MultilabelAnalysis};
+use crate::analysis::multilabel::{ErrorExample, LabelErrors, MultilabelAnalysis};
 use crate::error::Result;
 use crate::findings::multilabel::level_text;
 use crate::findings::{Finding, pct};
@@ -71,6 +71,7 @@ pub fn headline_lines(a: &MultilabelAnalysis, found: &[Finding]) -> Vec<String> 
     lines
 }
 
+/// `x` with `digits` decimals, `–` when there is none.
 fn opt(x: Option<f64>, digits: usize) -> String {
     x.map_or("–".into(), |v| format!("{v:.digits$}"))
 }
@@ -109,6 +110,8 @@ impl TableText {
     }
 }
 
+/// One error example: its id, gold and predicted sets, probabilities and the start of its
+/// text.
 fn example_text(e: &ErrorExample) -> String {
     let set = |v: &str| {
         if v.is_empty() {
@@ -149,117 +152,161 @@ enum Block {
     Plots,
 }
 
+/// The report's blocks, section by section in the order of [`SECTIONS`].
 fn blocks(a: &MultilabelAnalysis, found: &[Finding]) -> Vec<Block> {
-    let mut b = Vec::new();
+    let mut b = headline_section(a);
+    b.extend(findings_section(found));
+    b.extend(per_label_section(a));
+    b.extend(missed_added_section(a));
+    b.extend(cooccurrence_section(a));
+    b.extend(calibration_section(a));
+    b.extend(baseline_section(a));
+    b.extend(notes_section(a));
+    b
+}
+
+/// "Headline metrics": what was evaluated and how the intervals and the decision were made,
+/// the headline metrics with their intervals, and the label counts per example.
+fn headline_section(a: &MultilabelAnalysis) -> Vec<Block> {
     let level = level_text(a.bootstrap.level);
-    b.push(Block::Heading(SECTIONS[0]));
-    b.push(Block::Para(format!(
-        "Multi-label task, {} examples of {}, {} labels; intervals are {level} percentile bootstrap over examples ({} resamples, seed {}). Decision: p > threshold per label{}.",
-        a.examples,
-        a.file,
-        a.labels.len(),
-        a.bootstrap.resamples,
-        a.bootstrap.seed,
-        match (&a.decision.tuned_on, a.decision.recorded) {
-            (Some(s), _) => format!(", thresholds tuned on {s}"),
-            (None, true) => format!(", threshold {:.3}", a.decision.thresholds.first().copied().unwrap_or(DEFAULT_THRESHOLD)),
-            (None, false) => format!(", assumed {DEFAULT_THRESHOLD} (none recorded)"),
-        }
-    )));
-    b.push(Block::Table(TableText {
-        head: vec!["metric", "value", "CI"],
-        rows: a
-            .headline
-            .iter()
-            .map(|m| {
-                vec![
-                    m.name.clone(),
-                    format!("{:.4}", m.ci.estimate),
-                    format!("[{:.4}, {:.4}]", m.ci.lo, m.ci.hi),
-                ]
-            })
-            .collect(),
-    }));
-    b.push(Block::Para(format!(
-        "{:.2} gold and {:.2} predicted labels per example; {} examples without a gold label, {} with an empty prediction ({} of them with gold labels).",
-        a.counts.mean_gold_labels,
-        a.counts.mean_pred_labels,
-        a.counts.empty_gold,
-        a.counts.empty_pred,
-        a.counts.empty_pred_with_gold
-    )));
+    vec![
+        Block::Heading(SECTIONS[0]),
+        Block::Para(format!(
+            "Multi-label task, {} examples of {}, {} labels; intervals are {level} percentile bootstrap over examples ({} resamples, seed {}). Decision: p > threshold per label{}.",
+            a.examples,
+            a.file,
+            a.labels.len(),
+            a.bootstrap.resamples,
+            a.bootstrap.seed,
+            decision_text(a)
+        )),
+        Block::Table(TableText {
+            head: vec!["metric", "value", "CI"],
+            rows: a
+                .headline
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.name.clone(),
+                        format!("{:.4}", m.ci.estimate),
+                        format!("[{:.4}, {:.4}]", m.ci.lo, m.ci.hi),
+                    ]
+                })
+                .collect(),
+        }),
+        Block::Para(format!(
+            "{:.2} gold and {:.2} predicted labels per example; {} examples without a gold label, {} with an empty prediction ({} of them with gold labels).",
+            a.counts.mean_gold_labels,
+            a.counts.mean_pred_labels,
+            a.counts.empty_gold,
+            a.counts.empty_pred,
+            a.counts.empty_pred_with_gold
+        )),
+    ]
+}
 
-    b.push(Block::Heading(SECTIONS[1]));
-    b.push(Block::Table(TableText {
-        head: vec![
-            "#",
-            "severity",
-            "finding",
-            "value [95 % CI]",
-            "detail",
-            "action",
-            "evidence",
-        ],
-        rows: found
-            .iter()
-            .map(|f| {
-                vec![
-                    f.rank.to_string(),
-                    f.severity.name().to_string(),
-                    f.title.clone(),
-                    ci_text(f),
-                    f.detail.clone(),
-                    f.action.clone(),
-                    evidence_text(f),
-                ]
-            })
-            .collect(),
-    }));
+/// Where the thresholds came from, as the end of the headline's decision sentence.
+fn decision_text(a: &MultilabelAnalysis) -> String {
+    match (&a.decision.tuned_on, a.decision.recorded) {
+        (Some(s), _) => format!(", thresholds tuned on {s}"),
+        (None, true) => format!(
+            ", threshold {:.3}",
+            a.decision
+                .thresholds
+                .first()
+                .copied()
+                .unwrap_or(DEFAULT_THRESHOLD)
+        ),
+        (None, false) => format!(", assumed {DEFAULT_THRESHOLD} (none recorded)"),
+    }
+}
 
-    b.push(Block::Heading(SECTIONS[2]));
-    b.push(Block::Table(TableText {
-        head: vec![
-            "label",
-            "support",
-            "predicted",
-            "precision",
-            "recall [95 % CI]",
-            "F1",
-            "missed (rate)",
-            "added (share of predictions)",
-            "ROC-AUC",
-            "AP",
-            "threshold",
-            "ECE",
-            "Brier",
-        ],
-        rows: a
-            .per_label
-            .iter()
-            .map(|r| {
-                vec![
-                    r.label.clone(),
-                    r.support.to_string(),
-                    r.predicted.to_string(),
-                    format!("{:.3}", r.precision),
-                    format!(
-                        "{:.3} [{:.3}, {:.3}]",
-                        r.recall, r.recall_ci[0], r.recall_ci[1]
-                    ),
-                    format!("{:.3}", r.f1),
-                    format!("{} ({})", r.missed, r.miss_rate.map_or("–".into(), pct)),
-                    format!("{} ({})", r.added, r.added_share.map_or("–".into(), pct)),
-                    opt(r.roc_auc, 3),
-                    opt(r.average_precision, 3),
-                    format!("{:.3}", r.threshold),
-                    opt(r.ece, 3),
-                    opt(r.brier, 4),
-                ]
-            })
-            .collect(),
-    }));
+/// "Findings": the ranked findings, one row each (the HTML report colours the rows by
+/// severity: it knows this table by its `#` column).
+fn findings_section(found: &[Finding]) -> Vec<Block> {
+    vec![
+        Block::Heading(SECTIONS[1]),
+        Block::Table(TableText {
+            head: vec![
+                "#",
+                "severity",
+                "finding",
+                "value [95 % CI]",
+                "detail",
+                "action",
+                "evidence",
+            ],
+            rows: found
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.rank.to_string(),
+                        f.severity.name().to_string(),
+                        f.title.clone(),
+                        ci_text(f),
+                        f.detail.clone(),
+                        f.action.clone(),
+                        evidence_text(f),
+                    ]
+                })
+                .collect(),
+        }),
+    ]
+}
 
-    b.push(Block::Heading(SECTIONS[3]));
+/// "Per-label metrics": one row per label with its counts, rates, ranking, threshold and
+/// calibration.
+fn per_label_section(a: &MultilabelAnalysis) -> Vec<Block> {
+    vec![
+        Block::Heading(SECTIONS[2]),
+        Block::Table(TableText {
+            head: vec![
+                "label",
+                "support",
+                "predicted",
+                "precision",
+                "recall [95 % CI]",
+                "F1",
+                "missed (rate)",
+                "added (share of predictions)",
+                "ROC-AUC",
+                "AP",
+                "threshold",
+                "ECE",
+                "Brier",
+            ],
+            rows: a
+                .per_label
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.label.clone(),
+                        r.support.to_string(),
+                        r.predicted.to_string(),
+                        format!("{:.3}", r.precision),
+                        format!(
+                            "{:.3} [{:.3}, {:.3}]",
+                            r.recall, r.recall_ci[0], r.recall_ci[1]
+                        ),
+                        format!("{:.3}", r.f1),
+                        format!("{} ({})", r.missed, r.miss_rate.map_or("–".into(), pct)),
+                        format!("{} ({})", r.added, r.added_share.map_or("–".into(), pct)),
+                        opt(r.roc_auc, 3),
+                        opt(r.average_precision, 3),
+                        format!("{:.3}", r.threshold),
+                        opt(r.ece, 3),
+                        opt(r.brier, 4),
+                    ]
+                })
+                .collect(),
+        }),
+    ]
+}
+
+/// "Missed and added labels": the labels most often missed, then those most often added,
+/// each with its worst examples (or a sentence when there are none).
+fn missed_added_section(a: &MultilabelAnalysis) -> Vec<Block> {
+    let mut b = vec![Block::Heading(SECTIONS[3])];
     for (what, list, order) in [
         (
             "missed (gold, not predicted)",
@@ -279,28 +326,43 @@ fn blocks(a: &MultilabelAnalysis, found: &[Finding]) -> Vec<Block> {
         b.push(Block::Para(format!(
             "Labels most often {what}; examples {order}:"
         )));
-        b.push(Block::Table(TableText {
-            head: vec!["label", "count", "of", "rate", "examples"],
-            rows: list
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.label.clone(),
-                        e.count.to_string(),
-                        e.of.to_string(),
-                        pct(e.rate),
-                        e.examples
-                            .iter()
-                            .map(example_text)
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    ]
-                })
-                .collect(),
-        }));
+        b.push(Block::Table(label_errors_table(list)));
     }
+    b
+}
 
-    b.push(Block::Heading(SECTIONS[4]));
+/// One row per label of a missed or added list: its count, rate and examples.
+fn label_errors_table(list: &[LabelErrors]) -> TableText {
+    TableText {
+        head: vec!["label", "count", "of", "rate", "examples"],
+        rows: list
+            .iter()
+            .map(|e| {
+                vec![
+                    e.label.clone(),
+                    e.count.to_string(),
+                    e.of.to_string(),
+                    pct(e.rate),
+                    examples_text(&e.examples),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Error examples of one table cell, `; `-separated.
+fn examples_text(examples: &[ErrorExample]) -> String {
+    examples
+        .iter()
+        .map(example_text)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// "Co-occurrence errors": gold labels missed while another is added (or a sentence when
+/// none is), then the gold pairs by joint recall when there are any.
+fn cooccurrence_section(a: &MultilabelAnalysis) -> Vec<Block> {
+    let mut b = vec![Block::Heading(SECTIONS[4])];
     if a.cooccurrence_errors.is_empty() {
         b.push(Block::Para(
             "No example misses one label while adding another.".into(),
@@ -309,167 +371,193 @@ fn blocks(a: &MultilabelAnalysis, found: &[Finding]) -> Vec<Block> {
         b.push(Block::Para(
             "Gold label missed while another is added in the same example (\"A read as B\"); probabilities are p(A) / p(B):".into(),
         ));
-        b.push(Block::Table(TableText {
-            head: vec![
-                "missed (A)",
-                "added (B)",
-                "count",
-                "share of A's misses",
-                "examples",
-            ],
-            rows: a
-                .cooccurrence_errors
-                .iter()
-                .take(20)
-                .map(|c| {
-                    vec![
-                        c.missed.clone(),
-                        c.added.clone(),
-                        c.count.to_string(),
-                        pct(c.share_of_missed),
-                        c.examples
-                            .iter()
-                            .map(example_text)
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    ]
-                })
-                .collect(),
-        }));
+        b.push(Block::Table(cooccurrence_table(a)));
     }
     if !a.gold_pairs.is_empty() {
         b.push(Block::Para(
             "Gold pairs, lowest joint recall first (both labels predicted when both are gold):"
                 .into(),
         ));
-        b.push(Block::Table(TableText {
-            head: vec![
-                "A",
-                "B",
-                "together",
-                "both predicted",
-                "joint recall",
-                "if independent",
-                "ids",
-            ],
-            rows: a
-                .gold_pairs
-                .iter()
-                .take(20)
-                .map(|p| {
-                    vec![
-                        p.a.clone(),
-                        p.b.clone(),
-                        p.together.to_string(),
-                        p.both_predicted.to_string(),
-                        format!("{:.3}", p.joint_recall),
-                        format!("{:.3}", p.independent),
-                        p.examples.join(", "),
-                    ]
-                })
-                .collect(),
-        }));
-    }
-
-    b.push(Block::Heading(SECTIONS[5]));
-    if a.calibration.is_empty() {
-        b.push(Block::Para("No probabilities: calibration skipped.".into()));
-    } else {
-        b.push(Block::Para(format!(
-            "Reliability of each label's probability against its gold indicator: ECE over {} equal-width bins of p ({level} CI), positive rate = share of examples with the label{}.",
-            a.bins,
-            a.temperature_split
-                .as_ref()
-                .map_or(String::new(), |s| format!("; T = temperature of the label's logit fitted on {s}"))
-        )));
-        b.push(Block::Table(TableText {
-            head: vec![
-                "label",
-                "mean p",
-                "positive rate",
-                "ECE [CI]",
-                "ECE (equal mass)",
-                "MCE",
-                "Brier",
-                "NLL",
-                "T",
-                "ECE after T",
-            ],
-            rows: a
-                .calibration
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.label.clone(),
-                        format!("{:.3}", c.mean_prob),
-                        format!("{:.3}", c.positive_rate),
-                        c.report.ece.display(3),
-                        format!("{:.3}", c.report.ece_mass),
-                        format!("{:.3}", c.report.mce),
-                        opt(c.report.brier, 4),
-                        opt(c.report.nll, 4),
-                        opt(c.temperature.map(|t| t.t), 3),
-                        c.report
-                            .after
-                            .as_ref()
-                            .map_or("–".into(), |x| x.ece.display(3)),
-                    ]
-                })
-                .collect(),
-        }));
-        b.push(Block::Plots);
-    }
-
-    b.push(Block::Heading(SECTIONS[6]));
-    match &a.baseline {
-        None => b.push(Block::Para(
-            "No baseline predictions for this split.".into(),
-        )),
-        Some(c) => {
-            b.push(Block::Para(format!(
-                "Paired bootstrap over the {} examples of both (matched by id), model minus baseline ({}); p is twice the smaller share of resamples on either side of 0.",
-                c.shared, c.file
-            )));
-            b.push(Block::Table(TableText {
-                head: vec!["metric", "model", "baseline", "difference", "p"],
-                rows: [("micro F1", &c.micro_f1), ("macro F1", &c.macro_f1)]
-                    .iter()
-                    .map(|(name, p)| {
-                        vec![
-                            (*name).to_string(),
-                            p.a.display(4),
-                            p.b.display(4),
-                            p.diff.display(4),
-                            format!("{:.4}", p.p_value),
-                        ]
-                    })
-                    .collect(),
-            }));
-            b.push(Block::Table(TableText {
-                head: vec!["label", "model F1", "baseline F1", "difference"],
-                rows: c
-                    .per_label
-                    .iter()
-                    .map(|d| {
-                        vec![
-                            d.label.clone(),
-                            format!("{:.3}", d.model_f1),
-                            format!("{:.3}", d.baseline_f1),
-                            format!("{:+.3}", d.model_f1 - d.baseline_f1),
-                        ]
-                    })
-                    .collect(),
-            }));
-        }
-    }
-
-    if !a.notes.is_empty() {
-        b.push(Block::Heading(SECTIONS[7]));
-        for n in &a.notes {
-            b.push(Block::Para(n.clone()));
-        }
+        b.push(Block::Table(gold_pairs_table(a)));
     }
     b
+}
+
+/// The 20 most frequent co-occurrence errors with their examples.
+fn cooccurrence_table(a: &MultilabelAnalysis) -> TableText {
+    TableText {
+        head: vec![
+            "missed (A)",
+            "added (B)",
+            "count",
+            "share of A's misses",
+            "examples",
+        ],
+        rows: a
+            .cooccurrence_errors
+            .iter()
+            .take(20)
+            .map(|c| {
+                vec![
+                    c.missed.clone(),
+                    c.added.clone(),
+                    c.count.to_string(),
+                    pct(c.share_of_missed),
+                    examples_text(&c.examples),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The 20 gold pairs with the lowest joint recall, against their recall if the two labels'
+/// misses were independent.
+fn gold_pairs_table(a: &MultilabelAnalysis) -> TableText {
+    TableText {
+        head: vec![
+            "A",
+            "B",
+            "together",
+            "both predicted",
+            "joint recall",
+            "if independent",
+            "ids",
+        ],
+        rows: a
+            .gold_pairs
+            .iter()
+            .take(20)
+            .map(|p| {
+                vec![
+                    p.a.clone(),
+                    p.b.clone(),
+                    p.together.to_string(),
+                    p.both_predicted.to_string(),
+                    format!("{:.3}", p.joint_recall),
+                    format!("{:.3}", p.independent),
+                    p.examples.join(", "),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// "Calibration per label": how calibration is measured, one row per label and the
+/// reliability diagrams (or a sentence without probabilities).
+fn calibration_section(a: &MultilabelAnalysis) -> Vec<Block> {
+    let mut b = vec![Block::Heading(SECTIONS[5])];
+    if a.calibration.is_empty() {
+        b.push(Block::Para("No probabilities: calibration skipped.".into()));
+        return b;
+    }
+    b.push(Block::Para(format!(
+        "Reliability of each label's probability against its gold indicator: ECE over {} equal-width bins of p ({} CI), positive rate = share of examples with the label{}.",
+        a.bins,
+        level_text(a.bootstrap.level),
+        a.temperature_split
+            .as_ref()
+            .map_or(String::new(), |s| format!("; T = temperature of the label's logit fitted on {s}"))
+    )));
+    b.push(Block::Table(calibration_table(a)));
+    b.push(Block::Plots);
+    b
+}
+
+/// One row per label: its calibration errors, the fitted temperature and the ECE after it.
+fn calibration_table(a: &MultilabelAnalysis) -> TableText {
+    TableText {
+        head: vec![
+            "label",
+            "mean p",
+            "positive rate",
+            "ECE [CI]",
+            "ECE (equal mass)",
+            "MCE",
+            "Brier",
+            "NLL",
+            "T",
+            "ECE after T",
+        ],
+        rows: a
+            .calibration
+            .iter()
+            .map(|c| {
+                vec![
+                    c.label.clone(),
+                    format!("{:.3}", c.mean_prob),
+                    format!("{:.3}", c.positive_rate),
+                    c.report.ece.display(3),
+                    format!("{:.3}", c.report.ece_mass),
+                    format!("{:.3}", c.report.mce),
+                    opt(c.report.brier, 4),
+                    opt(c.report.nll, 4),
+                    opt(c.temperature.map(|t| t.t), 3),
+                    c.report
+                        .after
+                        .as_ref()
+                        .map_or("–".into(), |x| x.ece.display(3)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// "Baseline comparison": the paired bootstrap of micro and macro F1 and the per-label F1
+/// of both (or a sentence without baseline predictions).
+fn baseline_section(a: &MultilabelAnalysis) -> Vec<Block> {
+    let Some(c) = &a.baseline else {
+        return vec![
+            Block::Heading(SECTIONS[6]),
+            Block::Para("No baseline predictions for this split.".into()),
+        ];
+    };
+    vec![
+        Block::Heading(SECTIONS[6]),
+        Block::Para(format!(
+            "Paired bootstrap over the {} examples of both (matched by id), model minus baseline ({}); p is twice the smaller share of resamples on either side of 0.",
+            c.shared, c.file
+        )),
+        Block::Table(TableText {
+            head: vec!["metric", "model", "baseline", "difference", "p"],
+            rows: [("micro F1", &c.micro_f1), ("macro F1", &c.macro_f1)]
+                .iter()
+                .map(|(name, p)| {
+                    vec![
+                        (*name).to_string(),
+                        p.a.display(4),
+                        p.b.display(4),
+                        p.diff.display(4),
+                        format!("{:.4}", p.p_value),
+                    ]
+                })
+                .collect(),
+        }),
+        Block::Table(TableText {
+            head: vec!["label", "model F1", "baseline F1", "difference"],
+            rows: c
+                .per_label
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.label.clone(),
+                        format!("{:.3}", d.model_f1),
+                        format!("{:.3}", d.baseline_f1),
+                        format!("{:+.3}", d.model_f1 - d.baseline_f1),
+                    ]
+                })
+                .collect(),
+        }),
+    ]
+}
+
+/// "Notes": the analysis's notes, one paragraph each; no section without notes.
+fn notes_section(a: &MultilabelAnalysis) -> Vec<Block> {
+    if a.notes.is_empty() {
+        return Vec::new();
+    }
+    std::iter::once(Block::Heading(SECTIONS[7]))
+        .chain(a.notes.iter().map(|n| Block::Para(n.clone())))
+        .collect()
 }
 
 /// The Markdown report.
