@@ -75,8 +75,8 @@ if [ "$(readlink .libtorch 2>/dev/null || true)" != "$torch_dir" ]; then
 fi
 
 if [ "${SETUP_PEERS:-0}" = "1" ]; then
-  if ! "$vpy" -c "import transformers, seqeval, sklearn, scipy, tokenizers" 2>/dev/null; then
-    log "installing Python peers (transformers, seqeval, scikit-learn, scipy) for fixtures and benchmarks"
+  if ! "$vpy" -c "import transformers, seqeval, sklearn, scipy, tokenizers, tensorboard" 2>/dev/null; then
+    log "installing Python peers (transformers, seqeval, scikit-learn, scipy, tensorboard) for fixtures and benchmarks"
     "$vpy" -m pip install -q --disable-pip-version-check -r scripts/peers/requirements.txt
   fi
 fi

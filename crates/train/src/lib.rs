@@ -10,6 +10,7 @@
 //! - [`signal`]: SIGTERM during training ([`termination_flag`]): checkpoint, then stop.
 //! - [`collective`]: the process group of a data-parallel run (torch.distributed, Gloo), the
 //!   torchrun/Slurm launch contract, dev inference sharded over the ranks.
+//! - [`tensorboard`]: TensorBoard event files of the history (`report_to`).
 //! - [`trainer`]: the loop ([`train`]): accumulation, loss normalisation, dev evaluation
 //!   through the `infer` crate (the same code as the evaluate stage), early stopping,
 //!   history, NaN guard, resume.
@@ -26,13 +27,14 @@ pub mod optim;
 pub mod params;
 pub mod signal;
 pub mod stage;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use error::{Result, TrainError};
 pub use inputs::TrainData;
 pub use params::{
-    ClassWeights, DeviceChoice, DistBackend, EarlyStopping, EvalEvery, Precision, Scheduler,
-    TrainParams,
+    ClassWeights, DeviceChoice, DistBackend, EarlyStopping, EvalEvery, Precision, ReportTo,
+    Scheduler, TrainParams,
 };
 pub use signal::termination_flag;
 pub use stage::TrainStage;

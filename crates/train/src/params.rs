@@ -105,6 +105,19 @@ pub struct TrainParams {
     /// fails (a dead or hung worker).
     #[serde(skip_serializing_if = "is_default_timeout")]
     pub dist_timeout_s: u64,
+    /// Where the history also goes while training: `["tensorboard"]` writes TensorBoard event
+    /// files (loss, learning rate, gradient norm, tokens/s, dev metrics) into the artifact's
+    /// `tensorboard/` (see [`crate::tensorboard`]); empty (the default): `history.jsonl` only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub report_to: Vec<ReportTo>,
+}
+
+/// A place the training history is reported to besides `history.jsonl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportTo {
+    /// TensorBoard event files in the artifact's `tensorboard/`.
+    Tensorboard,
 }
 
 /// Default of [`TrainParams::dist_timeout_s`] (PyTorch's default process-group timeout).
@@ -174,6 +187,7 @@ impl Default for TrainParams {
             processes: 1,
             backend: DistBackend::Auto,
             dist_timeout_s: DEFAULT_DIST_TIMEOUT_S,
+            report_to: Vec::new(),
         }
     }
 }
@@ -314,7 +328,6 @@ impl<'de> Deserialize<'de> for ClassWeights {
 }
 
 impl TrainParams {
-    /// Checks values serde cannot: ranges and combinations. Errors name the key.
     /// Whether batches are length-grouped for `task`: `group_by_length` when set; otherwise
     /// only for token tasks. Sequence tasks default to HF `Trainer`'s own default, a random
     /// order, so the same recipe means the same sampler on both sides: on CLINC150 a random
@@ -326,6 +339,7 @@ impl TrainParams {
             .unwrap_or(task == flowcore::TaskKind::Token)
     }
 
+    /// Checks values serde cannot: ranges and combinations. Errors name the key.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, message: String| {
             Err(TrainError::Param {

@@ -811,3 +811,136 @@ impl flowcore::Stage for FakeTokenize {
         Ok(flowcore::StageOutcome::default())
     }
 }
+
+/// Scalars by tag, in step order: `{tag: [(step, value)]}`. Values are compared as the
+/// float32 TensorBoard stores (JSON written by Python holds their shortest float64 form, which
+/// serde_json may parse 1 ulp off in float64).
+type ByTag = BTreeMap<String, Vec<(u64, f32)>>;
+
+fn by_tag(scalars: &[train::tensorboard::Scalar]) -> ByTag {
+    let mut out = ByTag::new();
+    for s in scalars {
+        out.entry(s.tag.clone())
+            .or_default()
+            .push((s.step, s.value));
+    }
+    out
+}
+
+fn tensorboard_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tensorboard")
+}
+
+/// The event file of a real history (German Credit) is byte for byte what TensorBoard's own
+/// protobufs and record writer make of it, and what TensorBoard's own reader reads from it
+/// (`scalars.json`, scripts/fixtures/train/make_tensorboard.py) is what ours reads.
+#[test]
+fn tensorboard_events_are_tensorboards_own() {
+    let fixture = tensorboard_fixture();
+    let history = fs_err::read_to_string(fixture.join("history.jsonl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.out.tfevents.test");
+    let wall = 1_700_000_000.0;
+    let mut writer = train::tensorboard::EventWriter::create_at(path.clone(), wall).unwrap();
+    for (i, line) in history.lines().enumerate() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        writer.line(&line, wall + (i + 1) as f64).unwrap();
+    }
+    drop(writer);
+    let ours = fs_err::read(&path).unwrap();
+    let theirs = fs_err::read(fixture.join("events.out.tfevents.fixture")).unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours == theirs, "the event file differs from TensorBoard's");
+
+    let read_by_tensorboard: ByTag =
+        serde_json::from_str(&fs_err::read_to_string(fixture.join("scalars.json")).unwrap())
+            .unwrap();
+    let read_by_us = by_tag(&train::tensorboard::read_scalars(&path).unwrap());
+    assert_eq!(read_by_us, read_by_tensorboard);
+    assert!(read_by_us.contains_key("eval/macro/f1") && read_by_us.contains_key("train/loss"));
+    assert!(
+        !read_by_us.contains_key("eval/macro/support"),
+        "counts are not scalars"
+    );
+}
+
+/// `report_to = ["tensorboard"]`: the run writes its event file where it works and moves it
+/// into the artifact; its scalars are the history's, line by line. When the peer venv has
+/// TensorBoard, its own reader reads the same.
+#[test]
+fn tensorboard_events_equal_the_history() {
+    let root = tempfile::tempdir().unwrap();
+    let data = token_data();
+    let model = tiny_model(root.path(), &data.labels, 3);
+    let params = TrainParams {
+        max_steps: Some(8),
+        eval_every: EvalEvery::Steps(4),
+        log_every: 2,
+        report_to: vec![train::ReportTo::Tensorboard],
+        ..small_params()
+    };
+    let work = root.path().join("work");
+    let run_paths = train::RunPaths {
+        work_dir: Some(work.clone()),
+        ..paths(root.path(), &model, "run")
+    };
+    train(&data, &params, &run_paths, &no_opts()).unwrap();
+    let out = root.path().join("run");
+    assert!(
+        !work.join("tensorboard").exists(),
+        "moved into the artifact"
+    );
+    let events = train::tensorboard::read_dir_scalars(&out.join("tensorboard")).unwrap();
+    let history: Vec<serde_json::Value> = fs_err::read_to_string(out.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected: Vec<(u64, String, f32)> = history
+        .iter()
+        .flat_map(|line| {
+            let step = line["step"].as_u64().unwrap();
+            train::tensorboard::scalars(line)
+                .into_iter()
+                .map(move |(tag, v)| (step, tag, v as f32))
+        })
+        .collect();
+    let got: Vec<(u64, String, f32)> = events
+        .iter()
+        .map(|s| (s.step, s.tag.clone(), s.value))
+        .collect();
+    assert_eq!(got, expected);
+    let tags = by_tag(&events);
+    assert_eq!(tags["train/loss"].len(), 4, "a loss every 2 of 8 steps");
+    assert_eq!(tags["eval/score"].len(), 2, "an evaluation every 4 steps");
+    assert!(tags.contains_key("eval/entity/micro/f1"));
+
+    let python = std::env::var_os("BERTFLOW_VENV")
+        .map(|v| std::path::PathBuf::from(v).join("bin/python"))
+        .filter(|p| p.is_file());
+    let has_tensorboard = python.as_ref().is_some_and(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import tensorboard"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if let (Some(python), true) = (python, has_tensorboard) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scripts/fixtures/train/make_tensorboard.py");
+        let output = std::process::Command::new(python)
+            .arg(script)
+            .arg("--read")
+            .arg(out.join("tensorboard"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let theirs: ByTag = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(theirs, tags, "TensorBoard's reader disagrees");
+    } else {
+        eprintln!("TensorBoard's own reader skipped: no tensorboard in the peer venv");
+    }
+}

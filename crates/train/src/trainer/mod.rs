@@ -47,7 +47,7 @@ use crate::collective::Dist;
 use crate::error::{Result, TrainError};
 pub use crate::inputs::TrainData;
 use crate::optim::AdamW;
-use crate::params::TrainParams;
+use crate::params::{ReportTo, TrainParams};
 use crate::signal::Training;
 /// The process-wide lock on libtorch's generator (see [`bert::torch_rng_lock`]).
 pub use bert::torch_rng_lock;
@@ -209,6 +209,8 @@ struct Loop<'a> {
     train_sample: Vec<tokenize::Window>,
     resumed_from_step: Option<u64>,
     resumed_automatically: bool,
+    /// TensorBoard events of the history (`report_to`; rank 0 only).
+    board: Option<crate::tensorboard::Board>,
 }
 
 impl<'a> Loop<'a> {
@@ -262,6 +264,11 @@ impl<'a> Loop<'a> {
         state.total_steps = plan.total_steps;
         plan.announce(data, device, &batching, world);
         let bar = progress_bar(plan.total_steps, state.global_step, opts.progress && writer);
+        let board = if writer && params.report_to.contains(&ReportTo::Tensorboard) {
+            Some(crate::tensorboard::Board::start(root, &paths.out_dir)?)
+        } else {
+            None
+        };
         Ok(Self {
             data,
             params,
@@ -287,6 +294,7 @@ impl<'a> Loop<'a> {
             train_sample: evaluation::train_sample(&data.train, evaluation::TRAIN_SAMPLE),
             resumed_from_step,
             resumed_automatically: automatic.is_some(),
+            board,
         })
     }
 
@@ -350,6 +358,7 @@ impl<'a> Loop<'a> {
         if step % self.params.log_every == 0 || step == total {
             let line = self.log.close(step, epoch, lr, grad_norm, &self.bar);
             self.history.push(line);
+            self.report_last()?;
         }
         let end_of_epoch = self.state.group == groups;
         let due = evaluation::due(self.params.eval_every, step, end_of_epoch, total);
@@ -406,6 +415,7 @@ impl<'a> Loop<'a> {
         if self.checkpoints.writer {
             self.score_train_sample()?;
         }
+        self.report_last()?;
         self.bar.println(format!(
             "step {}: dev {} = {:.4}{}",
             self.state.global_step,
@@ -426,6 +436,14 @@ impl<'a> Loop<'a> {
             self.checkpoints.save(BEST, &self.snapshot())?;
         }
         Ok(())
+    }
+
+    /// The history line just recorded, to the reporters of `report_to`.
+    fn report_last(&mut self) -> Result<()> {
+        match (&mut self.board, self.history.last()) {
+            (Some(board), Some(line)) => board.line(line),
+            _ => Ok(()),
+        }
     }
 
     /// The selection metric on the training sample, added to the evaluation's history line
@@ -505,6 +523,9 @@ impl<'a> Loop<'a> {
         }
         self.checkpoints
             .finish(self.params.save_last, &self.history)?;
+        if let Some(board) = self.board {
+            board.finish()?;
+        }
         let state = &self.state;
         let dist = self.dist;
         Ok(TrainSummary {

@@ -48,6 +48,7 @@ pub fn recipe_fingerprint(params: &TrainParams) -> String {
             "save_every",
             "backend",
             "dist_timeout_s",
+            "report_to",
         ] {
             map.remove(key);
         }
