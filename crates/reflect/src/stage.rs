@@ -57,9 +57,11 @@ impl Stage for ReflectStage {
 
     /// 2: findings carry the cost-threshold remedy and judge a tuned threshold's decisions;
     /// 3: the temperature and cased-model remedies; 4: multi-label reports read the train
-    /// history (training-fit findings) and name collapsed label sets.
+    /// history (training-fit findings) and name collapsed label sets; 5: the training-fit
+    /// findings judge the metric training selected by (`dev_score`), the HTML report has the
+    /// per-class F1 chart and learning curves of the loss and the selection metric only.
     fn version(&self) -> u32 {
-        4
+        5
     }
 
     fn inputs(&self) -> &'static [InputSpec] {
@@ -347,9 +349,9 @@ mod tests {
     /// Dev micro F1 still rising at the last evaluation, a low score on the training sample:
     /// the history of a model that learned to predict nothing.
     const STILL_RISING: &str = r#"{"step": 10, "epoch": 0.5, "loss": 0.69}
-{"step": 20, "epoch": 1, "loss": 0.21, "dev_score": 0.02, "dev": {"micro": {"f1": 0.02}}, "train_score": 0.03}
+{"step": 20, "epoch": 1, "loss": 0.21, "dev_metric": "micro.f1", "dev_score": 0.02, "dev": {"micro": {"f1": 0.02}}, "train_score": 0.03}
 {"step": 30, "epoch": 1.5, "loss": 0.16}
-{"step": 40, "epoch": 2, "loss": 0.14, "dev_score": 0.06, "dev": {"micro": {"f1": 0.06}}, "train_score": 0.08}
+{"step": 40, "epoch": 2, "loss": 0.14, "dev_metric": "micro.f1", "dev_score": 0.06, "dev": {"micro": {"f1": 0.06}}, "train_score": 0.08}
 "#;
     /// A dev curve that levelled off, on a model that fits its training sample.
     const LEVELLED: &str = r#"{"step": 10, "epoch": 0.5, "loss": 0.40}
@@ -491,7 +493,7 @@ mod tests {
         assert_eq!(u.severity, Severity::High);
         for signal in [
             "the baseline is ahead by 54.1 points of micro F1",
-            "dev.micro.f1 was still rising at the last evaluation (0.020 -> 0.060 at step 40)",
+            "dev micro.f1 was still rising at the last evaluation (0.020 -> 0.060 at step 40)",
             "scores only 0.080 at step 40",
         ] {
             assert!(u.title.contains(signal), "{signal}: {}", u.title);

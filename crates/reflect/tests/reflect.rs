@@ -583,10 +583,10 @@ fn an_underfit_model_gets_remedies_relative_to_its_recipe() {
         [
             r#"{"step": 10, "loss": 0.69}"#,
             r#"{"step": 20, "loss": 0.60}"#,
-            r#"{"step": 20, "dev_score": 0.55, "dev": {"macro_f1": 0.55}, "train_score": 0.58}"#,
+            r#"{"step": 20, "dev_metric": "primary", "dev_score": 0.55, "dev": {"macro_f1": 0.55}, "train_score": 0.58}"#,
             r#"{"step": 30, "loss": 0.52}"#,
             r#"{"step": 40, "loss": 0.45}"#,
-            r#"{"step": 40, "dev_score": 0.68, "dev": {"macro_f1": 0.68}, "train_score": 0.71}"#,
+            r#"{"step": 40, "dev_metric": "primary", "dev_score": 0.68, "dev": {"macro_f1": 0.68}, "train_score": 0.71}"#,
         ]
         .join("\n"),
     )
@@ -610,7 +610,7 @@ fn an_underfit_model_gets_remedies_relative_to_its_recipe() {
     let title = u["title"].as_str().unwrap();
     for signal in [
         "baseline is ahead",
-        "dev.macro_f1 was still rising",
+        "dev primary was still rising",
         "scores only 0.710",
         "loss ended at 0.450",
     ] {
@@ -779,10 +779,15 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
         "id=\"confusion\"",
         "id=\"errors\"",
         "id=\"training\"",
+        "id=\"per-class\"",
         "<svg",
     ] {
         assert!(dom.contains(section), "rendered DOM lacks {section}");
     }
+    // The per-type F1 chart comes right after the findings, before calibration.
+    let per_class = dom.find("id=\"per-class\"").unwrap();
+    assert!(per_class > dom.find("id=\"findings\"").unwrap());
+    assert!(per_class < dom.find("id=\"calibration\"").unwrap());
     // The report opens with its verdict: before the headline numbers and the findings.
     let verdict = dom.find("id=\"verdict\"").expect("no verdict block");
     assert!(verdict < dom.find("id=\"findings\"").unwrap());

@@ -15,6 +15,10 @@ use crate::params::Options;
 use crate::scores::{Metric, Scorer};
 use crate::stats::bootstrap::{Interval, Units};
 
+/// The slice families of one entity type (token tasks) or one class (sequence and
+/// multi-label tasks): the class's own F1.
+pub const CLASS_FAMILIES: [&str; 2] = ["entity type", "label"];
+
 /// One slice of the evaluated split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slice {
@@ -182,8 +186,8 @@ fn slices(
     // Per entity type / class: the class's own F1 over all units.
     let all: Vec<usize> = (0..split.examples.len()).collect();
     let family = match split.task {
-        TaskKind::Token => "entity type",
-        TaskKind::Sequence | TaskKind::Multilabel => "label",
+        TaskKind::Token => CLASS_FAMILIES[0],
+        TaskKind::Sequence | TaskKind::Multilabel => CLASS_FAMILIES[1],
     };
     let total = units.total();
     for (k, class) in scorer.classes.iter().enumerate() {

@@ -66,8 +66,9 @@ pub(super) fn fit(history: Option<&History>, baseline: Option<Versus<'_>>) -> Ve
 
 /// The dev curve of training: never scored, overfitting, still rising, or levelled off.
 fn curve(h: &History) -> Option<Finding> {
-    let key = h.dev_metric()?;
-    let series = h.series(&key);
+    let series_key = h.selection_key()?;
+    let series = h.series(&series_key);
+    let key = h.label(&series_key);
     if series.len() < 2 {
         return None;
     }
@@ -138,8 +139,9 @@ fn underfit(history: Option<&History>, baseline: Option<Versus<'_>>) -> Option<F
         numbers.push(("baseline_gap", -c.paired.diff.estimate));
     }
     if let Some(h) = history {
-        if let Some(key) = h.dev_metric() {
-            let dev = h.series(&key);
+        if let Some(series_key) = h.selection_key() {
+            let dev = h.series(&series_key);
+            let key = h.label(&series_key);
             if let [.., (_, prev), (x, last)] = dev[..]
                 && last - prev > FLAT
             {
@@ -308,6 +310,25 @@ mod tests {
             diff: i(diff),
             p_value,
         }
+    }
+
+    /// The train stage's own selection metric (`dev_score`, named by `dev_metric`) is the
+    /// curve judged, not a guessed key: here macro F1 is flat while the selected micro F1
+    /// rises.
+    #[test]
+    fn the_curve_judged_is_the_metric_training_selected_by() {
+        let h = history(
+            r#"{"step": 10, "dev_metric": "primary", "dev_score": 0.30, "dev": {"entity": {"macro": {"f1": 0.2}, "micro": {"f1": 0.30}}}}
+{"step": 20, "dev_metric": "primary", "dev_score": 0.45, "dev": {"entity": {"macro": {"f1": 0.2}, "micro": {"f1": 0.45}}}}
+"#,
+        );
+        let found = fit(Some(&h), None);
+        assert_eq!(found[0].id, "training.curve");
+        assert_eq!(
+            found[0].title,
+            "dev primary was still rising at the end of training (0.300 -> 0.450)"
+        );
+        assert_eq!(found[0].metric, "dev primary");
     }
 
     #[test]

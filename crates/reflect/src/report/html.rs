@@ -7,9 +7,11 @@ use super::lines::{headline_lines, opt_num, rejection_intro, rejection_rows};
 use super::plots;
 use super::text::{ci_text, esc, evidence_text, verdict_html};
 use super::verdict::verdict_lines;
+use crate::analysis::slices::CLASS_FAMILIES;
 use crate::analysis::{Analysis, CalibrationReport, Slice};
 use crate::error::Result;
 use crate::findings::Finding;
+use crate::history::History;
 use crate::ner::ErrorKind;
 
 const CSS: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
@@ -74,6 +76,7 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         );
     }
     o.push_str("</table>\n");
+    class_chart(&mut o, a)?;
 
     if let Some(c) = &a.calibration {
         o.push_str("<h2 id=\"calibration\">Calibration</h2>\n");
@@ -221,6 +224,7 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
     if let Some(h) = &a.history {
         o.push_str("<h2 id=\"training\">Learning curves</h2>\n");
         let _ = writeln!(o, "<figure>{}</figure>", plots::learning_curves(h)?);
+        evaluation_table(&mut o, h);
     }
 
     if !a.notes.is_empty() {
@@ -233,6 +237,87 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
     o.push_str("</body></html>\n");
     Ok(o)
 }
+
+/// The dev metrics of the training history, one column per evaluation (at most 8).
+fn evaluation_table(o: &mut String, h: &History) {
+    let t = h.evaluation_table(8);
+    if t.xs.is_empty() {
+        return;
+    }
+    let _ = write!(
+        o,
+        "<p class=\"note\">Dev metrics at {} of the {} evaluations (<code>history.jsonl</code> has them all; <code>dev_score</code> is the selection metric, <code>train_score</code> the same on a training sample).</p>\n<table><tr><th>metric</th>",
+        t.xs.len(),
+        t.evaluations
+    );
+    for x in &t.xs {
+        let _ = write!(o, "<th>{} {}</th>", h.x_key(), fmt_x(*x));
+    }
+    o.push_str("</tr>\n");
+    for (key, values) in &t.rows {
+        let mut cells = vec![format!("<code>{}</code>", esc(key))];
+        cells.extend(
+            values
+                .iter()
+                .map(|v| v.map_or("–".into(), |x| format!("{x:.4}"))),
+        );
+        o.push_str(&table_row(&cells));
+    }
+    o.push_str("</table>\n");
+}
+
+/// A step as an integer, an epoch with its decimals.
+fn fmt_x(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The per-class (per-type) slices as a bar chart: every class up to [`MAX_CLASS_BARS`], else
+/// the lowest ones (all stay in the slices table).
+fn class_chart(o: &mut String, a: &Analysis) -> Result<()> {
+    let mut classes: Vec<Slice> = a
+        .slices
+        .iter()
+        .filter(|s| CLASS_FAMILIES.contains(&s.family.as_str()))
+        .cloned()
+        .collect();
+    let Some(first) = classes.first() else {
+        return Ok(());
+    };
+    let family = first.family.clone();
+    let total = classes.len();
+    if total > MAX_CLASS_BARS {
+        classes.sort_by(|x, y| x.ci.estimate.total_cmp(&y.ci.estimate));
+        classes.truncate(MAX_CLASS_BARS);
+    }
+    let overall = a.headline.first().map_or(f64::NAN, |h| h.ci.estimate);
+    let _ = writeln!(
+        o,
+        "<h2 id=\"per-class\">Per {family}</h2>\n<p class=\"note\">F1 of each {family} with its 95 % interval{}; red: significantly below the overall {}; the orange line is the overall value.</p>",
+        if total > MAX_CLASS_BARS {
+            format!(", the {MAX_CLASS_BARS} lowest of {total} (all in the slices table)")
+        } else {
+            String::new()
+        },
+        a.headline.first().map_or(String::new(), |h| esc(&h.name))
+    );
+    let _ = writeln!(
+        o,
+        "<figure>{}</figure>",
+        plots::slices_titled(
+            &classes,
+            overall,
+            &format!("F1 per {family} with 95 % interval")
+        )?
+    );
+    Ok(())
+}
+
+/// Bars in the per-class chart before only the lowest are shown.
+const MAX_CLASS_BARS: usize = 30;
 
 fn slice_row(s: &Slice) -> String {
     let value = if s.flagged {

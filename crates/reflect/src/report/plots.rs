@@ -238,24 +238,28 @@ pub fn confusion(c: &Confusion) -> Result<String> {
     })
 }
 
-/// Learning curves: training loss and every evaluation metric against the step.
+/// Learning curves: the training loss, and the dev metric the run selects its checkpoint by
+/// with the same metric on the training sample when logged (the other metrics go in a table
+/// beside the figure, [`History::evaluation_table`]).
 pub fn learning_curves(h: &History) -> Result<String> {
     let x_key = h.x_key();
     let loss = h.series("loss");
-    let metrics: Vec<(String, Vec<(f64, f64)>)> = h
-        .metric_keys()
-        .into_iter()
-        .map(|k| {
-            let v = h.series(&k);
-            (k, v)
-        })
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
+    let mut metrics: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    if let Some(key) = h.selection_key() {
+        let name = format!("{} (selection metric)", h.label(&key));
+        metrics.push((name, h.series(&key)));
+        metrics.push((
+            "training sample (same metric)".into(),
+            h.series("train_score"),
+        ));
+    }
+    metrics.retain(|(_, v)| !v.is_empty());
     svg("learning curves", (900, 340), |root| {
         let (l, r) = root.split_horizontally(450);
         let panel = |area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
                      title: &str,
-                     series: &[(String, Vec<(f64, f64)>)]|
+                     series: &[(String, Vec<(f64, f64)>)],
+                     legend: SeriesLabelPosition|
          -> std::result::Result<(), String> {
             let pts: Vec<&(f64, f64)> = series.iter().flat_map(|(_, v)| v).collect();
             if pts.is_empty() {
@@ -314,7 +318,7 @@ pub fn learning_curves(h: &History) -> Result<String> {
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
+                .position(legend)
                 .label_font((FONT, 11))
                 .background_style(WHITE.mix(0.85))
                 .border_style(GREY)
@@ -322,8 +326,19 @@ pub fn learning_curves(h: &History) -> Result<String> {
                 .map_err(s)?;
             Ok(())
         };
-        panel(&l, "training loss", &[("loss".to_string(), loss.clone())])?;
-        panel(&r, "evaluation metrics", &metrics)?;
+        // Loss falls and the metric rises: each legend where its curves end up away from it.
+        panel(
+            &l,
+            "training loss",
+            &[("loss".to_string(), loss.clone())],
+            SeriesLabelPosition::UpperRight,
+        )?;
+        panel(
+            &r,
+            "selection metric",
+            &metrics,
+            SeriesLabelPosition::LowerRight,
+        )?;
         Ok(())
     })
 }
@@ -331,6 +346,15 @@ pub fn learning_curves(h: &History) -> Result<String> {
 /// Horizontal bars of a metric per slice with 95 % intervals and the overall value as a
 /// vertical line; flagged slices in red.
 pub fn slices(slices: &[Slice], overall: f64) -> Result<String> {
+    slices_titled(
+        slices,
+        overall,
+        "metric per slice with 95 % interval (red: significantly below overall)",
+    )
+}
+
+/// [`slices`] under another title.
+pub fn slices_titled(slices: &[Slice], overall: f64, title: &str) -> Result<String> {
     let row = 22;
     let left = 280;
     let width = 760;
@@ -348,12 +372,8 @@ pub fn slices(slices: &[Slice], overall: f64) -> Result<String> {
     let height = top + row * rows.len() as i32 + 40;
     svg("slices", (width as u32, height as u32), |root| {
         let x = |v: f64| left + (v.clamp(0.0, 1.0) * plot_w as f64) as i32;
-        root.draw(&Text::new(
-            "metric per slice with 95 % interval (red: significantly below overall)",
-            (8, 14),
-            (FONT, 13),
-        ))
-        .map_err(s)?;
+        root.draw(&Text::new(title.to_string(), (8, 14), (FONT, 13)))
+            .map_err(s)?;
         for (i, (name, sl)) in rows.iter().enumerate() {
             let y = top + row * i as i32;
             match sl {
@@ -421,4 +441,35 @@ pub fn slices(slices: &[Slice], overall: f64) -> Result<String> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real history's shape (WNUT-17: the selection metric, the training-sample score and
+    /// dozens of nested dev metrics): the curves draw the loss and the two selection-metric
+    /// series only.
+    #[test]
+    fn learning_curves_draw_the_loss_and_the_selection_metric_only() {
+        let mut text = String::new();
+        for i in 1..=3 {
+            text.push_str(&format!(
+                "{{\"step\": {s}, \"loss\": 1.{i}, \"lr\": 0.001}}\n{{\"step\": {s}, \"dev_metric\": \"primary\", \"dev_score\": 0.{i}, \"train_score\": 0.{i}5, \"dev\": {{\"token_accuracy\": 0.9, \"entity\": {{\"micro\": {{\"f1\": 0.{i}, \"precision\": 0.5}}, \"per_type\": {{\"person\": {{\"f1\": 0.3}}}}}}}}}}\n",
+                s = i * 100
+            ));
+        }
+        let h = History::parse(&text, std::path::Path::new("history.jsonl")).unwrap();
+        let svg = learning_curves(&h).unwrap();
+        for label in [
+            "dev primary (selection metric)",
+            "training sample (same metric)",
+            "loss",
+        ] {
+            assert!(svg.contains(label), "no {label} in the figure");
+        }
+        for hidden in ["per_type", "token_accuracy", "precision"] {
+            assert!(!svg.contains(hidden), "{hidden} is drawn");
+        }
+    }
 }
