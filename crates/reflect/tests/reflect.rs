@@ -784,10 +784,10 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     ] {
         assert!(dom.contains(section), "rendered DOM lacks {section}");
     }
-    // The per-type F1 chart comes right after the findings, before calibration.
+    // The per-type F1 chart follows the verdict and the headline numbers, before the findings.
     let per_class = dom.find("id=\"per-class\"").unwrap();
-    assert!(per_class > dom.find("id=\"findings\"").unwrap());
-    assert!(per_class < dom.find("id=\"calibration\"").unwrap());
+    assert!(per_class > dom.find("id=\"verdict\"").unwrap());
+    assert!(per_class < dom.find("id=\"findings\"").unwrap());
     // The report opens with its verdict: before the headline numbers and the findings.
     let verdict = dom.find("id=\"verdict\"").expect("no verdict block");
     assert!(verdict < dom.find("id=\"findings\"").unwrap());

@@ -60,7 +60,9 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
     for l in headline_lines(a, findings) {
         let _ = writeln!(o, "<li>{}</li>", esc(&l));
     }
-    o.push_str("</ul>\n<h2 id=\"findings\">Findings</h2>\n<table><tr><th>#</th><th>severity</th><th>finding</th><th>value [95 % CI]</th><th>action</th><th>evidence</th></tr>\n");
+    o.push_str("</ul>\n");
+    class_chart(&mut o, a)?;
+    o.push_str("<h2 id=\"findings\">Findings</h2>\n<table><tr><th>#</th><th>severity</th><th>finding</th><th>value [95 % CI]</th><th>action</th><th>evidence</th></tr>\n");
     for f in findings {
         let _ = writeln!(
             o,
@@ -76,7 +78,6 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         );
     }
     o.push_str("</table>\n");
-    class_chart(&mut o, a)?;
 
     if let Some(c) = &a.calibration {
         o.push_str("<h2 id=\"calibration\">Calibration</h2>\n");
