@@ -354,21 +354,234 @@ pub fn run_sweep(
     artifacts: &Path,
     opts: &SweepOptions,
 ) -> Result<SweepReport> {
-    let base_spec = PipelineSpec::load(file, &opts.base)?;
-    let evaluate = base_spec
-        .stages
-        .iter()
-        .find(|s| s.kind == "evaluate")
-        .map(|s| s.name.clone())
-        .with_context(|| format!("{}: a sweep needs an evaluate stage", file.display()))?;
-    let train = base_spec
-        .stages
-        .iter()
-        .find(|s| s.kind == "train")
-        .map(|s| s.name.clone());
-    if !spec.seeds.is_empty() && train.is_none() {
-        bail!("{}: seeds need a train stage", file.display());
+    let sweep = Sweep::new(file, spec, registry, artifacts, opts)?;
+    let results = sweep.run_all()?;
+    sweep.compare(results)
+}
+
+/// A sweep about to run: its variants and seeds, and the stage instances its runs go through.
+struct Sweep<'a> {
+    file: &'a Path,
+    spec: &'a SweepSpec,
+    registry: &'a Registry,
+    artifacts: &'a Path,
+    opts: &'a SweepOptions,
+    /// The evaluate stage instance: every run goes up to it.
+    evaluate: String,
+    /// The train stage instance, whose seed the sweep's seeds set.
+    train: Option<String>,
+    variants: Vec<Variant>,
+    /// The train seeds of each variant (`None`: the file's own).
+    seeds: Vec<Option<u64>>,
+}
+
+/// Every run of a sweep, in order, with the dev and test units of each variant's seeds.
+struct Results {
+    runs: Vec<SweepRun>,
+    dev_units: Vec<Vec<Units>>,
+    test_units: Vec<Vec<Units>>,
+    /// The scorer of the first run (every run has the same task and metric).
+    scorer: Option<Scorer>,
+}
+
+impl<'a> Sweep<'a> {
+    /// Checks that `file` (with the base overrides) has the stages a sweep needs, and makes
+    /// the variants of `spec`'s grid, the file's own values recognised among them.
+    fn new(
+        file: &'a Path,
+        spec: &'a SweepSpec,
+        registry: &'a Registry,
+        artifacts: &'a Path,
+        opts: &'a SweepOptions,
+    ) -> Result<Self> {
+        let base_spec = PipelineSpec::load(file, &opts.base)?;
+        let evaluate = base_spec
+            .stages
+            .iter()
+            .find(|s| s.kind == "evaluate")
+            .map(|s| s.name.clone())
+            .with_context(|| format!("{}: a sweep needs an evaluate stage", file.display()))?;
+        let train = base_spec
+            .stages
+            .iter()
+            .find(|s| s.kind == "train")
+            .map(|s| s.name.clone());
+        if !spec.seeds.is_empty() && train.is_none() {
+            bail!("{}: seeds need a train stage", file.display());
+        }
+        let defaults = grid_defaults(file, spec, &base_spec)?;
+        let seeds = if spec.seeds.is_empty() {
+            vec![None]
+        } else {
+            spec.seeds.iter().copied().map(Some).collect()
+        };
+        Ok(Self {
+            file,
+            spec,
+            registry,
+            artifacts,
+            opts,
+            evaluate,
+            train,
+            variants: variants(spec, &defaults),
+            seeds,
+        })
     }
+
+    /// Runs every variant with every seed, in grid order.
+    fn run_all(&self) -> Result<Results> {
+        let mut results = Results {
+            runs: Vec::new(),
+            dev_units: vec![Vec::new(); self.variants.len()],
+            test_units: vec![Vec::new(); self.variants.len()],
+            scorer: None,
+        };
+        for vi in 0..self.variants.len() {
+            for seed in &self.seeds {
+                let n = results.runs.len() + 1;
+                let (run, scorer, dev, test) = self.run(vi, *seed, n)?;
+                results.dev_units[vi].push(dev);
+                results.test_units[vi].push(test);
+                results.runs.push(run);
+                results.scorer.get_or_insert(scorer);
+            }
+        }
+        Ok(results)
+    }
+
+    /// Run number `n`: variant `vi` with `seed`, up to evaluate, scored on dev (with its CI)
+    /// and test; also its scorer and its dev and test units.
+    fn run(
+        &self,
+        vi: usize,
+        seed: Option<u64>,
+        n: usize,
+    ) -> Result<(SweepRun, Scorer, Units, Units)> {
+        let variant = &self.variants[vi];
+        let mut sets = self.opts.base.clone();
+        sets.extend(variant.overrides.iter().cloned());
+        if let (Some(seed), Some(train)) = (seed, &self.train) {
+            sets.push(format!("{train}.seed={seed}"));
+        }
+        let (reports, ran) = run_recipe(
+            self.file,
+            &sets,
+            self.registry,
+            self.artifacts,
+            &RunOptions {
+                until: Some(self.evaluate.clone()),
+                ..RunOptions::default()
+            },
+        )?;
+        self.log_run(n, variant, seed, &reports, &ran);
+        let dir = reports
+            .iter()
+            .find(|r| r.stage == self.evaluate)
+            .and_then(|r| r.dir.clone())
+            .context("the evaluate stage left no artifact")?;
+        let (s, dev) = units_of(&dir, "dev")?;
+        let (_, test) = units_of(&dir, "test")?;
+        let primary = s.primary();
+        let run = SweepRun {
+            variant: vi,
+            seed,
+            evaluate_dir: dir,
+            ran,
+            dev: self.opts.bootstrap.ci(&dev, |x| s.value(primary, x)),
+            test: Some(s.value(primary, &test.total())),
+        };
+        Ok((run, s, dev, test))
+    }
+
+    /// Logs which stages run `n` ran and which it reused.
+    fn log_run(
+        &self,
+        n: usize,
+        variant: &Variant,
+        seed: Option<u64>,
+        reports: &[crate::StageReport],
+        ran: &[String],
+    ) {
+        let reused: Vec<&str> = reports
+            .iter()
+            .filter(|r| r.action == Action::Skipped)
+            .map(|r| r.stage.as_str())
+            .collect();
+        let total = self.variants.len() * self.seeds.len();
+        tracing::info!(
+            "sweep run {n}/{total} [{}{}]: ran {}; reused {}",
+            variant.name,
+            seed.map(|s| format!(", seed {s}")).unwrap_or_default(),
+            if ran.is_empty() {
+                "nothing".into()
+            } else {
+                ran.join(", ")
+            },
+            if reused.is_empty() {
+                "nothing".into()
+            } else {
+                reused.join(", ")
+            },
+        );
+    }
+
+    /// The report: each variant's dev mean over its seeds, the variant chosen on dev, its
+    /// test metric, and the paired comparison with the default.
+    fn compare(&self, results: Results) -> Result<SweepReport> {
+        let scorer = results.scorer.context("the sweep ran nothing")?;
+        let primary = scorer.primary();
+        let mut summaries = summaries(&self.variants, &results.runs);
+        let chosen = chosen_on_dev(&summaries);
+        let default = summaries
+            .iter()
+            .position(|s| s.variant.is_default)
+            .unwrap_or(0);
+        let tests: Vec<f64> = summaries[chosen]
+            .runs
+            .iter()
+            .filter_map(|r| r.test)
+            .collect();
+        let chosen_test = MeanSd::of(&tests);
+        let (vs_dev, vs_test) = if chosen == default {
+            (None, None)
+        } else {
+            let stat = |x: &[f64]| scorer.value(primary, x);
+            let boot = &self.opts.bootstrap;
+            let paired = |units: &[Vec<Units>]| {
+                boot.paired(&pooled(&units[chosen]), &pooled(&units[default]), stat)
+            };
+            (
+                Some(paired(&results.dev_units)),
+                Some(paired(&results.test_units)),
+            )
+        };
+        // Test was kept for the chosen variant's number only.
+        for s in &mut summaries {
+            for r in &mut s.runs {
+                r.test = None;
+            }
+        }
+        Ok(SweepReport {
+            file: self.file.to_path_buf(),
+            metric: scorer.name(primary),
+            seeds: self.spec.seeds.clone(),
+            variants: summaries,
+            chosen,
+            default,
+            chosen_test,
+            vs_default_dev: vs_dev,
+            vs_default_test: vs_test,
+        })
+    }
+}
+
+/// The file's value of each grid key (as TOML text, `None` when unset); an error names a
+/// grid key whose stage the pipeline lacks.
+fn grid_defaults(
+    file: &Path,
+    spec: &SweepSpec,
+    base_spec: &PipelineSpec,
+) -> Result<BTreeMap<String, Option<String>>> {
     let mut defaults = BTreeMap::new();
     for (key, _) in &spec.grid {
         let (stage, param) = key.split_once('.').context("grid key without a stage")?;
@@ -382,81 +595,12 @@ pub fn run_sweep(
             .map(|v| toml_text(&v));
         defaults.insert(key.clone(), value);
     }
-    let variants = variants(spec, &defaults);
-    let seeds: Vec<Option<u64>> = if spec.seeds.is_empty() {
-        vec![None]
-    } else {
-        spec.seeds.iter().copied().map(Some).collect()
-    };
-    let total = variants.len() * seeds.len();
-    let mut runs = Vec::new();
-    let mut dev_units: Vec<Vec<Units>> = vec![Vec::new(); variants.len()];
-    let mut test_units: Vec<Vec<Units>> = vec![Vec::new(); variants.len()];
-    let mut scorer: Option<Scorer> = None;
-    for (vi, variant) in variants.iter().enumerate() {
-        for seed in &seeds {
-            let mut sets = opts.base.clone();
-            sets.extend(variant.overrides.iter().cloned());
-            if let (Some(seed), Some(train)) = (seed, &train) {
-                sets.push(format!("{train}.seed={seed}"));
-            }
-            let (reports, ran) = run_recipe(
-                file,
-                &sets,
-                registry,
-                artifacts,
-                &RunOptions {
-                    until: Some(evaluate.clone()),
-                    ..RunOptions::default()
-                },
-            )?;
-            let reused: Vec<&str> = reports
-                .iter()
-                .filter(|r| r.action == Action::Skipped)
-                .map(|r| r.stage.as_str())
-                .collect();
-            tracing::info!(
-                "sweep run {}/{total} [{}{}]: ran {}; reused {}",
-                runs.len() + 1,
-                variant.name,
-                seed.map(|s| format!(", seed {s}")).unwrap_or_default(),
-                if ran.is_empty() {
-                    "nothing".into()
-                } else {
-                    ran.join(", ")
-                },
-                if reused.is_empty() {
-                    "nothing".into()
-                } else {
-                    reused.join(", ")
-                },
-            );
-            let dir = reports
-                .iter()
-                .find(|r| r.stage == evaluate)
-                .and_then(|r| r.dir.clone())
-                .context("the evaluate stage left no artifact")?;
-            let (s, dev) = units_of(&dir, "dev")?;
-            let (_, test) = units_of(&dir, "test")?;
-            let primary = s.primary();
-            let dev_ci = opts.bootstrap.ci(&dev, |x| s.value(primary, x));
-            let test_value = s.value(primary, &test.total());
-            dev_units[vi].push(dev);
-            test_units[vi].push(test);
-            runs.push(SweepRun {
-                variant: vi,
-                seed: *seed,
-                evaluate_dir: dir,
-                ran,
-                dev: dev_ci,
-                test: Some(test_value),
-            });
-            scorer.get_or_insert(s);
-        }
-    }
-    let scorer = scorer.context("the sweep ran nothing")?;
-    let primary = scorer.primary();
-    let mut summaries: Vec<VariantSummary> = variants
+    Ok(defaults)
+}
+
+/// Each variant with its runs and their dev mean ± sd.
+fn summaries(variants: &[Variant], runs: &[SweepRun]) -> Vec<VariantSummary> {
+    variants
         .iter()
         .enumerate()
         .map(|(vi, v)| {
@@ -468,57 +612,17 @@ pub fn run_sweep(
                 runs: mine,
             }
         })
-        .collect();
-    // Chosen on dev only; ties go to the earlier variant.
-    let chosen = summaries.iter().enumerate().fold(0, |best, (i, s)| {
+        .collect()
+}
+
+/// The variant with the best dev mean; ties go to the earlier variant.
+fn chosen_on_dev(summaries: &[VariantSummary]) -> usize {
+    summaries.iter().enumerate().fold(0, |best, (i, s)| {
         if s.dev.mean > summaries[best].dev.mean {
             i
         } else {
             best
         }
-    });
-    let default = summaries
-        .iter()
-        .position(|s| s.variant.is_default)
-        .unwrap_or(0);
-    let tests: Vec<f64> = summaries[chosen]
-        .runs
-        .iter()
-        .filter_map(|r| r.test)
-        .collect();
-    let chosen_test = MeanSd::of(&tests);
-    let (vs_dev, vs_test) = if chosen == default {
-        (None, None)
-    } else {
-        let stat = |x: &[f64]| scorer.value(primary, x);
-        (
-            Some(opts.bootstrap.paired(
-                &pooled(&dev_units[chosen]),
-                &pooled(&dev_units[default]),
-                stat,
-            )),
-            Some(opts.bootstrap.paired(
-                &pooled(&test_units[chosen]),
-                &pooled(&test_units[default]),
-                stat,
-            )),
-        )
-    };
-    for s in &mut summaries {
-        for r in &mut s.runs {
-            r.test = None;
-        }
-    }
-    Ok(SweepReport {
-        file: file.to_path_buf(),
-        metric: scorer.name(primary),
-        seeds: spec.seeds.clone(),
-        variants: summaries,
-        chosen,
-        default,
-        chosen_test,
-        vs_default_dev: vs_dev,
-        vs_default_test: vs_test,
     })
 }
 
