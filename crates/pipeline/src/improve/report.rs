@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use reflect::stats::bootstrap::Interval;
 use serde::Serialize;
 
-use super::{Choice, Confirmation, Outcome, Round, Trial};
+use super::{CalibrationStep, Choice, Confirmation, Outcome, Round, Trial};
 use crate::PipelineSpec;
 
 /// What `pipeline improve` did and found.
@@ -88,11 +88,27 @@ impl ImproveReport {
             .count()
     }
 
-    /// The report as Markdown.
+    /// The report as Markdown: how trials were run and chosen, each round, the result, test
+    /// (read once) and the chosen model's findings.
     pub fn markdown(&self) -> String {
-        let m = &self.metric;
         let mut o = format!("# Improve: {}\n\n", shown(&self.file));
-        o.push_str(&format!(
+        o.push_str(&self.method_text());
+        for (i, r) in self.rounds.iter().enumerate() {
+            o.push_str(&self.round_text(i, r));
+        }
+        o.push_str(&self.result_text());
+        o.push_str(&self.test_text());
+        if let Some(dir) = &self.final_reflect {
+            o.push_str(&final_findings_text(dir));
+        }
+        o
+    }
+
+    /// The opening paragraphs: rounds and trials run, the budget, how trials were run, stopped
+    /// and chosen, and which split each number comes from.
+    fn method_text(&self) -> String {
+        let m = &self.metric;
+        format!(
             "{} round(s), {} trial(s) run in {:.1} min{}; at most {} trial(s). Each trial is the current recipe plus the remedy a finding proposed, run up to evaluate; {} Choice on dev {m} only: candidates are taken in dev order, and one is adopted when the paired bootstrap 95 % CI of its dev gain over the current recipe excludes 0 (and holds on a second training seed where dev is small); one that fails falls back to the next.\n\n**Splits.** The findings that proposed each round's remedies come from a reflection on **dev**; every trial evaluated dev alone (no test predictions exist for them). Test was read once, after every choice: the chosen and the original recipes ran to the end on the file's own splits.\n",
             self.rounds.len(),
             self.trials_run(),
@@ -106,88 +122,78 @@ impl ImproveReport {
             } else {
                 "successive halving was off (train's dev curve reports its metric, not the cost trials are compared by), so every trial ran to the end."
             }
-        ));
-        for (i, r) in self.rounds.iter().enumerate() {
-            o.push_str(&format!(
-                "\n## Round {}\n\nRecipe: {}\n\n| run | finding | overrides | outcome | dev {m} [95 % CI] | min |\n|---|---|---|---|---:|---:|\n",
-                i + 1,
-                if r.recipe.is_empty() {
-                    "the file as written".to_string()
-                } else {
-                    format!("`{}`", r.recipe.join(" "))
-                }
-            ));
-            for (k, t) in std::iter::once(&r.reference).chain(&r.trials).enumerate() {
-                let (outcome, dev) = outcome_cells(t);
-                let chosen = k > 0 && r.choice.adopted == Some(k - 1);
-                o.push_str(&format!(
-                    "| {}{} | {} | {} | {} | {} | {:.1} |\n",
-                    cell(&t.name),
-                    if chosen { " **(adopted)**" } else { "" },
-                    cell(&t.finding),
-                    cell(&t.overrides.join(" ")),
-                    cell(&outcome),
-                    dev,
-                    t.seconds / 60.0
-                ));
-            }
-            if r.trials.is_empty() {
-                o.push_str("\nThe findings proposed no remedy that changes decisions.\n");
-            } else if r.choice.best.is_none() {
-                o.push_str("\nNo trial completed: nothing to compare.\n");
+        )
+    }
+
+    /// Round `i`: its recipe, the reference and trials with their dev results, the choice,
+    /// and the calibration remedies when there were any.
+    fn round_text(&self, i: usize, r: &Round) -> String {
+        let m = &self.metric;
+        let mut o = format!(
+            "\n## Round {}\n\nRecipe: {}\n\n| run | finding | overrides | outcome | dev {m} [95 % CI] | min |\n|---|---|---|---|---:|---:|\n",
+            i + 1,
+            if r.recipe.is_empty() {
+                "the file as written".to_string()
             } else {
-                o.push_str(&attempts_text(&r.choice, &r.trials, "gain"));
+                format!("`{}`", r.recipe.join(" "))
             }
-            if let Some(c) = &r.calibration {
-                o.push_str(&format!(
-                    "\nCalibration remedies change no decision; they are judged by the dev mean NLL of the gold label per item (multi-label: of each label's presence; lower is better; reference {}), and adopted when the NLL saved has a CI that excludes 0 and dev {m} is not lower.\n\n| run | finding | overrides | outcome | dev {m} | dev NLL [95 % CI] | min |\n|---|---|---|---|---:|---:|---:|\n",
-                    c.reference_nll.display(4)
-                ));
-                for (k, t) in c.trials.iter().enumerate() {
-                    let (outcome, dev) = outcome_cells(t);
-                    let chosen = c.choice.adopted == Some(k);
-                    o.push_str(&format!(
-                        "| {}{} | {} | {} | {} | {}{} | {} | {:.1} |\n",
-                        cell(&t.name),
-                        if chosen { " **(adopted)**" } else { "" },
-                        cell(&t.finding),
-                        cell(&t.overrides.join(" ")),
-                        cell(&outcome),
-                        dev,
-                        if c.decisions_kept.get(k) == Some(&false)
-                            && matches!(t.outcome, Outcome::Completed { .. })
-                        {
-                            " (lower)"
-                        } else {
-                            ""
-                        },
-                        c.nll[k].as_ref().map_or("–".into(), |i| i.display(4)),
-                        t.seconds / 60.0
-                    ));
-                }
-                if c.choice.best.is_some() {
-                    o.push_str(&attempts_text(&c.choice, &c.trials, "NLL saved per item"));
-                }
-            }
+        );
+        for (k, t) in std::iter::once(&r.reference).chain(&r.trials).enumerate() {
+            let (outcome, dev) = outcome_cells(t);
+            let chosen = k > 0 && r.choice.adopted == Some(k - 1);
+            o.push_str(&format!(
+                "| {}{} | {} | {} | {} | {} | {:.1} |\n",
+                cell(&t.name),
+                if chosen { " **(adopted)**" } else { "" },
+                cell(&t.finding),
+                cell(&t.overrides.join(" ")),
+                cell(&outcome),
+                dev,
+                t.seconds / 60.0
+            ));
         }
-        o.push_str(&format!("\n## Result\n\n{}\n", self.end));
+        if r.trials.is_empty() {
+            o.push_str("\nThe findings proposed no remedy that changes decisions.\n");
+        } else if r.choice.best.is_none() {
+            o.push_str("\nNo trial completed: nothing to compare.\n");
+        } else {
+            o.push_str(&attempts_text(&r.choice, &r.trials, "gain"));
+        }
+        if let Some(c) = &r.calibration {
+            o.push_str(&calibration_text(c, m));
+        }
+        o
+    }
+
+    /// Why the loop ended, what was adopted (and where it was written), with the warning that
+    /// dev gains of a chosen trial are optimistic.
+    fn result_text(&self) -> String {
+        let mut o = format!("\n## Result\n\n{}\n", self.end);
         if self.changes.is_empty() {
             o.push_str(
                 "\nThe recipe is kept as it was: nothing beat it on dev beyond the noise.\n",
             );
-        } else {
-            o.push_str("\nAdopted:\n\n");
-            for (set, why) in &self.changes {
-                o.push_str(&format!("- `{set}`: {why}\n"));
-            }
-            if let Some(f) = &self.improved_file {
-                o.push_str(&format!("\nWritten to `{}`.\n", shown(f)));
-            }
-            o.push_str(&format!(
-                "\nThe dev gains above are optimistic: the best of {} trial(s) was chosen on the same dev set. Test, read once after every choice was made, is the number to quote.\n",
-                self.trials_run()
-            ));
+            return o;
         }
+        o.push_str("\nAdopted:\n\n");
+        for (set, why) in &self.changes {
+            o.push_str(&format!("- `{set}`: {why}\n"));
+        }
+        if let Some(f) = &self.improved_file {
+            o.push_str(&format!("\nWritten to `{}`.\n", shown(f)));
+        }
+        o.push_str(&format!(
+            "\nThe dev gains above are optimistic: the best of {} trial(s) was chosen on the same dev set. Test, read once after every choice was made, is the number to quote.\n",
+            self.trials_run()
+        ));
+        o
+    }
+
+    /// Test, read once after every choice: the chosen recipe's metric (and NLL when
+    /// calibration was judged), with the original's for the record when they differ.
+    fn test_text(&self) -> String {
+        let m = &self.metric;
+        let mut o = String::new();
         if let Some(t) = &self.test_chosen {
             o.push_str(&format!(
                 "\nTest {m} (read once, after every choice), chosen recipe: **{}**",
@@ -213,17 +219,55 @@ impl ImproveReport {
                 _ => o.push_str(".\n"),
             }
         }
-        if let Some(dir) = &self.final_reflect {
-            o.push_str(&format!(
-                "\n## Findings of the chosen model (reflection on test, after every choice)\n\nFrom `{}`:\n\n",
-                shown(&dir.join("report.md"))
-            ));
-            for line in top_findings(dir, 10) {
-                o.push_str(&format!("- {line}\n"));
-            }
-        }
         o
     }
+}
+
+/// A round's calibration remedies: how they are judged, their table with dev NLL, and the
+/// choice among them.
+fn calibration_text(c: &CalibrationStep, m: &str) -> String {
+    let mut o = format!(
+        "\nCalibration remedies change no decision; they are judged by the dev mean NLL of the gold label per item (multi-label: of each label's presence; lower is better; reference {}), and adopted when the NLL saved has a CI that excludes 0 and dev {m} is not lower.\n\n| run | finding | overrides | outcome | dev {m} | dev NLL [95 % CI] | min |\n|---|---|---|---|---:|---:|---:|\n",
+        c.reference_nll.display(4)
+    );
+    for (k, t) in c.trials.iter().enumerate() {
+        let (outcome, dev) = outcome_cells(t);
+        let chosen = c.choice.adopted == Some(k);
+        o.push_str(&format!(
+            "| {}{} | {} | {} | {} | {}{} | {} | {:.1} |\n",
+            cell(&t.name),
+            if chosen { " **(adopted)**" } else { "" },
+            cell(&t.finding),
+            cell(&t.overrides.join(" ")),
+            cell(&outcome),
+            dev,
+            if c.decisions_kept.get(k) == Some(&false)
+                && matches!(t.outcome, Outcome::Completed { .. })
+            {
+                " (lower)"
+            } else {
+                ""
+            },
+            c.nll[k].as_ref().map_or("–".into(), |i| i.display(4)),
+            t.seconds / 60.0
+        ));
+    }
+    if c.choice.best.is_some() {
+        o.push_str(&attempts_text(&c.choice, &c.trials, "NLL saved per item"));
+    }
+    o
+}
+
+/// The chosen model's findings (its reflection on test, made after every choice).
+fn final_findings_text(dir: &Path) -> String {
+    let mut o = format!(
+        "\n## Findings of the chosen model (reflection on test, after every choice)\n\nFrom `{}`:\n\n",
+        shown(&dir.join("report.md"))
+    );
+    for line in top_findings(dir, 10) {
+        o.push_str(&format!("- {line}\n"));
+    }
+    o
 }
 
 /// The candidates a choice considered, in dev order, each with why it was or was not adopted.
