@@ -57,12 +57,18 @@ pub struct PipelineSpec {
 impl PipelineSpec {
     /// Read and parse a pipeline file, applying `--set` overrides (`stage.key=value`).
     pub fn load(file: &Path, overrides: &[String]) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(file).map_err(|e| SpecError {
+        let text = Self::read_text(file)?;
+        Self::parse(file, &text, overrides)
+    }
+
+    /// The text of a pipeline file, as [`Self::load`] reads it: to [`Self::parse`] it with
+    /// several sets of overrides from one reading.
+    pub fn read_text(file: &Path) -> Result<String, SpecError> {
+        std::fs::read_to_string(file).map_err(|e| SpecError {
             file: file.to_path_buf(),
             key: "(file)".into(),
             message: format!("cannot read: {e}"),
-        })?;
-        Self::parse(file, &text, overrides)
+        })
     }
 
     /// Parse pipeline text (`file` is only used in messages and for the default name).

@@ -309,7 +309,7 @@ pub(crate) fn units_of(dir: &Path, split: &str) -> Result<(Scorer, Units)> {
 }
 
 /// Runs `file` with the `--set` overrides `sets` (what is stale of it): the stage reports and
-/// the stages that ran (the rest were reused). One recipe of a sweep or of `pipeline improve`.
+/// the stages that ran (the rest were reused). One recipe of a sweep.
 pub(crate) fn run_recipe(
     file: &Path,
     sets: &[String],
@@ -317,7 +317,17 @@ pub(crate) fn run_recipe(
     artifacts: &Path,
     opts: &RunOptions,
 ) -> Result<(Vec<crate::StageReport>, Vec<String>)> {
-    let spec = PipelineSpec::load(file, sets)?;
+    run_spec(PipelineSpec::load(file, sets)?, registry, artifacts, opts)
+}
+
+/// Runs the parsed pipeline `spec` (what is stale of it), as [`run_recipe`] does: one recipe
+/// of `pipeline improve`, which parses each recipe from the file's text read once.
+pub(crate) fn run_spec(
+    spec: PipelineSpec,
+    registry: &Registry,
+    artifacts: &Path,
+    opts: &RunOptions,
+) -> Result<(Vec<crate::StageReport>, Vec<String>)> {
     let plan = plan_pipeline(spec, registry, artifacts)?;
     let reports = plan.run(opts)?;
     let ran = reports

@@ -44,7 +44,7 @@ pub use choice::{Attempt, Choice};
 use halving::{Halving, HalvingMonitor};
 use measure::Measure;
 use recipe::Change;
-use runner::{Names, Runner};
+use runner::{Names, Pipeline, Runner};
 
 pub use report::{ImproveReport, write_report};
 
@@ -417,12 +417,13 @@ pub fn run_improve(
     opts.check()?;
     let started = Instant::now();
     let deadline = opts.budget.map(|b| started + b);
-    let spec = PipelineSpec::load(file, &opts.base)?;
+    let pipeline = Pipeline::read(file)?;
+    let spec = pipeline.spec(&opts.base)?;
     let costs = Measure::costs_of(&spec)?;
     let halving = halving_rule(opts, costs.is_some());
     let names = Names::of(&spec)?;
     let runner = Runner {
-        file,
+        pipeline,
         registry,
         artifacts,
         dev_only: runner::dev_only(&names),
@@ -486,7 +487,7 @@ impl Loop<'_> {
         let eval_dir = reference.evaluate_dir.clone().unwrap_or_default();
         let (measure, _) = Measure::read(&eval_dir, "dev", self.runner.costs.as_ref())?;
         self.metric = measure.name();
-        let current = PipelineSpec::load(self.runner.file, &self.recipe)?;
+        let current = self.runner.pipeline.spec(&self.recipe)?;
         let (calibration, proposals) = self.fresh_proposals(&reflect_dir, &current)?;
         let (trials, units) = self.run_trials(&proposals, &current)?;
         let choice = self.choose(&measure, &ref_units, &trials, &units)?;
@@ -793,8 +794,10 @@ impl Loop<'_> {
                 })
                 .chain(self.changes.iter().cloned())
                 .collect();
+            let pipeline = &self.runner.pipeline;
             Some(recipe::write_improved(
-                self.runner.file,
+                pipeline.file,
+                &pipeline.text,
                 &written,
                 &self.recipe,
             )?)
@@ -833,7 +836,8 @@ impl Loop<'_> {
         Ok(ImproveReport {
             test_nll_chosen: test_nll(&chosen_eval)?,
             test_nll_original: test_nll(&original_eval)?,
-            file: self.runner.file.to_path_buf(),
+            file: self.runner.pipeline.file.to_path_buf(),
+            pipeline_text: self.runner.pipeline.text.clone(),
             metric: self.metric,
             budget_minutes: opts.budget.map(|b| b.as_secs_f64() / 60.0),
             halving: false,

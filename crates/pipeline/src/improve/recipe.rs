@@ -89,15 +89,14 @@ fn set_in(lines: &mut Vec<String>, table: &str, key: &str, value: &str, why: &st
     }
 }
 
-/// The improved text of `file`: `changes` written into their tables, and the pipeline's name
-/// made explicit so the file lands in the same store directory as the original.
-pub fn improved_text(file: &Path, changes: &[Change]) -> Result<String> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let spec = PipelineSpec::parse(file, &text, &[])?;
+/// The improved text of `file` (whose text, as improve read it, is `text`): `changes` written
+/// into their tables, and the pipeline's name made explicit so the file lands in the same
+/// store directory as the original.
+pub fn improved_text(file: &Path, text: &str, changes: &[Change]) -> Result<String> {
+    let spec = PipelineSpec::parse(file, text, &[])?;
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     let has_name = {
-        let doc: toml::Table = toml::from_str(&text)?;
+        let doc: toml::Table = toml::from_str(text)?;
         doc.get("pipeline").and_then(|p| p.get("name")).is_some()
     };
     if !has_name {
@@ -131,13 +130,18 @@ pub fn improved_text(file: &Path, changes: &[Change]) -> Result<String> {
     Ok(lines.join("\n") + "\n")
 }
 
-/// Writes the improved recipe next to `file` and checks that it describes the same runs as
-/// `file` with `sets` applied; returns its path.
-pub fn write_improved(file: &Path, changes: &[Change], sets: &[String]) -> Result<PathBuf> {
-    let text = improved_text(file, changes)?;
+/// Writes the improved recipe next to `file` (whose text is `text`) and checks that it
+/// describes the same runs as `file` with `sets` applied; returns its path.
+pub fn write_improved(
+    file: &Path,
+    text: &str,
+    changes: &[Change],
+    sets: &[String],
+) -> Result<PathBuf> {
+    let improved = improved_text(file, text, changes)?;
     let path = improved_path(file);
-    let written = PipelineSpec::parse(&path, &text, &[])?;
-    let expected = PipelineSpec::load(file, sets)?;
+    let written = PipelineSpec::parse(&path, &improved, &[])?;
+    let expected = PipelineSpec::parse(file, text, sets)?;
     let describe = |s: &PipelineSpec| {
         (
             s.globals.clone(),
@@ -161,7 +165,7 @@ pub fn write_improved(file: &Path, changes: &[Change], sets: &[String]) -> Resul
             sets.join(" ")
         );
     }
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, improved).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
@@ -191,7 +195,7 @@ mod tests {
             },
         ];
         let sets: Vec<String> = changes.iter().map(|c| c.set.clone()).collect();
-        let path = write_improved(&file, &changes, &sets).unwrap();
+        let path = write_improved(&file, FILE, &changes, &sets).unwrap();
         assert_eq!(path, dir.path().join("intents.improved.toml"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# a recipe\n[pipeline]\n"), "{text}");
@@ -223,7 +227,7 @@ mod tests {
             set: "baseline.model=\"logreg\"".into(),
             why: "x".into(),
         }];
-        let text = improved_text(&file, &add).unwrap();
+        let text = improved_text(&file, FILE, &add).unwrap();
         assert!(
             text.ends_with("[stages.baseline]\nmodel = \"logreg\"  # improve: x\n"),
             "{text}"
@@ -233,7 +237,7 @@ mod tests {
             set: "train.epochs=6".into(),
             why: "x".into(),
         }];
-        let e = write_improved(&file, &six, &["train.epochs=7".into()])
+        let e = write_improved(&file, FILE, &six, &["train.epochs=7".into()])
             .unwrap_err()
             .to_string();
         assert!(e.contains("would not describe the chosen runs"), "{e}");

@@ -15,6 +15,10 @@ use crate::PipelineSpec;
 pub struct ImproveReport {
     /// The pipeline file.
     pub file: PathBuf,
+    /// Its text as improve read it, once (not serialized): [`write_report`] takes the
+    /// pipeline's name from it rather than reading the file again.
+    #[serde(skip)]
+    pub pipeline_text: String,
     /// The dev (and test) metric compared.
     pub metric: String,
     /// The budget, when one was set.
@@ -342,7 +346,7 @@ fn top_findings(dir: &Path, n: usize) -> Vec<String> {
 /// Writes `improve.json` and `improve.md` under `<artifacts>/<pipeline>/improve/<fingerprint>/`
 /// (the fingerprint of the runs compared) and returns the directory.
 pub fn write_report(report: &ImproveReport, artifacts: &Path) -> Result<PathBuf> {
-    let spec = PipelineSpec::load(&report.file, &[])?;
+    let spec = PipelineSpec::parse(&report.file, &report.pipeline_text, &[])?;
     let runs: Vec<String> = report
         .rounds
         .iter()

@@ -14,8 +14,32 @@ use reflect::stats::bootstrap::{Bootstrap, Units};
 use super::halving::{self, Curve, HalvingMonitor};
 use super::measure::Measure;
 use super::{Confirmation, Outcome, Proposal, Trial, merged};
-use crate::sweep::run_recipe;
+use crate::spec::SpecError;
+use crate::sweep::run_spec;
 use crate::{PipelineSpec, Registry, RunOptions};
+
+/// The pipeline file, read once per improve run: every recipe improve runs (the reference,
+/// the trials, the second seeds, the final runs on test) and the improved file are made from
+/// this text in memory, so all of them see the same file.
+pub(super) struct Pipeline<'a> {
+    pub(super) file: &'a Path,
+    pub(super) text: String,
+}
+
+impl<'a> Pipeline<'a> {
+    /// Reads `file`, failing as [`PipelineSpec::load`] does.
+    pub(super) fn read(file: &'a Path) -> Result<Self, SpecError> {
+        Ok(Self {
+            file,
+            text: PipelineSpec::read_text(file)?,
+        })
+    }
+
+    /// The pipeline with the `--set` overrides `sets`.
+    pub(super) fn spec(&self, sets: &[String]) -> Result<PipelineSpec, SpecError> {
+        PipelineSpec::parse(self.file, &self.text, sets)
+    }
+}
 
 /// The stage instances improve needs.
 pub(super) struct Names {
@@ -78,7 +102,7 @@ pub(super) struct Ran {
 
 /// Runs recipes for improve, under the halving monitor.
 pub(super) struct Runner<'a> {
-    pub(super) file: &'a Path,
+    pub(super) pipeline: Pipeline<'a>,
     pub(super) registry: &'a Registry,
     pub(super) artifacts: &'a Path,
     pub(super) names: Names,
@@ -120,24 +144,23 @@ impl Runner<'_> {
     ) -> (Result<Ran>, Option<String>) {
         self.monitor.begin(reference);
         let monitor: Arc<dyn flowcore::Monitor> = self.monitor.clone();
-        let result = run_recipe(
-            self.file,
-            sets,
-            self.registry,
-            self.artifacts,
-            &RunOptions {
-                until: (!to_end).then(|| self.names.evaluate.clone()),
-                monitor: Some(monitor),
-                ..RunOptions::default()
-            },
-        )
-        .map(|(reports, ran)| Ran {
-            dirs: reports
-                .into_iter()
-                .filter_map(|r| Some((r.stage, r.dir?)))
-                .collect(),
-            ran,
-        });
+        let opts = RunOptions {
+            until: (!to_end).then(|| self.names.evaluate.clone()),
+            monitor: Some(monitor),
+            ..RunOptions::default()
+        };
+        let result = self
+            .pipeline
+            .spec(sets)
+            .map_err(anyhow::Error::from)
+            .and_then(|spec| run_spec(spec, self.registry, self.artifacts, &opts))
+            .map(|(reports, ran)| Ran {
+                dirs: reports
+                    .into_iter()
+                    .filter_map(|r| Some((r.stage, r.dir?)))
+                    .collect(),
+                ran,
+            });
         let curve = match (&result, &self.names.train) {
             (Ok(r), Some(t)) => r.dirs.get(t).map(|d| dev_curve(d)),
             _ => None,
@@ -217,7 +240,7 @@ impl Runner<'_> {
     ) -> Result<Confirmation> {
         let clock = Instant::now();
         let train = self.names.train.clone().context("no train stage")?;
-        let spec = PipelineSpec::load(self.file, recipe)?;
+        let spec = self.pipeline.spec(recipe)?;
         let seed = spec
             .stages
             .iter()
