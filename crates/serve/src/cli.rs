@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Time from a request's arrival to its answer (ms); later ones are answered 504.
     #[arg(long, default_value_t = Limits::default().timeout_ms)]
     pub timeout_ms: u64,
+    /// Threads per batch: `adaptive` (all or one, whichever is faster now) or `all`.
+    #[arg(long, value_enum, default_value = "adaptive")]
+    pub batch_threads: crate::config::BatchThreads,
     /// Most sub-words per window (default: the checkpoint's encoding.json, else 128).
     #[arg(long)]
     pub max_length: Option<usize>,
@@ -64,6 +67,7 @@ impl ServeArgs {
             queue: self.queue,
             max_body_bytes: self.max_body_bytes,
             timeout_ms: self.timeout_ms,
+            batch_threads: self.batch_threads,
         }
     }
 

@@ -64,6 +64,21 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Time from a request's arrival to its answer, in ms; beyond that 504.
     pub timeout_ms: u64,
+    /// How many libtorch threads a batch runs on: `adaptive` (the default) measures both
+    /// all threads and one per batch size and takes the faster; `all` never narrows.
+    pub batch_threads: BatchThreads,
+}
+
+/// How many libtorch threads the model thread gives a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchThreads {
+    /// All threads or one, whichever has been faster per sub-word for batches of this size
+    /// lately (each is re-measured now and then). On an idle machine that is all threads; beside a busy process
+    /// one, which waits for no second core (bench-results/serve-threads.md).
+    Adaptive,
+    /// Always all threads (the answers are then bit-identical to `evaluate predict`).
+    All,
 }
 
 impl Default for Limits {
@@ -74,6 +89,7 @@ impl Default for Limits {
             queue: 256,
             max_body_bytes: 1 << 20,
             timeout_ms: 30_000,
+            batch_threads: BatchThreads::Adaptive,
         }
     }
 }

@@ -23,6 +23,6 @@ pub mod request;
 pub mod server;
 pub mod worker;
 
-pub use config::{Limits, ModelSpec};
+pub use config::{BatchThreads, Limits, ModelSpec};
 pub use error::{Result, ServeError};
 pub use server::{Server, shutdown_signal};

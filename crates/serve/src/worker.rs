@@ -293,6 +293,7 @@ fn run(
     liveness: &Liveness,
 ) {
     let mut next: Option<Job> = None;
+    let mut chooser = ThreadChooser::new(limits.batch_threads, tch::get_num_threads());
     loop {
         let first = match next.take() {
             Some(job) => job,
@@ -336,8 +337,103 @@ fn run(
             continue;
         }
         liveness.busy_from(Instant::now());
+        let one = chooser.one_thread(tokens);
+        let narrow = Narrow::enter(one);
+        let t0 = Instant::now();
         answer(predictor, batch, metrics);
+        drop(narrow);
+        chooser.record(tokens, one, t0.elapsed().as_secs_f64());
         liveness.idle();
+    }
+}
+
+/// Chooses, batch by batch, between all libtorch threads and one: per batch-size class
+/// (powers of two of sub-words) it keeps a moving average of the seconds per sub-word of
+/// each choice, takes the faster, and re-measures the other every [`EXPLORE_EVERY`]th batch
+/// of the class, so it follows the machine's load as it changes. Idle, a batch is faster on
+/// all threads; beside a busy process, one thread waits for no second core and wins.
+#[derive(Debug)]
+struct ThreadChooser {
+    adaptive: bool,
+    /// Per size class: (batches seen, [average seconds per sub-word on all threads, on one]).
+    classes: std::collections::HashMap<u32, (u64, [Option<f64>; 2])>,
+}
+
+/// Every this many batches of a size class, the slower choice is measured again.
+const EXPLORE_EVERY: u64 = 16;
+/// Weight of the newest measurement in the moving averages.
+const EWMA_WEIGHT: f64 = 0.3;
+
+impl ThreadChooser {
+    fn new(mode: crate::config::BatchThreads, threads: i32) -> Self {
+        Self {
+            adaptive: mode == crate::config::BatchThreads::Adaptive && threads > 1,
+            classes: std::collections::HashMap::new(),
+        }
+    }
+
+    fn class(tokens: usize) -> u32 {
+        tokens.max(1).ilog2()
+    }
+
+    /// Whether a batch of `tokens` sub-words runs on one thread.
+    fn one_thread(&mut self, tokens: usize) -> bool {
+        if !self.adaptive {
+            return false;
+        }
+        let (seen, avg) = self.classes.entry(Self::class(tokens)).or_default();
+        *seen += 1;
+        match *avg {
+            [None, _] => false,
+            [_, None] => true,
+            [Some(all), Some(one)] => {
+                let one_faster = one < all;
+                if *seen % EXPLORE_EVERY == 0 {
+                    !one_faster
+                } else {
+                    one_faster
+                }
+            }
+        }
+    }
+
+    /// Records how long a batch took.
+    fn record(&mut self, tokens: usize, one: bool, seconds: f64) {
+        if !self.adaptive {
+            return;
+        }
+        let per_token = seconds / tokens.max(1) as f64;
+        let (_, avg) = self.classes.entry(Self::class(tokens)).or_default();
+        let slot = &mut avg[usize::from(one)];
+        *slot = Some(match *slot {
+            None => per_token,
+            Some(a) => a + EWMA_WEIGHT * (per_token - a),
+        });
+    }
+}
+
+/// A batch on one libtorch thread: the thread count drops to 1 while it lives and is
+/// restored after. libtorch's count is per OS thread under OpenMP, and only the model thread
+/// runs the model.
+struct Narrow(Option<i32>);
+
+impl Narrow {
+    fn enter(one: bool) -> Self {
+        let threads = tch::get_num_threads();
+        if one && threads > 1 {
+            tch::set_num_threads(1);
+            Self(Some(threads))
+        } else {
+            Self(None)
+        }
+    }
+}
+
+impl Drop for Narrow {
+    fn drop(&mut self) {
+        if let Some(n) = self.0 {
+            tch::set_num_threads(n);
+        }
     }
 }
 
@@ -428,6 +524,48 @@ fn predict(predictor: &Predictor, jobs: &[&[Input]]) -> Result<Vec<Vec<Value>>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A narrowed batch runs on one thread, and the count comes back after it.
+    #[test]
+    fn a_narrowed_batch_runs_on_one_thread_and_restores_the_count() {
+        tch::set_num_threads(2);
+        let narrow = Narrow::enter(true);
+        assert_eq!(tch::get_num_threads(), 1);
+        drop(narrow);
+        assert_eq!(tch::get_num_threads(), 2);
+        let wide = Narrow::enter(false);
+        assert_eq!(tch::get_num_threads(), 2);
+        drop(wide);
+    }
+
+    /// The chooser measures both choices, keeps the faster, re-measures the other now and
+    /// then, and follows a change of which is faster; per size class; `all` never narrows.
+    #[test]
+    fn the_chooser_takes_the_faster_choice_and_follows_a_change() {
+        let mut c = ThreadChooser::new(crate::config::BatchThreads::Adaptive, 2);
+        // Seconds per batch of 20 sub-words: one thread 1 ms, all threads 2 ms (a busy core).
+        let run = |c: &mut ThreadChooser, n: usize, one_ms: f64, all_ms: f64| {
+            let mut ones = 0;
+            for _ in 0..n {
+                let one = c.one_thread(20);
+                ones += usize::from(one);
+                c.record(20, one, if one { one_ms } else { all_ms } / 1000.0);
+            }
+            ones
+        };
+        let ones = run(&mut c, 64, 1.0, 2.0);
+        assert!((58..64).contains(&ones), "one thread in {ones} of 64");
+        // The neighbour leaves: all threads become faster, and the chooser follows.
+        // (A re-measurement every 16th batch moves the average 30 % of the way: about four
+        // of them, 64 batches, to switch.)
+        run(&mut c, 96, 1.0, 0.5);
+        let ones = run(&mut c, 64, 1.0, 0.5);
+        assert!(ones <= 6, "one thread in {ones} of 64 after the change");
+        // Another size class starts from its own measurements.
+        assert!(!c.one_thread(500));
+        let mut off = ThreadChooser::new(crate::config::BatchThreads::All, 2);
+        assert!((0..32).all(|_| !off.one_thread(20)));
+    }
 
     #[test]
     fn health_is_ok_idle_or_briefly_busy_stuck_past_the_timeout_and_down_once_ended() {
