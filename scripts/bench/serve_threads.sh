@@ -5,16 +5,16 @@
 # instead of the 2000 serve starts with), and libgomp's defaults with all threads
 # (`BERTFLOW_THREADING=off`: the server before issue 42). Idle and beside
 # LOADS single-threaded CPU-bound neighbours; wrk at CONCURRENCY clients, DURATION per point,
-# ROUNDS rounds alternating the sides. One request = one CLINC150 test question.
+# ROUNDS rounds, the order of the sides rotating from round to round. One request = one CLINC150 test question.
 # Writes bench-results/serve-threads.md (raw lines: bench-results/serve-threads.raw.txt).
 #
 # Usage: scripts/bench/serve_threads.sh [checkpoint]   (default: the latest `make demo`
-#        checkpoint; env: ROUNDS=2 DURATION=10s CONCURRENCY="1 8" LOADS="0 1" THREADS=$(nproc))
+#        checkpoint; env: ROUNDS=4 DURATION=10s CONCURRENCY="1 8" LOADS="0 1" THREADS=$(nproc))
 # Needs wrk (apt-get install -y wrk) and a built serve binary (cargo build --workspace).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CKPT=${1:-artifacts/demo/train/$(cat artifacts/demo/train/latest 2>/dev/null || true)/checkpoints/best}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-4}
 DURATION=${DURATION:-10s}
 CONCURRENCY=${CONCURRENCY:-"1 8"}
 LOADS=${LOADS:-"0 1"}
@@ -51,7 +51,11 @@ stop() { kill "${srv[-1]}" 2>/dev/null || true; wait "${srv[-1]}" 2>/dev/null ||
 for load in $LOADS; do
   for r in $(seq "$ROUNDS"); do
     for _ in $(seq "$load"); do timeout 1800 sh -c 'while :; do :; done' & nb+=($!); done
-    for side in adaptive all adaptive-long-spin before; do
+    # The order of the sides rotates by round, so drift of the machine during a round
+    # favours none of them.
+    sides=(adaptive all adaptive-long-spin before)
+    for i in 0 1 2 3; do
+      side=${sides[$(( (i + r - 1) % 4 ))]}
       start "$side"
       # A short warm-up, then the measured point.
       wrk -t 1 -c 1 -d 2s -s scripts/bench/serve_wrk.lua "http://127.0.0.1:$PORT/predict" -- "$WORK/bodies.jsonl" > /dev/null
@@ -90,7 +94,7 @@ print("# Serving beside a busy process: threads per batch\n")
 print(f"Made by `scripts/bench/serve_threads.sh` (raw lines: `bench-results/serve-threads.raw.txt`): "
       f"the `make demo` checkpoint (WNUT-17 token task), one CLINC150 test question per request, wrk for "
       f"{duration} per point after a 2 s warm-up, {threads} libtorch threads, medians of {rounds} rounds "
-      f"alternating the sides; neighbours are single-threaded CPU-bound processes.\n")
+      f"(the order of the sides rotates by round); neighbours are single-threaded CPU-bound processes.\n")
 print("| neighbours | clients | " + " | ".join(names[s] for s in sides) + " |")
 print("|---|---:|" + "---|" * len(sides))
 keys = sorted({(k[0], k[1]) for k in pts}, key=lambda k: (int(k[0]), int(k[1])))

@@ -116,6 +116,18 @@ fn run_pipeline_on(
         run.stage("reflect").join("report.html").is_file(),
         "{name}: no report"
     );
+    // Every shipped pipeline's report opens with its verdict, before the findings.
+    let html = std::fs::read_to_string(run.stage("reflect").join("report.html")).unwrap();
+    let verdict = html.find("id=\"verdict\"").expect("no verdict block");
+    assert!(
+        html[verdict..].starts_with("id=\"verdict\"><p><strong>Verdict: "),
+        "{name}: the verdict block has no verdict"
+    );
+    let findings = html.find(">Findings</h2>").expect("no findings section");
+    assert!(
+        verdict < findings,
+        "{name}: the verdict comes after the findings"
+    );
     run
 }
 
