@@ -65,6 +65,21 @@ pub(crate) fn shown(path: &Path) -> String {
         .to_string()
 }
 
+/// The cells every trial table starts with — `| name (adopted) | finding | overrides | outcome |`
+/// — and the trial's dev value, for the table's own columns after them.
+fn trial_cells(t: &Trial, chosen: bool) -> (String, String) {
+    let (outcome, dev) = outcome_cells(t);
+    let head = format!(
+        "| {}{} | {} | {} | {} |",
+        cell(&t.name),
+        if chosen { " **(adopted)**" } else { "" },
+        cell(&t.finding),
+        cell(&t.overrides.join(" ")),
+        cell(&outcome)
+    );
+    (head, dev)
+}
+
 fn outcome_cells(t: &Trial) -> (String, String) {
     match &t.outcome {
         Outcome::Completed { dev } => ("completed".into(), dev.display(4)),
@@ -143,18 +158,9 @@ impl ImproveReport {
             }
         );
         for (k, t) in std::iter::once(&r.reference).chain(&r.trials).enumerate() {
-            let (outcome, dev) = outcome_cells(t);
             let chosen = k > 0 && r.choice.adopted == Some(k - 1);
-            o.push_str(&format!(
-                "| {}{} | {} | {} | {} | {} | {:.1} |\n",
-                cell(&t.name),
-                if chosen { " **(adopted)**" } else { "" },
-                cell(&t.finding),
-                cell(&t.overrides.join(" ")),
-                cell(&outcome),
-                dev,
-                t.seconds / 60.0
-            ));
+            let (head, dev) = trial_cells(t, chosen);
+            o.push_str(&format!("{head} {dev} | {:.1} |\n", t.seconds / 60.0));
         }
         if r.trials.is_empty() {
             o.push_str("\nThe findings proposed no remedy that changes decisions.\n");
@@ -235,15 +241,9 @@ fn calibration_text(c: &CalibrationStep, m: &str) -> String {
         c.reference_nll.display(4)
     );
     for (k, t) in c.trials.iter().enumerate() {
-        let (outcome, dev) = outcome_cells(t);
-        let chosen = c.choice.adopted == Some(k);
+        let (head, dev) = trial_cells(t, c.choice.adopted == Some(k));
         o.push_str(&format!(
-            "| {}{} | {} | {} | {} | {}{} | {} | {:.1} |\n",
-            cell(&t.name),
-            if chosen { " **(adopted)**" } else { "" },
-            cell(&t.finding),
-            cell(&t.overrides.join(" ")),
-            cell(&outcome),
+            "{head} {}{} | {} | {:.1} |\n",
             dev,
             if c.decisions_kept.get(k) == Some(&false)
                 && matches!(t.outcome, Outcome::Completed { .. })
