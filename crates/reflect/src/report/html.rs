@@ -62,6 +62,21 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
     }
     o.push_str("</ul>\n");
     class_chart(&mut o, a)?;
+    findings_table(&mut o, findings)?;
+    calibration_section(&mut o, a)?;
+    significance_section(&mut o, a)?;
+    rejection_section(&mut o, a)?;
+    slices_section(&mut o, a)?;
+    confusion_and_errors(&mut o, a)?;
+    suspects_section(&mut o, a)?;
+    probes_section(&mut o, a)?;
+    training_and_notes(&mut o, a)?;
+    o.push_str("</body></html>\n");
+    Ok(o)
+}
+
+/// The ranked findings, one row each, coloured by severity.
+fn findings_table(o: &mut String, findings: &[Finding]) -> Result<()> {
     o.push_str("<h2 id=\"findings\">Findings</h2>\n<table><tr><th>#</th><th>severity</th><th>finding</th><th>value [95 % CI]</th><th>action</th><th>evidence</th></tr>\n");
     for f in findings {
         let _ = writeln!(
@@ -78,7 +93,11 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         );
     }
     o.push_str("</table>\n");
+    Ok(())
+}
 
+/// Calibration: the temperature, ECE/MCE/Brier/NLL per level, reliability diagrams.
+fn calibration_section(o: &mut String, a: &Analysis) -> Result<()> {
     if let Some(c) = &a.calibration {
         o.push_str("<h2 id=\"calibration\">Calibration</h2>\n");
         if let Some(t) = a.temperature {
@@ -93,9 +112,9 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         }
         o.push_str("<table><tr><th>level</th><th>items</th><th>ECE (equal width) [95 % CI]</th><th>ECE (equal mass)</th><th>MCE</th><th>Brier</th><th>NLL</th></tr>\n");
         for c in std::iter::once(c).chain(a.entity_calibration.as_ref()) {
-            calibration_html(&mut o, c, &c.level);
+            calibration_html(o, c, &c.level);
             if let Some(after) = &c.after {
-                calibration_html(&mut o, after, &format!("{} after T", c.level));
+                calibration_html(o, after, &format!("{} after T", c.level));
             }
         }
         o.push_str("</table><div class=\"plots\">");
@@ -108,7 +127,11 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         }
         o.push_str("</div>\n");
     }
+    Ok(())
+}
 
+/// The paired comparison with the baseline.
+fn significance_section(o: &mut String, a: &Analysis) -> Result<()> {
     if let Some(b) = &a.baseline {
         o.push_str("<h2 id=\"significance\">Significance against the baseline</h2>\n");
         let _ = writeln!(
@@ -126,7 +149,11 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
             ))
         );
     }
+    Ok(())
+}
 
+/// Risk–coverage: the curve and its marked points.
+fn rejection_section(o: &mut String, a: &Analysis) -> Result<()> {
     if let Some(r) = &a.rejection {
         o.push_str("<h2 id=\"risk-coverage\">Risk–coverage</h2>\n");
         let _ = writeln!(o, "<p>{}</p>", esc(&rejection_intro(r)));
@@ -143,7 +170,11 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         }
         o.push_str("</table>\n");
     }
+    Ok(())
+}
 
+/// Slices: the chart and the table.
+fn slices_section(o: &mut String, a: &Analysis) -> Result<()> {
     if !a.slices.is_empty() {
         let overall = a.headline.first().map_or(f64::NAN, |h| h.ci.estimate);
         o.push_str("<h2 id=\"slices\">Slices</h2>\n");
@@ -154,7 +185,11 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         }
         o.push_str("</table>\n");
     }
+    Ok(())
+}
 
+/// The confusion matrix and, for token tasks, the entity-error taxonomy with examples.
+fn confusion_and_errors(o: &mut String, a: &Analysis) -> Result<()> {
     o.push_str("<h2 id=\"confusion\">Confusion matrix</h2>\n");
     let _ = writeln!(o, "<figure>{}</figure>", plots::confusion(&a.confusion)?);
 
@@ -183,7 +218,11 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
             }
         }
     }
+    Ok(())
+}
 
+/// Suspect labels for review.
+fn suspects_section(o: &mut String, a: &Analysis) -> Result<()> {
     if !a.suspects.is_empty() {
         let _ = writeln!(
             o,
@@ -207,7 +246,11 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         }
         o.push_str("</table>\n");
     }
+    Ok(())
+}
 
+/// Robustness probes.
+fn probes_section(o: &mut String, a: &Analysis) -> Result<()> {
     if !a.probes.is_empty() {
         o.push_str("<h2 id=\"robustness\">Robustness probes</h2>\n<table><tr><th>probe</th><th>items</th><th>flip rate [95 % CI]</th><th>examples with a flip</th><th>metric clean − perturbed [95 % CI]</th></tr>\n");
         for p in &a.probes {
@@ -221,11 +264,15 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         }
         o.push_str("</table>\n");
     }
+    Ok(())
+}
 
+/// Learning curves with the evaluation table, then the notes.
+fn training_and_notes(o: &mut String, a: &Analysis) -> Result<()> {
     if let Some(h) = &a.history {
         o.push_str("<h2 id=\"training\">Learning curves</h2>\n");
         let _ = writeln!(o, "<figure>{}</figure>", plots::learning_curves(h)?);
-        evaluation_table(&mut o, h);
+        evaluation_table(o, h);
     }
 
     if !a.notes.is_empty() {
@@ -235,8 +282,7 @@ pub fn html(a: &Analysis, findings: &[Finding]) -> Result<String> {
         }
         o.push_str("</ul>\n");
     }
-    o.push_str("</body></html>\n");
-    Ok(o)
+    Ok(())
 }
 
 /// The dev metrics of the training history, one column per evaluation (at most 8).
